@@ -1,0 +1,105 @@
+"""The errors makerkg raises: each carries its data, and ``str()`` gives one line a user can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class MakerkgError(Exception):
+    """Base of every error makerkg reports to a user."""
+
+    exit_code = 2
+
+
+class PlanError(MakerkgError):
+    """A plan, manifest or reference table that cannot be read: names the file and line."""
+
+    exit_code = 3
+
+    def __init__(self, path: Path | str, line: int | None, expected: str, found: str) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.expected = expected
+        self.found = found
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else f"{self.path}"
+        return f"{where}: expected {self.expected}, found {self.found}"
+
+
+class UnresolvedNames(MakerkgError):
+    """``--strict``: printed names that match nothing in the reference data."""
+
+    exit_code = 4
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        shown = "; ".join(self.names[:5]) + (" …" if len(self.names) > 5 else "")
+        return f"{len(self.names)} printed name(s) match nothing in data/reference: {shown}"
+
+
+class ValidationFailed(MakerkgError):
+    """The graph does not conform to the SHACL shapes."""
+
+    exit_code = 1
+
+    def __init__(self, report: str, violations: int) -> None:
+        self.report = report
+        self.violations = violations
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"the graph does not conform to ontology/shapes.ttl: {self.violations} violation(s)"
+
+
+class StoreMissing(MakerkgError):
+    """No built graph where one is expected, or one that cannot be opened."""
+
+    exit_code = 5
+
+    def __init__(self, path: Path, why: str) -> None:
+        self.path = path
+        self.why = why
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.why} (run `makerkg build` first)"
+
+
+class QueryRefused(MakerkgError):
+    """A query makerkg will not run, with the reason."""
+
+    exit_code = 2
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class QuerySyntaxError(MakerkgError):
+    """A query the SPARQL parser rejects, with its message."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class UsageError(MakerkgError):
+    """A command-line argument or request parameter that is not acceptable: names the parameter."""
+
+    exit_code = 2
+
+    def __init__(self, parameter: str, why: str) -> None:
+        self.parameter = parameter
+        self.why = why
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.parameter}: {self.why}"

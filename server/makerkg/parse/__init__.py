@@ -1,0 +1,16 @@
+"""Stage 1: the published plans and their manifest → typed records (no RDF here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from makerkg.model import Edition
+from makerkg.parse.manifest import read_manifest
+from makerkg.parse.plan import read_plan
+
+__all__ = ["read_manifest", "read_plan", "read_sources"]
+
+
+def read_sources(directory: Path) -> tuple[Edition, ...]:
+    """Every plan the manifest in ``directory`` lists, parsed, in edition order; raises PlanError."""
+    return tuple(read_plan(entry) for entry in read_manifest(directory))

@@ -1,0 +1,75 @@
+"""The sources manifest: which plans to read, with their edition, year and provenance."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from makerkg.errors import PlanError
+from makerkg.model import ManifestEntry
+
+MANIFEST = "manifest.toml"
+_FIELDS = {"edition": int, "year": int, "year_source": str, "file": str, "title": str, "source": str}
+
+
+def read_manifest(directory: Path) -> tuple[ManifestEntry, ...]:
+    """Read ``manifest.toml`` in ``directory``; raises PlanError naming the file and line of a bad entry."""
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise PlanError(path, None, f"a manifest {MANIFEST} listing the plans", "no such file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise PlanError(path, getattr(err, "lineno", None), "valid TOML", str(err)) from err
+    plans = data.get("plan")
+    if not isinstance(plans, list) or not plans:
+        raise PlanError(path, None, "at least one [[plan]] table", "none")
+    starts = _table_lines(text)
+    entries: list[ManifestEntry] = []
+    for index, plan in enumerate(plans):
+        line = starts[index] if index < len(starts) else None
+        entries.append(_entry(path, line, plan))
+    seen: dict[int, int | None] = {}
+    for entry in entries:
+        if entry.edition in seen:
+            raise PlanError(path, entry.line, "one [[plan]] per edition", f"edition {entry.edition} twice")
+        seen[entry.edition] = entry.line
+    return tuple(sorted(entries, key=lambda e: e.edition))
+
+
+def _entry(path: Path, line: int | None, plan: Any) -> ManifestEntry:
+    if not isinstance(plan, dict):
+        raise PlanError(path, line, "a [[plan]] table", repr(plan))
+    for name, kind in _FIELDS.items():
+        value = plan.get(name)
+        if value is None:
+            raise PlanError(path, line, f"field '{name}' in [[plan]]", "no such field")
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise PlanError(path, line, f"field '{name}' to be {kind.__name__}", repr(value))
+    if plan["edition"] < 1:
+        raise PlanError(path, line, "a positive edition ordinal", repr(plan["edition"]))
+    if not 1000 <= plan["year"] <= 9999:
+        raise PlanError(path, line, "a four-digit year", repr(plan["year"]))
+    file = Path(plan["file"])
+    if file.is_absolute() or ".." in file.parts:
+        raise PlanError(path, line, "a file name inside the sources directory", plan["file"])
+    plan_path = path.parent / file
+    if not plan_path.is_file():
+        raise PlanError(path, line, f"the plan file {plan['file']} beside the manifest", "no such file")
+    return ManifestEntry(
+        edition=plan["edition"],
+        year=plan["year"],
+        year_source=plan["year_source"],
+        path=plan_path,
+        title=plan["title"],
+        source=plan["source"],
+        manifest=path,
+        line=line or 0,
+    )
+
+
+def _table_lines(text: str) -> list[int]:
+    """Line numbers of each ``[[plan]]`` header; tomllib keeps no positions, so they are found by hand."""
+    return [n for n, raw in enumerate(text.splitlines(), start=1) if raw.strip() == "[[plan]]"]
