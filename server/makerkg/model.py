@@ -53,6 +53,15 @@ class LineRange:
 
 
 @dataclass(frozen=True)
+class Series:
+    """The contest series a manifest describes."""
+
+    name: str
+    name_en: str
+    source: str
+
+
+@dataclass(frozen=True)
 class ManifestEntry:
     """One plan listed in a sources manifest."""
 
@@ -134,3 +143,12 @@ class Edition:
     def contests(self) -> tuple[Contest, ...]:
         """Every contest of every section, in printed order."""
         return tuple(c for s in self.sections for c in s.contests)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What a sources directory holds: the series and its parsed plans, in edition order."""
+
+    directory: Path
+    series: Series
+    editions: tuple[Edition, ...]

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from makerkg.errors import PlanError
-from makerkg.model import ManifestEntry
+from makerkg.model import ManifestEntry, Series
 
 MANIFEST = "manifest.toml"
 _FIELDS = {"edition": int, "year": int, "year_source": str, "file": str, "title": str, "source": str}
 
 
-def read_manifest(directory: Path) -> tuple[ManifestEntry, ...]:
+def read_manifest(directory: Path) -> tuple[Series, tuple[ManifestEntry, ...]]:
     """Read ``manifest.toml`` in ``directory``; raises PlanError naming the file and line of a bad entry."""
     path = directory / MANIFEST
     if not path.is_file():
@@ -23,6 +23,7 @@ def read_manifest(directory: Path) -> tuple[ManifestEntry, ...]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise PlanError(path, getattr(err, "lineno", None), "valid TOML", str(err)) from err
+    series = _series(path, text, data.get("series"))
     plans = data.get("plan")
     if not isinstance(plans, list) or not plans:
         raise PlanError(path, None, "at least one [[plan]] table", "none")
@@ -36,7 +37,17 @@ def read_manifest(directory: Path) -> tuple[ManifestEntry, ...]:
         if entry.edition in seen:
             raise PlanError(path, entry.line, "one [[plan]] per edition", f"edition {entry.edition} twice")
         seen[entry.edition] = entry.line
-    return tuple(sorted(entries, key=lambda e: e.edition))
+    return series, tuple(sorted(entries, key=lambda e: e.edition))
+
+
+def _series(path: Path, text: str, table: Any) -> Series:
+    line = next((n for n, raw in enumerate(text.splitlines(), start=1) if raw.strip() == "[series]"), None)
+    if not isinstance(table, dict):
+        raise PlanError(path, line, "a [series] table with name, name_en and source", "none")
+    for name in ("name", "name_en", "source"):
+        if not isinstance(table.get(name), str) or not table[name].strip():
+            raise PlanError(path, line, f"field '{name}' in [series]", repr(table.get(name)))
+    return Series(name=table["name"], name_en=table["name_en"], source=table["source"])
 
 
 def _entry(path: Path, line: int | None, plan: Any) -> ManifestEntry:

@@ -1,0 +1,285 @@
+"""The ``makerkg`` command: parses arguments, calls the library, prints. Errors are one line on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from makerkg import __version__
+from makerkg.config import Settings, load
+from makerkg.errors import MakerkgError, UsageError, ValidationFailed
+
+EXIT_OK = 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``makerkg`` command; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load(
+            Path(args.config) if args.config else None,
+            out=getattr(args, "out", None),
+            sources=getattr(args, "sources", None),
+            base=getattr(args, "base", None),
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            store=getattr(args, "store", None),
+            workers=getattr(args, "workers", None),
+        )
+        code: int = args.run(args, settings)
+        return code
+    except ValidationFailed as err:
+        print(f"makerkg: {err}", file=sys.stderr)
+        print(err.report, file=sys.stderr)
+        return err.exit_code
+    except MakerkgError as err:
+        print(f"makerkg: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"makerkg: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="makerkg", description="Build, validate, query and serve the “创客中国” knowledge graph.")
+    parser.add_argument("--version", action="version", version=f"makerkg {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="a TOML settings file (also MAKERKG_CONFIG)")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+
+    out_help = "the build directory (default: ./out, or MAKERKG_OUT)"
+
+    p = sub.add_parser("build", help="sources → validated graph, published atomically", description=(
+        "Parse the plans listed in the sources manifest, resolve names against the reference data, build the RDF "
+        "graph, validate it against the SHACL shapes and publish it (store and dumps). A failed build leaves the "
+        "previous one in place."))
+    p.add_argument("--sources", metavar="DIR", help="a directory with plans and a manifest.toml (default: the shipped plans)")
+    p.add_argument("--out", metavar="DIR", help=out_help)
+    p.add_argument("--base", metavar="IRI", help="the IRI base of the data (default https://w3id.org/makerkg/)")
+    p.add_argument("--strict", action="store_true", help="fail when a printed name matches no reference row")
+    p.set_defaults(run=_build)
+
+    p = sub.add_parser("validate", help="validate a graph against the SHACL shapes", description=(
+        "Validate FILE (any RDF format, by extension), or the current build, against ontology/shapes.ttl. "
+        "Exit 0 when it conforms, 1 on violations (with a report: focus node, path, message)."))
+    p.add_argument("file", nargs="?", metavar="FILE")
+    p.add_argument("--out", metavar="DIR", help=out_help)
+    p.set_defaults(run=_validate)
+
+    p = sub.add_parser("query", help="run a SPARQL query or a named query on the built graph", description=(
+        "Run SPARQL given as text or as a .rq file, or a named query with --named NAME and --param k=v."))
+    p.add_argument("sparql", nargs="?", metavar="SPARQL|FILE.rq")
+    p.add_argument("--named", metavar="NAME", help="a named query (see `makerkg queries`)")
+    p.add_argument("--param", action="append", default=[], metavar="K=V", help="a parameter of the named query")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--out", metavar="DIR", help=out_help)
+    p.set_defaults(run=_query)
+
+    p = sub.add_parser("queries", help="list the named queries", description="List the named queries and their parameters.")
+    p.set_defaults(run=_queries)
+
+    p = sub.add_parser("export", help="write the built graph in an RDF format", description=(
+        "Write the current build in one format; the same build gives byte-identical output."))
+    p.add_argument("--format", required=True, choices=("ttl", "nt", "nq", "trig", "jsonld", "rdfxml"))
+    p.add_argument("-o", "--output", metavar="FILE", help="the file to write (default: standard output)")
+    p.add_argument("--out", metavar="DIR", help=out_help)
+    p.set_defaults(run=_export)
+
+    p = sub.add_parser("diff", help="compare two editions region by region", description=(
+        "Compare editions A and B: organizers, places, tracks and registration sites, region by region."))
+    p.add_argument("a", type=int, metavar="A")
+    p.add_argument("b", type=int, metavar="B")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--out", metavar="DIR", help=out_help)
+    p.set_defaults(run=_diff)
+    return parser
+
+
+def _progress(message: str) -> None:
+    print(f"… {message.rstrip(' …')}", file=sys.stderr)
+
+
+def _build(args: argparse.Namespace, settings: Settings) -> int:
+    from makerkg.pipeline import build
+
+    result = build(settings, strict=args.strict, progress=_progress)
+    info = result.build.info
+    summary = info.summary
+    print(f"built {info.id} in {sum(result.timings.values()):.2f} s → {result.build.path}")
+    rows = [[edition, *counts.values(), sum(counts.values())] for edition, counts in summary["contests"].items()]
+    kinds = list(next(iter(summary["contests"].values())).keys()) if summary["contests"] else []
+    _table(["edition", *kinds, "total"], rows, sys.stdout)
+    print(f"organizations: {summary['organizations']} ({summary['printed_organization_names']} printed names; "
+          f"{summary['organizations_in_every_edition']} in every edition); resolution: "
+          + ", ".join(f"{k} {v}" for k, v in summary["resolution"].items()))
+    print(f"places: {summary['places']}; tracks: {summary['tracks']}; triples: {info.triples} "
+          f"({summary['quads']} quads in {len(info.quads_per_graph)} graphs)")
+    print("validation: conforms to ontology/shapes.ttl")
+    if summary["unresolved"]:
+        print(f"unresolved names ({len(summary['unresolved'])}), new resources until the reference data names them:")
+        for line in summary["unresolved"]:
+            print(f"  {line}")
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace, settings: Settings) -> int:
+    from makerkg.export import read_quads
+    from makerkg.pipeline import validate_file, validate_quads
+    from makerkg.store import current
+
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise UsageError("FILE", f"{path}: no such file")
+        try:
+            report = validate_file(path)
+        except (ValueError, SyntaxError) as err:
+            raise UsageError("FILE", f"{path}: not readable RDF ({err})") from err
+        what = str(path)
+    else:
+        build = current(settings.out)
+        report = validate_quads(read_quads(build))
+        what = f"build {build.info.id}"
+    if report.conforms:
+        print(f"{what}: conforms to ontology/shapes.ttl")
+        return EXIT_OK
+    raise ValidationFailed(report.text(), len(report.violations))
+
+
+def _open_store(settings: Settings) -> Any:
+    from makerkg.store import EmbeddedStore, current
+
+    return EmbeddedStore(current(settings.out).store_dir)
+
+
+def _query(args: argparse.Namespace, settings: Settings) -> int:
+    from makerkg.queries import bind_parameters, bound_text, load_queries
+
+    if args.named:
+        if args.sparql:
+            raise UsageError("SPARQL", "give either a query or --named, not both")
+        queries = load_queries()
+        if args.named not in queries:
+            raise UsageError("--named", f"no named query {args.named!r} (see `makerkg queries`)")
+        named = queries[args.named]
+        params: dict[str, str] = {}
+        for item in args.param:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise UsageError("--param", f"expected K=V, found {item!r}")
+            params[key] = value
+        sparql = bound_text(named, bind_parameters(named, params, settings.base))
+    elif args.sparql:
+        candidate = Path(args.sparql)
+        sparql = candidate.read_text(encoding="utf-8") if args.sparql.endswith(".rq") and candidate.is_file() else args.sparql
+    else:
+        raise UsageError("SPARQL", "give a query, a .rq file or --named NAME")
+    result = _open_store(settings).query(sparql)
+    _print_result(result, args.format)
+    return EXIT_OK
+
+
+def _print_result(result: Any, fmt: str) -> None:
+    import pyoxigraph as ox
+
+    from makerkg.sparql.results import csv_rows, json_boolean, json_rows
+
+    out = sys.stdout
+    if result.kind == "ask":
+        out.write(json_boolean(result.boolean) if fmt == "json" else f"{str(result.boolean).lower()}\n")
+        return
+    if result.kind == "graph":
+        data = ox.serialize(list(result.triples), format=ox.RdfFormat.TURTLE)
+        out.write(data.decode("utf-8") if isinstance(data, bytes) else "")
+        return
+    if fmt == "json":
+        out.writelines(json_rows(result.variables, result.rows))
+    elif fmt == "csv":
+        out.writelines(line.replace("\r\n", "\n") for line in csv_rows(result.variables, result.rows))
+    else:
+        rows = [[_cell(t) for t in row] for row in result.rows]
+        _table(list(result.variables), rows, out)
+        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", file=out)
+
+
+def _cell(term: Any) -> str:
+    if term is None:
+        return ""
+    return str(term.value) if hasattr(term, "value") and not hasattr(term, "subject") else str(term)
+
+
+def _queries(args: argparse.Namespace, settings: Settings) -> int:
+    from makerkg.queries import load_queries
+
+    for query in load_queries().values():
+        params = ", ".join(f"{p.name}: {p.type}" + ("" if p.required else f" = {p.default}") for p in query.parameters)
+        print(f"{query.name}({params})")
+        print(f"    {query.title}")
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from makerkg.export import FORMATS, export
+    from makerkg.store import current
+
+    data = export(current(settings.out), FORMATS[args.format], Path(args.output) if args.output else None)
+    if data is not None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return EXIT_OK
+
+
+def _diff(args: argparse.Namespace, settings: Settings) -> int:
+    from makerkg.diff import compare, render_table
+
+    comparison = compare(_open_store(settings), args.a, args.b)
+    if args.format == "json":
+        json.dump(comparison, sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        render_table(comparison, sys.stdout)
+    return EXIT_OK
+
+
+def width(text: str) -> int:
+    """Columns a string takes in a terminal: East Asian wide and full-width characters take two.
+
+    >>> width("杭州 ab")
+    7
+    """
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _table(header: Sequence[Any], rows: Sequence[Sequence[Any]], out: TextIO) -> None:
+    """A plain table that lines up Chinese text (a table library would not count wide characters)."""
+    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
+    widths = [max(width(row[i]) for row in cells) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(c + " " * (w - width(c)) for c, w in zip(row, widths, strict=True)).rstrip()
+
+    out.write(line(cells[0]) + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for row in cells[1:]:
+        out.write(line(row) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

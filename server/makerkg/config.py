@@ -1,0 +1,81 @@
+"""Settings: defaults, then a TOML file, then ``MAKERKG_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from makerkg.errors import UsageError
+from makerkg.graph.iris import DEFAULT_BASE
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything makerkg can be configured with."""
+
+    out: Path = Path("out")  # where builds are published
+    base: str = DEFAULT_BASE  # the IRI base of the data
+    sources: Path | None = None  # None: the plans shipped with makerkg
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    query_timeout: float = 10.0  # seconds
+    max_rows: int = 10_000
+    max_request_bytes: int = 100_000
+    store: str | None = None  # a remote SPARQL endpoint instead of the embedded store
+
+
+_ENV_PREFIX = "MAKERKG_"
+
+
+def load(path: Path | None = None, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Defaults, then ``path`` (TOML, keys as the field names), then ``MAKERKG_<FIELD>``, then ``overrides``."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    config_path = path or (Path(env["MAKERKG_CONFIG"]) if env.get("MAKERKG_CONFIG") else None)
+    if config_path is not None:
+        try:
+            values.update(tomllib.loads(config_path.read_text(encoding="utf-8")))
+        except OSError as err:
+            raise UsageError(str(config_path), f"cannot read the configuration file ({err.strerror})") from err
+        except tomllib.TOMLDecodeError as err:
+            raise UsageError(str(config_path), f"not valid TOML ({err})") from err
+    for f in fields(Settings):
+        key = _ENV_PREFIX + f.name.upper()
+        if key in env:
+            values[f.name] = env[key]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return _coerce(values)
+
+
+def _coerce(values: Mapping[str, Any]) -> Settings:
+    settings = Settings()
+    known = {f.name: f for f in fields(Settings)}
+    changes: dict[str, Any] = {}
+    for name, raw in values.items():
+        if name not in known:
+            raise UsageError(name, f"not a setting (known: {', '.join(known)})")
+        default = getattr(settings, name)
+        try:
+            if name in ("out", "sources"):
+                changes[name] = Path(raw)
+            elif isinstance(default, bool):
+                changes[name] = str(raw).lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, int):
+                changes[name] = int(raw)
+            elif isinstance(default, float):
+                changes[name] = float(raw)
+            else:
+                changes[name] = str(raw)
+        except ValueError as err:
+            raise UsageError(name, f"expected a {type(default).__name__}, found {raw!r}") from err
+    result = replace(settings, **changes)
+    if not result.base.endswith("/") or not result.base.startswith(("http://", "https://")):
+        raise UsageError("base", f"an http(s) IRI ending with '/' is needed, found {result.base!r}")
+    if result.query_timeout <= 0 or result.max_rows <= 0 or result.max_request_bytes <= 0:
+        raise UsageError("query_timeout/max_rows/max_request_bytes", "must be positive")
+    return result

@@ -1,0 +1,66 @@
+"""Serialisations of a build: the same build always gives the same bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from makerkg.graph.vocab import PREFIXES
+from makerkg.store.build import Build
+
+
+@dataclass(frozen=True)
+class Format:
+    """An RDF serialisation makerkg writes."""
+
+    name: str  # as the command line and the format= parameter say it
+    media_type: str
+    extension: str
+    rdf_format: ox.RdfFormat
+    quads: bool  # keeps named graphs
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("ttl", "text/turtle", "ttl", ox.RdfFormat.TURTLE, quads=False),
+        Format("nt", "application/n-triples", "nt", ox.RdfFormat.N_TRIPLES, quads=False),
+        Format("nq", "application/n-quads", "nq", ox.RdfFormat.N_QUADS, quads=True),
+        Format("trig", "application/trig", "trig", ox.RdfFormat.TRIG, quads=True),
+        Format("jsonld", "application/ld+json", "jsonld", ox.RdfFormat.JSON_LD, quads=True),
+        Format("rdfxml", "application/rdf+xml", "rdf", ox.RdfFormat.RDF_XML, quads=False),
+    )
+}
+
+
+def read_quads(build: Build) -> list[ox.Quad]:
+    """The build's quads in their canonical order (``graph.nq`` is written sorted)."""
+    with build.graph_file.open("rb") as handle:
+        return list(ox.parse(handle, format=ox.RdfFormat.N_QUADS))
+
+
+def triples(quads: Sequence[ox.Quad]) -> list[ox.Triple]:
+    """The union of all graphs: each triple once, sorted."""
+    unique = {ox.Triple(q.subject, q.predicate, q.object) for q in quads}
+    return sorted(unique, key=lambda t: (str(t.subject), str(t.predicate), str(t.object)))
+
+
+def serialise(quads: Sequence[ox.Quad], fmt: Format) -> bytes:
+    """``quads`` (canonical order) in ``fmt``; triple-only formats get the union of the graphs."""
+    data: Sequence[ox.Quad] | Sequence[ox.Triple] = quads if fmt.quads else triples(quads)
+    prefixes = None if fmt.rdf_format in (ox.RdfFormat.N_TRIPLES, ox.RdfFormat.N_QUADS) else PREFIXES
+    out = ox.serialize(data, format=fmt.rdf_format, prefixes=prefixes)
+    assert isinstance(out, bytes)
+    return out
+
+
+def export(build: Build, fmt: Format, target: Path | None) -> bytes | None:
+    """Write the build in ``fmt`` to ``target``, or return the bytes when there is no target."""
+    data = serialise(read_quads(build), fmt)
+    if target is None:
+        return data
+    target.write_bytes(data)
+    return None

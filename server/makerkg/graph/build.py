@@ -1,0 +1,270 @@
+"""Stage 3: parsed editions + their links + reference data → an RDF dataset with one named graph per edition."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from rdflib import Dataset, Graph, Literal, URIRef
+from rdflib.term import Node
+
+from makerkg.graph.iris import Minter
+from makerkg.graph.vocab import DCTERMS, MKG, ORG, OWL, PREFIXES, PROV, RDF, RDFS, SCHEMA, SKOS, WD, XSD
+from makerkg.link import Links, Match, Reference, contest_keys
+from makerkg.model import Contest, Edition, LineRange, Role, Section, Sources
+
+KIND = {
+    Section.FINAL: MKG.NationalFinal,
+    Section.REGIONAL: MKG.RegionalContest,
+    Section.THEMATIC: MKG.ThematicContest,
+    Section.OVERSEAS: MKG.OverseasContest,
+}
+ROLE = {Role.LEAD: MKG.LeadHost, Role.HOST: MKG.Host, Role.UNDERTAKER: MKG.Undertaker}
+PLACE_CLASSES = {
+    "province": (MKG.ProvinceLevelDivision,),
+    "corps": (MKG.ProductionConstructionCorps,),
+    "planned-city": (MKG.SeparatelyPlannedCity, MKG.PrefectureLevelDivision),
+    "prefecture": (MKG.PrefectureLevelDivision,),
+    "county": (MKG.CountyLevelDivision,),
+    "district": (MKG.CountyLevelDivision,),
+    "new-area": (MKG.StateLevelNewArea,),
+}
+_TITLE_SUFFIX = re.compile(r"\s*赛事计划\s*$")
+
+
+def to_dataset(sources: Sources, links: Links, ref: Reference, ontology: Path, minter: Minter) -> Dataset:
+    """The whole dataset: the ontology, the reference data and one named graph per edition."""
+    ds = Dataset()
+    for prefix, namespace in PREFIXES.items():
+        ds.bind(prefix, namespace)
+    ds.graph(minter.ontology_graph()).parse(ontology, format="turtle")
+    _reference(ds.graph(minter.reference_graph()), ref, minter)
+    for edition in sources.editions:
+        _edition(ds.graph(minter.edition_graph(edition.ordinal)), sources, edition, links, ref, minter)
+    return ds
+
+
+def _zh(text: str) -> Literal:
+    return Literal(text, lang="zh")
+
+
+def _en(text: str) -> Literal:
+    return Literal(text, lang="en")
+
+
+def _int(value: int, datatype: URIRef = XSD.positiveInteger) -> Literal:
+    return Literal(value, datatype=datatype)
+
+
+def _labels(g: Graph, node: URIRef, zh: str, en: str | None) -> None:
+    for predicate in (SKOS.prefLabel, RDFS.label, SCHEMA.name):
+        g.add((node, predicate, _zh(zh)))
+        if en:
+            g.add((node, predicate, _en(en)))
+
+
+def _reference(g: Graph, ref: Reference, minter: Minter) -> None:
+    for place in ref.places:
+        node = minter.place(place.id)
+        g.add((node, RDF.type, SCHEMA.AdministrativeArea))
+        for cls in PLACE_CLASSES[place.kind]:
+            g.add((node, RDF.type, cls))
+        _labels(g, node, place.name, place.name_en)
+        for alt in place.alt_names:
+            g.add((node, SKOS.altLabel, _zh(alt)))
+        if place.parent:
+            g.add((node, SCHEMA.containedInPlace, minter.place(place.parent)))
+            g.add((minter.place(place.parent), SCHEMA.containsPlace, node))
+        if place.code:
+            g.add((node, MKG.divisionCode, Literal(place.code)))
+        if place.wikidata:
+            g.add((node, OWL.sameAs, WD[place.wikidata]))
+        g.add((node, DCTERMS.source, _en(place.source)))
+
+    kinds = minter.scheme("org-kinds")
+    g.add((kinds, RDF.type, SKOS.ConceptScheme))
+    _labels(g, kinds, "组织类型", "Kinds of organization")
+    for kind in ref.org_kinds:
+        node = minter.org_kind(kind.id)
+        g.add((node, RDF.type, SKOS.Concept))
+        g.add((node, SKOS.inScheme, kinds))
+        g.add((node, SKOS.topConceptOf, kinds))
+        g.add((kinds, SKOS.hasTopConcept, node))
+        _labels(g, node, kind.label_zh, kind.label_en)
+        if kind.definition_en:
+            g.add((node, SKOS.definition, _en(kind.definition_en)))
+        g.add((node, DCTERMS.source, _en(kind.source)))
+
+    for org in ref.organizations:
+        node = minter.organization(org.id)
+        g.add((node, RDF.type, ORG.Organization))
+        g.add((node, RDF.type, SCHEMA.Organization))
+        _labels(g, node, org.name, org.name_en)
+        for other in org.other_names:
+            g.add((node, SKOS.altLabel, _zh(other)))
+        g.add((node, ORG.classification, minter.org_kind(org.kind)))
+        if org.jurisdiction:
+            g.add((node, MKG.jurisdiction, minter.place(org.jurisdiction)))
+        if org.parent:
+            g.add((node, ORG.subOrganizationOf, minter.organization(org.parent)))
+            g.add((minter.organization(org.parent), ORG.hasSubOrganization, node))
+        g.add((node, DCTERMS.source, _en(org.source)))
+    for misprint in ref.misprints:
+        node = minter.organization(misprint.organization)
+        # skos:hiddenLabel is SKOS's place for misspellings: searchable, never displayed as a name
+        g.add((node, SKOS.hiddenLabel, _zh(misprint.printed)))
+        g.add((node, SKOS.editorialNote, _en(f"Printed as {misprint.printed} ({misprint.source}): {misprint.evidence}")))
+
+    scheme = minter.scheme("tracks")
+    g.add((scheme, RDF.type, SKOS.ConceptScheme))
+    _labels(g, scheme, "专题赛赛道", "Thematic tracks")
+    for track in ref.tracks:
+        node = minter.track(track.id)
+        g.add((node, RDF.type, SKOS.Concept))
+        g.add((node, SKOS.inScheme, scheme))
+        g.add((node, SKOS.topConceptOf, scheme))
+        g.add((scheme, SKOS.hasTopConcept, node))
+        _labels(g, node, track.label_zh, track.label_en)
+        for alt in track.alt_labels:
+            g.add((node, SKOS.altLabel, _zh(alt)))
+        g.add((node, DCTERMS.source, _en(track.source)))
+
+
+def _edition(g: Graph, sources: Sources, edition: Edition, links: Links, ref: Reference, minter: Minter) -> None:
+    entry = edition.entry
+    series = minter.series()
+    g.add((series, RDF.type, MKG.ContestSeries))
+    g.add((series, RDF.type, SCHEMA.EventSeries))
+    _labels(g, series, sources.series.name, sources.series.name_en)
+    g.add((series, DCTERMS.source, _en(sources.series.source)))
+
+    node = minter.edition(edition.ordinal)
+    g.add((series, SCHEMA.subEvent, node))
+    g.add((node, RDF.type, MKG.Edition))
+    g.add((node, RDF.type, SCHEMA.Event))
+    name = _TITLE_SUFFIX.sub("", edition.title)
+    for predicate in (SCHEMA.name, RDFS.label, SKOS.prefLabel):
+        g.add((node, predicate, _zh(name)))
+    g.add((node, MKG.ordinal, _int(edition.ordinal)))
+    g.add((node, MKG.year, Literal(f"{entry.year:04d}", datatype=XSD.gYear)))
+    g.add((node, DCTERMS.source, _en(entry.year_source)))
+    g.add((node, SCHEMA.superEvent, series))
+
+    document = minter.source(entry.file)
+    g.add((node, PROV.wasDerivedFrom, document))
+    g.add((document, RDF.type, SCHEMA.DigitalDocument))
+    g.add((document, RDF.type, PROV.Entity))
+    g.add((document, DCTERMS.title, _zh(edition.title)))
+    g.add((document, RDFS.label, _zh(edition.title)))
+    g.add((document, DCTERMS.source, _en(entry.source)))
+    g.add((document, DCTERMS.identifier, Literal(f"sha256:{edition.sha256}")))
+    g.add((document, SCHEMA.encodingFormat, Literal("text/plain")))
+
+    for record in edition.sections:
+        if record.declared is not None:
+            declared = minter.declared(edition.ordinal, record.section)
+            g.add((node, MKG.declaredCount, declared))
+            g.add((declared, RDF.type, MKG.DeclaredCount))
+            g.add((declared, MKG.contestKind, KIND[record.section]))
+            g.add((declared, MKG["count"], _int(record.declared, XSD.nonNegativeInteger)))
+            g.add((declared, PROV.wasDerivedFrom, _excerpt(g, minter, entry.file, document, record.header)))
+
+    keys = contest_keys(edition, links)
+    for contest in edition.contests:
+        iri = minter.contest(edition.ordinal, contest.section, keys[contest])
+        _contest(g, minter, edition, contest, iri, node, document, links, ref)
+
+
+def _excerpt(g: Graph, minter: Minter, file: str, document: URIRef, lines: LineRange) -> URIRef:
+    excerpt = minter.excerpt(file, lines)
+    g.add((excerpt, RDF.type, MKG.SourceExcerpt))
+    g.add((excerpt, RDF.type, PROV.Entity))
+    g.add((excerpt, DCTERMS.isPartOf, document))
+    g.add((excerpt, MKG.firstLine, _int(lines.first)))
+    g.add((excerpt, MKG.lastLine, _int(lines.last)))
+    return excerpt
+
+
+def _contest(
+    g: Graph,
+    minter: Minter,
+    edition: Edition,
+    contest: Contest,
+    iri: URIRef,
+    edition_node: URIRef,
+    document: URIRef,
+    links: Links,
+    ref: Reference,
+) -> None:
+    g.add((edition_node, SCHEMA.subEvent, iri))
+    g.add((iri, RDF.type, MKG.Contest))
+    g.add((iri, RDF.type, SCHEMA.Event))
+    for predicate in (SCHEMA.name, RDFS.label):
+        g.add((iri, predicate, _zh(contest.name)))
+    g.add((iri, MKG.contestKind, KIND[contest.section]))
+    g.add((iri, SCHEMA.superEvent, edition_node))
+    if contest.row is not None:
+        g.add((iri, MKG.rowNumber, _int(contest.row)))
+    g.add((iri, PROV.wasDerivedFrom, _excerpt(g, minter, edition.entry.file, document, contest.lines)))
+
+    place = links.place(contest.place)
+    place_node = minter.place(place.id)
+    g.add((iri, SCHEMA.location, place_node))
+    g.add((iri, MKG.printedPlace, _zh(contest.place)))
+    _printed_label(g, place_node, contest.place, _place_names(ref, place.id), place)
+
+    if contest.section is Section.THEMATIC:
+        track = links.track(contest.topic)
+        track_node = minter.track(track.id)
+        g.add((iri, MKG.track, track_node))
+        labels = next(((t.label_zh, *t.alt_labels) for t in ref.tracks if t.id == track.id), ())
+        if track.method == "unresolved":
+            g.add((track_node, RDF.type, SKOS.Concept))
+            g.add((track_node, SKOS.inScheme, minter.scheme("tracks")))
+        _printed_label(g, track_node, contest.topic, labels, track)
+
+    for name in contest.organizers:
+        org = links.organization(name.printed)
+        org_node = minter.organization(org.id)
+        association = minter.association(iri, name.role, name.position)
+        g.add((iri, PROV.qualifiedAssociation, association))
+        g.add((association, RDF.type, PROV.Association))
+        g.add((association, PROV.agent, org_node))
+        g.add((association, PROV.hadRole, ROLE[name.role]))
+        g.add((association, MKG.printedName, _zh(name.printed)))
+        g.add((association, MKG.position, _int(name.position)))
+        if name.role is Role.UNDERTAKER:
+            g.add((iri, MKG.undertaker, org_node))
+        else:
+            g.add((iri, SCHEMA.organizer, org_node))
+            if name.role is Role.LEAD:
+                g.add((iri, MKG.leadOrganizer, org_node))
+        if org.method == "unresolved":
+            g.add((org_node, RDF.type, ORG.Organization))
+            g.add((org_node, RDF.type, SCHEMA.Organization))
+        names = next(((o.name, *o.other_names) for o in ref.organizations if o.id == org.id), ())
+        _printed_label(g, org_node, name.printed, names, org)
+
+    for address in contest.addresses:
+        g.add((iri, MKG.registrationPage, URIRef(address.iri)))
+    if contest.printed_registration is not None:
+        g.add((iri, MKG.printedRegistration, _zh(contest.printed_registration)))
+
+
+def _place_names(ref: Reference, id: str) -> Sequence[str]:
+    return next(((p.name, *p.alt_names) for p in ref.places if p.id == id), ())
+
+
+def _printed_label(g: Graph, node: URIRef, printed: str, names: Sequence[str], match: Match) -> None:
+    """Keep a printed form on the resource it names: an alternative label (hidden for a misprint) unless it is
+    already one of its names letter for letter; a resource only the plans name takes its first printed form."""
+    method = match.method
+    if method == "unresolved":
+        for predicate in (SKOS.prefLabel, RDFS.label, SCHEMA.name):
+            g.add((node, predicate, _zh(match.label)))
+        names = (match.label,)
+    if printed in names:
+        return  # already a label of the resource, letter for letter
+    predicate: Node = SKOS.hiddenLabel if method == "misprint" else SKOS.altLabel
+    g.add((node, predicate, _zh(printed)))

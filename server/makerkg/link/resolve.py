@@ -1,0 +1,246 @@
+"""Resolve printed organization names, places and thematic topics to reference entries.
+
+Matching is on the normalised form (NFKC, no white space, so full- and half-width punctuation agree). A name that
+matches nothing gets an identifier derived from its normalised form, and a line in the report: nothing printed is
+dropped, and nothing is fixed silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from makerkg.link.reference import PlaceRef, Reference
+from makerkg.model import Contest, Edition, Section
+from makerkg.parse.text import normalise
+
+_DUAL = re.compile(r"^(?P<first>.+?)\((?P<second>[^()]+)\)$")
+
+
+def unresolved_id(text: str) -> str:
+    """The identifier of a name that matches no reference row: ``u-`` and 12 hex digits of its SHA-256.
+
+    >>> unresolved_id("某某促进会")
+    'u-8b2c5f0a6bbb'
+    """
+    return "u-" + hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Match:
+    """How one printed form resolved: the reference id (or an ``u-`` id) and the rule that matched."""
+
+    id: str
+    method: str  # name, other-name, misprint, dual-name, hierarchy, unresolved
+    label: str = ""  # for an unresolved form: the first printed form, which becomes the resource's name
+
+
+@dataclass(frozen=True)
+class Mention:
+    """Where a printed form stands in the sources."""
+
+    edition: int
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """A printed form that matches nothing in the reference data."""
+
+    kind: str  # organization, place, track
+    printed: str
+    mentions: tuple[Mention, ...]
+
+    def __str__(self) -> str:
+        where = ", ".join(f"{m.file}:{m.line}" for m in self.mentions)
+        return f"{self.kind} {self.printed!r} ({where})"
+
+
+@dataclass(frozen=True)
+class Links:
+    """The resolution of every printed form in a set of editions."""
+
+    organizations: dict[str, Match]  # keyed by normalised printed name
+    places: dict[str, Match]
+    tracks: dict[str, Match]
+    unresolved: tuple[Unresolved, ...]
+    printed_organizations: int  # distinct printed forms
+    by_method: dict[str, int] = field(default_factory=dict)
+
+    def organization(self, printed: str) -> Match:
+        return self.organizations[normalise(printed)]
+
+    def place(self, printed: str) -> Match:
+        return self.places[normalise(printed)]
+
+    def track(self, topic: str) -> Match:
+        return self.tracks[normalise(topic)]
+
+
+def resolve(editions: Sequence[Edition], ref: Reference) -> Links:
+    """Resolve every printed organization, place and thematic topic of ``editions`` against ``ref``."""
+    orgs = _OrgIndex(ref)
+    places = _PlaceIndex(ref.places)
+    tracks = _TrackIndex(ref)
+    org_mentions: dict[str, list[tuple[str, Mention]]] = defaultdict(list)
+    place_mentions: dict[str, list[tuple[str, Mention]]] = defaultdict(list)
+    track_mentions: dict[str, list[tuple[str, Mention]]] = defaultdict(list)
+    for edition in editions:
+        for contest in edition.contests:
+            mention = Mention(edition.ordinal, edition.entry.file, contest.lines.first)
+            for name in contest.organizers:
+                org_mentions[normalise(name.printed)].append((name.printed, mention))
+            place_mentions[normalise(contest.place)].append((contest.place, mention))
+            if contest.section is Section.THEMATIC:
+                track_mentions[normalise(contest.topic)].append((contest.topic, mention))
+    unresolved: list[Unresolved] = []
+    org_links = _resolve_all("organization", org_mentions, orgs.match, unresolved)
+    place_links = _resolve_all("place", place_mentions, places.match, unresolved)
+    track_links = _resolve_all("track", track_mentions, tracks.match, unresolved)
+    methods: dict[str, int] = defaultdict(int)
+    for match in org_links.values():
+        methods[match.method] += 1
+    return Links(
+        organizations=org_links,
+        places=place_links,
+        tracks=track_links,
+        unresolved=tuple(unresolved),
+        printed_organizations=len(org_links),
+        by_method=dict(sorted(methods.items())),
+    )
+
+
+def _resolve_all(
+    kind: str,
+    mentions: dict[str, list[tuple[str, Mention]]],
+    match: _Matcher,
+    unresolved: list[Unresolved],
+) -> dict[str, Match]:
+    links: dict[str, Match] = {}
+    for key in sorted(mentions):
+        found = match(key)
+        if found is None:
+            printed = mentions[key][0][0]
+            found = Match(unresolved_id(key), "unresolved", printed)
+            unresolved.append(Unresolved(kind, printed, tuple(m for _, m in mentions[key])))
+        links[key] = found
+    return links
+
+
+class _Matcher:
+    def __call__(self, key: str) -> Match | None:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+
+class _OrgIndex(_Matcher):
+    def __init__(self, ref: Reference) -> None:
+        self.names: dict[str, Match] = {}
+        for org in ref.organizations:
+            self.names[normalise(org.name)] = Match(org.id, "name")
+        for org in ref.organizations:
+            for other in org.other_names:
+                self.names.setdefault(normalise(other), Match(org.id, "other-name"))
+        for misprint in ref.misprints:
+            self.names.setdefault(normalise(misprint.printed), Match(misprint.organization, "misprint"))
+
+    def match(self, key: str) -> Match | None:
+        found = self.names.get(key)
+        if found is not None:
+            return found
+        dual = _DUAL.match(key)
+        if dual is None:
+            return None
+        first, second = self.names.get(dual["first"]), self.names.get(dual["second"])
+        # 甲（乙）: a body bearing two names at once; both must name the same organization
+        if first is not None and second is not None and first.id == second.id:
+            return Match(first.id, "dual-name")
+        return None
+
+    __call__ = match
+
+
+class _PlaceIndex(_Matcher):
+    """Places by name; a printed 浙江省杭州市 is read as a chain of names, each inside the one before."""
+
+    def __init__(self, places: Iterable[PlaceRef]) -> None:
+        self.parent: dict[str, str | None] = {}
+        self.by_name: dict[str, list[str]] = defaultdict(list)
+        for place in places:
+            self.parent[place.id] = place.parent
+            for name in (place.name, *place.alt_names):
+                if place.id not in self.by_name[normalise(name)]:
+                    self.by_name[normalise(name)].append(place.id)
+
+    def _inside(self, place: str, ancestor: str) -> bool:
+        current = self.parent.get(place)
+        while current is not None:
+            if current == ancestor:
+                return True
+            current = self.parent.get(current)
+        return False
+
+    def _chains(self, key: str, within: str | None) -> list[str]:
+        """Ids the whole of ``key`` can name, as a chain of names each inside the previous one."""
+        found: list[str] = []
+        for end in range(len(key), 0, -1):
+            for candidate in self.by_name.get(key[:end], []):
+                if within is not None and not self._inside(candidate, within):
+                    continue
+                rest = key[end:]
+                found.extend([candidate] if not rest else self._chains(rest, candidate))
+        return sorted(set(found))
+
+    def match(self, key: str) -> Match | None:
+        exact = self.by_name.get(key, [])
+        if len(exact) == 1:
+            return Match(exact[0], "name")
+        chains = self._chains(key, None)
+        if len(chains) == 1:
+            return Match(chains[0], "hierarchy")
+        return None  # no match, or ambiguous: reported rather than guessed
+
+    __call__ = match
+
+
+class _TrackIndex(_Matcher):
+    def __init__(self, ref: Reference) -> None:
+        self.labels: dict[str, Match] = {}
+        for track in ref.tracks:
+            self.labels[normalise(track.label_zh)] = Match(track.id, "name")
+        for track in ref.tracks:
+            for alt in track.alt_labels:
+                self.labels.setdefault(normalise(alt), Match(track.id, "other-name"))
+
+    def match(self, key: str) -> Match | None:
+        return self.labels.get(key)
+
+    __call__ = match
+
+
+def contest_keys(edition: Edition, links: Links) -> dict[Contest, str]:
+    """The key of each contest's IRI within its edition: regional → its place id, thematic → its track id,
+    final and overseas → nothing more when the section has one contest. Where two contests of a section would
+    share a key, each gets 6 hex digits of its name's SHA-256 added, so keys never depend on row order."""
+    keys: dict[Contest, str] = {}
+    for record in edition.sections:
+        natural: dict[Contest, str] = {}
+        for contest in record.contests:
+            if record.section is Section.REGIONAL:
+                natural[contest] = links.place(contest.place).id
+            elif record.section is Section.THEMATIC:
+                natural[contest] = links.track(contest.topic).id
+            else:
+                natural[contest] = "" if len(record.contests) == 1 else links.place(contest.place).id
+        counts: dict[str, int] = defaultdict(int)
+        for value in natural.values():
+            counts[value] += 1
+        for contest, value in natural.items():
+            if counts[value] > 1 or (value == "" and len(record.contests) > 1):
+                digest = hashlib.sha256(normalise(contest.name).encode("utf-8")).hexdigest()[:6]
+                value = f"{value}-{digest}" if value else digest
+            keys[contest] = value
+    return keys

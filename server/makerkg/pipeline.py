@@ -1,0 +1,129 @@
+"""The build, stage by stage: sources → parse → link → graph → validate → store (with dumps)."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyoxigraph as ox
+
+from makerkg import resources
+from makerkg.config import Settings
+from makerkg.errors import UnresolvedNames, ValidationFailed
+from makerkg.export import FORMATS, serialise
+from makerkg.graph import Minter, to_dataset
+from makerkg.link import Links, load_reference, resolve
+from makerkg.model import Section, Sources
+from makerkg.parse import read_sources
+from makerkg.store import Build, canonical, publish
+from makerkg.validate import ValidationReport, check, union
+
+log = logging.getLogger(__name__)
+DUMPS = "dumps"
+DUMP_NAME = "makerkg"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build made and what it noticed."""
+
+    build: Build
+    links: Links
+    report: ValidationReport
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def build(settings: Settings, *, strict: bool = False, progress: Callable[[str], None] | None = None) -> BuildResult:
+    """Build, validate and publish the graph; raises PlanError, UnresolvedNames or ValidationFailed, in which
+    case the previously published build stays in place."""
+    say = progress or (lambda _message: None)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = now - clock
+        clock = now
+
+    sources = read_sources(settings.sources or resources.sources_dir())
+    ref = load_reference(resources.reference_dir())
+    lap("parse")
+    links = resolve(sources.editions, ref)
+    if strict and links.unresolved:
+        raise UnresolvedNames([str(u) for u in links.unresolved])
+    lap("link")
+    ds = to_dataset(sources, links, ref, resources.ontology_file(), Minter(settings.base))
+    lap("graph")
+    say("validating the graph against the SHACL shapes …")
+    report = check(union(ds), resources.shapes_file())
+    if not report.conforms:
+        raise ValidationFailed(report.text(), len(report.violations))
+    lap("validate")
+    nquads = ds.serialize(format="nquads", encoding="utf-8")
+    quads = canonical(q for q in ox.parse(nquads, format=ox.RdfFormat.N_QUADS))
+    say("writing the store and the dumps …")
+    published = publish(quads, settings.out, settings.base, summarise(sources, links, len(quads)), write_dumps)
+    lap("store")
+    return BuildResult(published, links, report, timings)
+
+
+def write_dumps(directory: Path, quads: list[ox.Quad]) -> None:
+    """Every format of ``FORMATS``, plain and gzipped, byte-reproducible (gzip with no name and time 0)."""
+    target = directory / DUMPS
+    target.mkdir()
+    for fmt in FORMATS.values():
+        data = serialise(quads, fmt)
+        (target / f"{DUMP_NAME}.{fmt.extension}").write_bytes(data)
+        (target / f"{DUMP_NAME}.{fmt.extension}.gz").write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+def summarise(sources: Sources, links: Links, quads: int) -> dict[str, Any]:
+    """Counts a user checks first: contests per edition and kind, organizations, places, tracks."""
+    editions: dict[str, dict[str, int]] = {}
+    orgs_by_edition: dict[int, set[str]] = {}
+    places: set[str] = set()
+    tracks: set[str] = set()
+    for edition in sources.editions:
+        counts = Counter(c.section.value for c in edition.contests)
+        editions[str(edition.ordinal)] = {s.value: counts.get(s.value, 0) for s in Section}
+        orgs_by_edition[edition.ordinal] = {links.organization(n.printed).id for c in edition.contests for n in c.organizers}
+        places.update(links.place(c.place).id for c in edition.contests)
+        tracks.update(links.track(c.topic).id for c in edition.contests if c.section is Section.THEMATIC)
+    all_orgs: set[str] = set().union(*orgs_by_edition.values()) if orgs_by_edition else set()
+    in_all = set.intersection(*orgs_by_edition.values()) if len(orgs_by_edition) > 1 else set()
+    return {
+        "contests": editions,
+        "printed_organization_names": links.printed_organizations,
+        "organizations": len(all_orgs),
+        "organizations_in_every_edition": len(in_all),
+        "resolution": links.by_method,
+        "places": len(places),
+        "tracks": len(tracks),
+        "unresolved": [str(u) for u in links.unresolved],
+        "quads": quads,
+    }
+
+
+def validate_file(path: Path) -> ValidationReport:
+    """Validate an RDF file (any format rdflib reads by its extension) against the shapes."""
+    from rdflib import Dataset
+
+    ds = Dataset()
+    ds.parse(path)
+    return check(union(ds), resources.shapes_file())
+
+
+def validate_quads(quads: Sequence[ox.Quad]) -> ValidationReport:
+    """Validate a build's quads against the shapes."""
+    from rdflib import Dataset
+
+    ds = Dataset()
+    ds.parse(data=ox.serialize(quads, format=ox.RdfFormat.N_QUADS), format="nquads")
+    return check(union(ds), resources.shapes_file())

@@ -1,0 +1,1 @@
+"""The SPARQL side: protocol parsing, query checks, negotiation and result serialisers (no Flask here)."""
