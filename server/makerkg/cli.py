@@ -6,14 +6,14 @@ import argparse
 import json
 import logging
 import sys
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
 from makerkg import __version__
 from makerkg.config import Settings, load
 from makerkg.errors import MakerkgError, UsageError, ValidationFailed
+from makerkg.terminal import table as _table
 
 EXIT_OK = 0
 
@@ -249,36 +249,13 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 def _diff(args: argparse.Namespace, settings: Settings) -> int:
     from makerkg.diff import compare, render_table
 
-    comparison = compare(_open_store(settings), args.a, args.b)
+    comparison = compare(_open_store(settings), args.a, args.b, settings.base)
     if args.format == "json":
         json.dump(comparison, sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
         render_table(comparison, sys.stdout)
     return EXIT_OK
-
-
-def width(text: str) -> int:
-    """Columns a string takes in a terminal: East Asian wide and full-width characters take two.
-
-    >>> width("杭州 ab")
-    7
-    """
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _table(header: Sequence[Any], rows: Sequence[Sequence[Any]], out: TextIO) -> None:
-    """A plain table that lines up Chinese text (a table library would not count wide characters)."""
-    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
-    widths = [max(width(row[i]) for row in cells) for i in range(len(header))]
-
-    def line(row: Sequence[str]) -> str:
-        return "  ".join(c + " " * (w - width(c)) for c, w in zip(row, widths, strict=True)).rstrip()
-
-    out.write(line(cells[0]) + "\n")
-    out.write("  ".join("-" * w for w in widths) + "\n")
-    for row in cells[1:]:
-        out.write(line(row) + "\n")
 
 
 if __name__ == "__main__":

@@ -203,12 +203,14 @@ def _table(path: Path, heading_line: int, body: list[tuple[int, str]]) -> _Table
     return _rows_layout(path, heading_line, content)
 
 
-def _columns(path: Path, line_no: int, names: Sequence[str]) -> list[str]:
+def _columns(path: Path, lines: Sequence[int], names: Sequence[str]) -> list[str]:
+    """Map header cells (printed on ``lines``) to fields; an unknown or missing heading is an error."""
+    line_no = lines[0]
     columns = []
-    for name in names:
+    for name, name_line in zip(names, lines, strict=True):
         key = _COLUMNS.get(normalise(name))
         if key is None:
-            raise PlanError(path, line_no, f"a column heading ({'、'.join(_COLUMNS)})", repr(tidy(name)))
+            raise PlanError(path, name_line, f"a column heading ({'、'.join(_COLUMNS)})", repr(tidy(name)))
         columns.append(key)
     for required in _REQUIRED:
         if required not in columns:
@@ -220,7 +222,7 @@ def _columns(path: Path, line_no: int, names: Sequence[str]) -> list[str]:
 def _rows_layout(path: Path, heading_line: int, content: list[tuple[int, str]]) -> _Table:
     header_no, header = content[0]
     names = [cell for cell in header.split("\t") if cell.strip()]
-    table = _Table(heading_line, _columns(path, header_no, names), LineRange(header_no, header_no))
+    table = _Table(heading_line, _columns(path, [header_no] * len(names), names), LineRange(header_no, header_no))
     width = len(table.columns)
     for line_no, line in content[1:]:
         cells = line.split("\t")
@@ -255,7 +257,8 @@ def _cells_layout(path: Path, heading_line: int, body: list[tuple[int, str]]) ->
         groups.append(current)
     header_cells = groups.pop(0)
     names = [cell.text for cell in header_cells]
-    table = _Table(heading_line, _columns(path, header_cells[0].range.first, names), header_cells[0].range)
+    lines = [cell.range.first for cell in header_cells]
+    table = _Table(heading_line, _columns(path, lines, names), LineRange(lines[0], header_cells[-1].range.last))
     width = len(table.columns)
     numbered = table.columns[0] == "row"
     rows: list[list[_Cell]] = []
