@@ -21,7 +21,7 @@ from makerkg.graph import Minter, to_dataset
 from makerkg.link import Links, load_reference, resolve
 from makerkg.model import Section, Sources
 from makerkg.parse import read_sources
-from makerkg.store import Build, canonical, publish
+from makerkg.store import Build, from_rdflib, publish
 from makerkg.validate import ValidationReport, check, union
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,7 @@ def build(settings: Settings, *, strict: bool = False, progress: Callable[[str],
     if not report.conforms:
         raise ValidationFailed(report.text(), len(report.violations))
     lap("validate")
-    nquads = ds.serialize(format="nquads", encoding="utf-8")
-    quads = canonical(q for q in ox.parse(nquads, format=ox.RdfFormat.N_QUADS))
+    quads = from_rdflib(ds)
     say("writing the store and the dumps …")
     published = publish(quads, settings.out, settings.base, summarise(sources, links, len(quads)), write_dumps)
     lap("store")

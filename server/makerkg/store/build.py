@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
+from rdflib import BNode, Dataset, URIRef
+from rdflib import Literal as RdfLiteral
+from rdflib.term import Node
 
 from makerkg.errors import StoreMissing
 
@@ -59,6 +62,33 @@ class Build:
 
 def sort_key(quad: ox.Quad) -> tuple[str, str, str, str]:
     return (str(quad.graph_name), str(quad.subject), str(quad.predicate), str(quad.object))
+
+
+def _term(node: Node) -> ox.NamedNode | ox.BlankNode | ox.Literal:
+    if isinstance(node, URIRef):
+        return ox.NamedNode(str(node))
+    if isinstance(node, BNode):
+        return ox.BlankNode(str(node))
+    if isinstance(node, RdfLiteral):
+        if node.language:
+            return ox.Literal(str(node), language=node.language)
+        if node.datatype:
+            return ox.Literal(str(node), datatype=ox.NamedNode(str(node.datatype)))
+        return ox.Literal(str(node))
+    raise TypeError(f"not an RDF term: {node!r}")
+
+
+def from_rdflib(ds: Dataset) -> list[ox.Quad]:
+    """The quads of an rdflib dataset as Oxigraph quads, in canonical order (the default graph is left out)."""
+    quads = []
+    for s, p, o, g in ds.quads((None, None, None, None)):
+        graph = getattr(g, "identifier", g)
+        if not isinstance(graph, URIRef) or str(graph) == "urn:x-rdflib:default":
+            continue
+        subject, predicate, obj = _term(s), _term(p), _term(o)
+        assert isinstance(predicate, ox.NamedNode) and not isinstance(subject, ox.Literal)
+        quads.append(ox.Quad(subject, predicate, obj, ox.NamedNode(str(graph))))
+    return canonical(quads)
 
 
 def canonical(quads: Iterable[ox.Quad]) -> list[ox.Quad]:

@@ -1,0 +1,164 @@
+"""Each named query's exact rows, as read from the two plans (issue 3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from makerkg.errors import PlanError, UsageError
+from makerkg.queries import bind_parameters, bound_text, load_queries, read_query
+from makerkg.store import EmbeddedStore
+
+BASE = "https://w3id.org/makerkg/"
+
+
+def rows(store: EmbeddedStore, name: str, **params: str) -> list[dict[str, str]]:
+    query = load_queries()[name]
+    result = store.query(bound_text(query, bind_parameters(query, params, BASE)))
+    return [{v: ("" if t is None else t.value) for v, t in zip(result.variables, row, strict=True)} for row in result.rows]
+
+
+def test_every_query_has_a_title_description_and_typed_parameters() -> None:
+    queries = load_queries()
+    assert sorted(queries) == [
+        "contests-per-province", "orgs-gone", "orgs-in-both", "orgs-new", "orgs-ranked", "places-in-both",
+        "provinces-without-regional", "region-hosts", "registration-changes", "tracks-compared",
+    ]
+    for query in queries.values():
+        assert query.title and query.description
+    assert [(p.name, p.type, p.default) for p in queries["region-hosts"].parameters] == [
+        ("a", "edition", "8"), ("b", "edition", "11"), ("region", "place", "*")]
+
+
+def test_orgs_in_both(store: EmbeddedStore) -> None:
+    found = rows(store, "orgs-in-both", a="8", b="11")
+    assert len(found) == 31
+    counts = {r["name"]: (int(r["contestsInA"]), int(r["contestsInB"])) for r in found}
+    assert counts["工业和信息化部网络安全产业发展中心"] == (14, 18)
+    assert counts["北京市经济和信息化局"] == (2, 5)
+    assert counts["浙江省经济和信息化厅"] == (3, 4)
+    assert counts["广东省工业和信息化厅"] == (2, 3)
+    assert counts["四川省经济和信息化厅"] == (1, 3)
+    assert counts["福建省工业和信息化厅"] == (3, 1)
+    assert counts["工业和信息化部中小企业发展促进中心"] == (1, 1)
+    assert counts["深圳市中小企业服务局"] == (1, 1)
+    assert "山西省工业和信息化厅" not in counts  # only in the 11th: 山西省小企业发展促进局 led the 8th
+    beijing = next(r for r in found if r["name"] == "北京市经济和信息化局")
+    assert set(beijing["namesInA"].split(" | ")) == {
+        "第八届“创客中国”北京市中小企业创新创业大赛", "第八届“创客中国”智能装备中小企业创新创业大赛"}
+
+
+def test_orgs_new_and_gone(store: EmbeddedStore) -> None:
+    new = {r["name"] for r in rows(store, "orgs-new", edition="11", since="8")}
+    assert new == {
+        "上海市杨浦区人民政府", "中国医学装备协会", "中国机械工业联合会", "北京市怀柔区人民政府", "北京市朝阳区人民政府",
+        "大连市企业服务中心", "安徽省工业和信息化厅", "山西省工业和信息化厅", "昆明高新技术产业开发区管理委员会",
+        "江苏省中小企业发展中心", "江阴市人民政府", "湖南省中小企业服务中心", "重庆市两江新区人民政府",
+        "青海省中小企业发展促进中心",
+    }
+    gone = {r["name"] for r in rows(store, "orgs-gone", edition="11", since="8")}
+    assert gone == {
+        "东莞市人民政府", "中国电子信息产业发展研究中心", "大连市工业和信息化局", "安徽省经济和信息化厅",
+        "山西省小企业发展促进局", "工业和信息化部", "广东省人民政府", "广东省财政厅", "深圳市工业和信息化局",
+        "湖南省工业和信息化厅", "财政部", "青海省工业和信息化厅", "江苏省工业和信息化厅",
+    }
+    assert len(new) + len(gone) + len(rows(store, "orgs-in-both")) == 58  # every organization, once
+
+
+def test_region_hosts_changed(store: EmbeddedStore) -> None:
+    found = rows(store, "region-hosts", a="8", b="11")
+    assert len(found) == 35
+    changed = {r["regionName"]: (r["hostsInA"], r["hostsInB"]) for r in found if r["changed"] == "true"}
+    assert set(changed) == {"山西省", "大连市", "江苏省", "安徽省", "湖南省", "深圳市", "青海省"}
+    assert changed["江苏省"] == ("江苏省工业和信息化厅", "江苏省中小企业发展中心")
+    assert set(changed["深圳市"][0].split("、")) == {"深圳市工业和信息化局", "深圳市中小企业服务局"}
+    assert changed["深圳市"][1] == "深圳市中小企业服务局"
+
+
+def test_region_hosts_for_one_region(store: EmbeddedStore) -> None:
+    assert rows(store, "region-hosts", region="320000") == [{
+        "region": f"{BASE}place/320000", "regionName": "江苏省", "hostsInA": "江苏省工业和信息化厅",
+        "hostsInB": "江苏省中小企业发展中心", "changed": "true"}]
+
+
+def test_tracks_compared(store: EmbeddedStore) -> None:
+    found = rows(store, "tracks-compared", a="8", b="11")
+    by_status: dict[str, set[str]] = {}
+    for r in found:
+        by_status.setdefault(r["status"], set()).add(r["trackName"])
+    assert by_status["continued"] == {"视觉智能"}
+    assert len(by_status["dropped"]) == 12
+    assert len(by_status["added"]) == 16
+    assert "医疗器械" in by_status["dropped"] and "医疗装备" in by_status["added"]
+    visual = next(r for r in found if r["trackName"] == "视觉智能")
+    assert (visual["placesInA"], visual["placesInB"]) == ("杭州市", "杭州市")
+    bionic = next(r for r in found if r["trackName"] == "智能仿生机器人")
+    assert (bionic["placesInA"], bionic["placesInB"]) == ("", "两江新区")
+
+
+def test_places_in_both_match_through_the_hierarchy(store: EmbeddedStore) -> None:
+    found = {r["placeName"]: (int(r["contestsInA"]), int(r["contestsInB"])) for r in rows(store, "places-in-both")}
+    assert len(found) == 38
+    assert found["北京市"] == (2, 6)  # 8th: regional + 智能装备; 11th: regional + five thematic in its districts
+    assert found["杭州市"] == (2, 3)
+    assert found["东莞市"] == (1, 2)
+    assert found["无锡市"] == (1, 1)  # 物联网 in 无锡市 (8th); 先进材料 in 江阴市, a city of 无锡市 (11th)
+    assert "朝阳区" not in found and "宜春市" not in found
+
+
+def test_provinces_without_regional(store: EmbeddedStore) -> None:
+    for edition in ("8", "11"):
+        assert [r["name"] for r in rows(store, "provinces-without-regional", edition=edition)] == [
+            "内蒙古自治区", "宁夏回族自治区"]
+
+
+def test_registration_changes(store: EmbeddedStore) -> None:
+    found = {r["regionName"]: r for r in rows(store, "registration-changes", a="8", b="11")}
+    assert len(found) == 35
+    changed = {name for name, r in found.items() if r["changed"] == "true"}
+    assert changed == {"山西省", "大连市", "黑龙江省", "上海市", "安徽省", "江西省", "湖南省", "四川省", "西藏自治区",
+                       "青海省", "新疆维吾尔自治区", "新疆生产建设兵团"}
+    # the same site printed with and without scheme, www. or trailing slash is no change
+    assert found["北京市"]["changed"] == "false"
+    assert (found["北京市"]["sitesInA"], found["北京市"]["sitesInB"]) == ("http://www.smebj.cn", "https://www.smebj.cn/")
+    assert found["吉林省"]["changed"] == "false"
+    assert found["上海市"]["sitesInB"] == "https://www.ssme.sh.gov.cn/"
+
+
+def test_orgs_ranked(store: EmbeddedStore) -> None:
+    found = rows(store, "orgs-ranked")
+    assert (found[0]["name"], found[0]["contests"], found[0]["asLead"]) == ("工业和信息化部网络安全产业发展中心", "32", "17")
+    eighth = rows(store, "orgs-ranked", edition="8")
+    assert (eighth[0]["name"], eighth[0]["contests"], eighth[0]["asLead"]) == ("工业和信息化部网络安全产业发展中心", "14", "0")
+    assert {r["name"]: int(r["contests"]) for r in eighth}["江苏省工业和信息化厅"] == 3
+
+
+def test_contests_per_province(store: EmbeddedStore) -> None:
+    found = {r["name"]: int(r["contests"]) for r in rows(store, "contests-per-province")}
+    assert found["浙江省"] == 9 and found["广东省"] == 9 and found["北京市"] == 8
+    assert found["内蒙古自治区"] == 0 and found["新疆生产建设兵团"] == 2
+    assert sum(found.values()) == 104  # every contest is in exactly one province-level division or the corps
+    eleventh = {r["name"]: int(r["contests"]) for r in rows(store, "contests-per-province", edition="11")}
+    assert eleventh["北京市"] == 6 and eleventh["四川省"] == 3
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"a": "eight"}, "a: expected an edition ordinal (a positive whole number, 8 for 第八届), found 'eight'"),
+        ({"a": "0"}, "a: expected an edition ordinal (a positive whole number, 8 for 第八届), found '0'"),
+        ({"region": "32> } ; DROP"}, "region: expected a place id (a GB/T 2260 code such as 330100, or an id such as xpcc), found '32> } ; DROP'"),
+        ({"colour": "red"}, "colour: not a parameter of region-hosts (it takes a, b, region)"),
+    ],
+)
+def test_bad_parameters_name_the_parameter(params: dict[str, str], message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        bind_parameters(load_queries()["region-hosts"], params, BASE)
+    assert str(caught.value) == message
+
+
+def test_a_query_header_without_title_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "broken.rq"
+    path.write_text("# description: no title\nSELECT * WHERE { ?s ?p ?o }\n", encoding="utf-8")
+    with pytest.raises(PlanError) as caught:
+        read_query(path)
+    assert str(caught.value) == f"{path}:1: expected a '# title:' line in the header, found none"
