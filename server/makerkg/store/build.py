@@ -92,8 +92,17 @@ def from_rdflib(ds: Dataset) -> list[ox.Quad]:
 
 
 def canonical(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
-    """Quads without duplicates in one fixed order, so that the same graph always serialises to the same bytes."""
-    return sorted(set(quads), key=sort_key)
+    """Quads without duplicates in one fixed order, so that the same graph always serialises to the same bytes.
+
+    Blank nodes (the ontology's owl:unionOf lists) get labels by W3C RDF Dataset Canonicalization (RDFC-1.0):
+    a parser gives them fresh random labels each time.
+    """
+    unique = set(quads)
+    if any(isinstance(t, ox.BlankNode) for q in unique for t in (q.subject, q.object, q.graph_name)):
+        dataset = ox.Dataset(unique)
+        dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
+        unique = set(dataset)
+    return sorted(unique, key=sort_key)
 
 
 def publish(
