@@ -166,3 +166,12 @@ def test_strict_fails_on_an_unknown_name(tmp_path: Path, copy_sources: Callable[
     org = URIRef(f"{BASE}org/u-" + hashlib.sha256("中国某某创新促进会".encode()).hexdigest()[:12])
     labels = {str(q[2]) for q in ds.quads((org, URIRef("http://www.w3.org/2004/02/skos/core#prefLabel"), None, None))}
     assert labels == {"中国某某创新促进会"}
+
+
+def test_the_default_graph_is_a_merge_not_a_bag(store) -> None:  # type: ignore[no-untyped-def]
+    """The series is described in both edition graphs; the default graph holds each of its triples once."""
+    names = store.query(f"SELECT ?n WHERE {{ <{BASE}series> <https://schema.org/name> ?n }}")
+    assert sorted((t.value, t.language) for (t,) in names.rows) == [
+        ("Maker China SME Innovation and Entrepreneurship Contest", "en"), ("“创客中国”中小企业创新创业大赛", "zh")]
+    per_graph = store.query(f"SELECT ?g WHERE {{ GRAPH ?g {{ <{BASE}series> <https://schema.org/name> ?n }} }}")
+    assert len(per_graph.rows) == 4

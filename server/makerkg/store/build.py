@@ -127,6 +127,9 @@ def publish(
         digest = hashlib.sha256(nquads).hexdigest()
         store = ox.Store(str(tmp / STORE_DIR))
         store.bulk_extend(quads)
+        # The default graph is the RDF merge of the named graphs, each triple once, as SPARQL defines a merge;
+        # Oxigraph's use_default_graph_as_union would answer a triple once per graph that holds it.
+        store.bulk_extend(ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in _triples(quads))
         store.flush()
         store.optimize()
         del store
@@ -140,7 +143,7 @@ def publish(
             created=now.isoformat().replace("+00:00", "Z"),
             content_sha256=digest,
             base=base,
-            triples=len({(q.subject, q.predicate, q.object) for q in quads}),
+            triples=len(_triples(quads)),
             quads_per_graph=dict(sorted(per_graph.items())),
             summary=summary,
         )
@@ -157,6 +160,10 @@ def publish(
     _swap(out, final)
     _prune(builds, keep={final.name})
     return Build(final, info)
+
+
+def _triples(quads: list[ox.Quad]) -> list[ox.Triple]:
+    return sorted({ox.Triple(q.subject, q.predicate, q.object) for q in quads}, key=str)
 
 
 def _swap(out: Path, target: Path) -> None:

@@ -25,7 +25,7 @@ class Result:
 
 
 class EmbeddedStore:
-    """Queries over a build's Oxigraph store; the default graph is the union of all named graphs."""
+    """Queries over a build's Oxigraph store; its default graph holds the merge of all named graphs."""
 
     def __init__(self, path: Path) -> None:
         if not path.is_dir():
@@ -50,14 +50,12 @@ class EmbeddedStore:
     ) -> Result:
         """Run a SPARQL query; raises QuerySyntaxError with the parser's message.
 
-        ``default_graphs`` replaces the union default graph by the merge of the named graphs given; ``limit`` stops
+        ``default_graphs`` replaces the default graph (the merge of all graphs) by the named graphs given; ``limit`` stops
         reading rows after that many (the caller learns of the cut by getting ``limit + 1`` rows at most).
         """
         kwargs: dict[str, object] = {}
         if default_graphs:
             kwargs["default_graph"] = [ox.NamedNode(g) for g in default_graphs]
-        else:
-            kwargs["use_default_graph_as_union"] = True
         if named_graphs:
             kwargs["named_graphs"] = [ox.NamedNode(g) for g in named_graphs]
         try:
