@@ -66,25 +66,40 @@ def _parser() -> argparse.ArgumentParser:
 
     out_help = "the build directory (default: ./out, or MAKERKG_OUT)"
 
-    p = sub.add_parser("build", help="sources → validated graph, published atomically", description=(
-        "Parse the plans listed in the sources manifest, resolve names against the reference data, build the RDF "
-        "graph, validate it against the SHACL shapes and publish it (store and dumps). A failed build leaves the "
-        "previous one in place."))
-    p.add_argument("--sources", metavar="DIR", help="a directory with plans and a manifest.toml (default: the shipped plans)")
+    p = sub.add_parser(
+        "build",
+        help="sources → validated graph, published atomically",
+        description=(
+            "Parse the plans listed in the sources manifest, resolve names against the reference data, build the RDF "
+            "graph, validate it against the SHACL shapes and publish it (store and dumps). A failed build leaves the "
+            "previous one in place."
+        ),
+    )
+    p.add_argument(
+        "--sources", metavar="DIR", help="a directory with plans and a manifest.toml (default: the shipped plans)"
+    )
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.add_argument("--base", metavar="IRI", help="the IRI base of the data (default https://w3id.org/makerkg/)")
     p.add_argument("--strict", action="store_true", help="fail when a printed name matches no reference row")
     p.set_defaults(run=_build)
 
-    p = sub.add_parser("validate", help="validate a graph against the SHACL shapes", description=(
-        "Validate FILE (any RDF format, by extension), or the current build, against ontology/shapes.ttl. "
-        "Exit 0 when it conforms, 1 on violations (with a report: focus node, path, message)."))
+    p = sub.add_parser(
+        "validate",
+        help="validate a graph against the SHACL shapes",
+        description=(
+            "Validate FILE (any RDF format, by extension), or the current build, against ontology/shapes.ttl. "
+            "Exit 0 when it conforms, 1 on violations (with a report: focus node, path, message)."
+        ),
+    )
     p.add_argument("file", nargs="?", metavar="FILE")
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.set_defaults(run=_validate)
 
-    p = sub.add_parser("query", help="run a SPARQL query or a named query on the built graph", description=(
-        "Run SPARQL given as text or as a .rq file, or a named query with --named NAME and --param k=v."))
+    p = sub.add_parser(
+        "query",
+        help="run a SPARQL query or a named query on the built graph",
+        description=("Run SPARQL given as text or as a .rq file, or a named query with --named NAME and --param k=v."),
+    )
     p.add_argument("sparql", nargs="?", metavar="SPARQL|FILE.rq")
     p.add_argument("--named", metavar="NAME", help="a named query (see `makerkg queries`)")
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="a parameter of the named query")
@@ -92,18 +107,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.set_defaults(run=_query)
 
-    p = sub.add_parser("queries", help="list the named queries", description="List the named queries and their parameters.")
+    p = sub.add_parser(
+        "queries", help="list the named queries", description="List the named queries and their parameters."
+    )
     p.set_defaults(run=_queries)
 
-    p = sub.add_parser("export", help="write the built graph in an RDF format", description=(
-        "Write the current build in one format; the same build gives byte-identical output."))
+    p = sub.add_parser(
+        "export",
+        help="write the built graph in an RDF format",
+        description=("Write the current build in one format; the same build gives byte-identical output."),
+    )
     p.add_argument("--format", required=True, choices=("ttl", "nt", "nq", "trig", "jsonld", "rdfxml"))
     p.add_argument("-o", "--output", metavar="FILE", help="the file to write (default: standard output)")
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.set_defaults(run=_export)
 
-    p = sub.add_parser("diff", help="compare two editions region by region", description=(
-        "Compare editions A and B: organizers, places, tracks and registration sites, region by region."))
+    p = sub.add_parser(
+        "diff",
+        help="compare two editions region by region",
+        description=("Compare editions A and B: organizers, places, tracks and registration sites, region by region."),
+    )
     p.add_argument("a", type=int, metavar="A")
     p.add_argument("b", type=int, metavar="B")
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -126,11 +149,15 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     rows = [[edition, *counts.values(), sum(counts.values())] for edition, counts in summary["contests"].items()]
     kinds = list(next(iter(summary["contests"].values())).keys()) if summary["contests"] else []
     _table(["edition", *kinds, "total"], rows, sys.stdout)
-    print(f"organizations: {summary['organizations']} ({summary['printed_organization_names']} printed names; "
-          f"{summary['organizations_in_every_edition']} in every edition); resolution: "
-          + ", ".join(f"{k} {v}" for k, v in summary["resolution"].items()))
-    print(f"places: {summary['places']}; tracks: {summary['tracks']}; triples: {info.triples} "
-          f"({summary['quads']} quads in {len(info.quads_per_graph)} graphs)")
+    print(
+        f"organizations: {summary['organizations']} ({summary['printed_organization_names']} printed names; "
+        f"{summary['organizations_in_every_edition']} in every edition); resolution: "
+        + ", ".join(f"{k} {v}" for k, v in summary["resolution"].items())
+    )
+    print(
+        f"places: {summary['places']}; tracks: {summary['tracks']}; triples: {info.triples} "
+        f"({summary['quads']} quads in {len(info.quads_per_graph)} graphs)"
+    )
     print("validation: conforms to ontology/shapes.ttl")
     if summary["unresolved"]:
         print(f"unresolved names ({len(summary['unresolved'])}), new resources until the reference data names them:")
@@ -188,7 +215,11 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
         sparql = bound_text(named, bind_parameters(named, params, settings.base))
     elif args.sparql:
         candidate = Path(args.sparql)
-        sparql = candidate.read_text(encoding="utf-8") if args.sparql.endswith(".rq") and candidate.is_file() else args.sparql
+        sparql = (
+            candidate.read_text(encoding="utf-8")
+            if args.sparql.endswith(".rq") and candidate.is_file()
+            else args.sparql
+        )
     else:
         raise UsageError("SPARQL", "give a query, a .rq file or --named NAME")
     result = _open_store(settings).query(sparql)
@@ -200,6 +231,7 @@ def _print_result(result: Any, fmt: str) -> None:
     import pyoxigraph as ox
 
     from makerkg.sparql.results import csv_rows, json_boolean, json_rows
+    from makerkg.store import text
 
     out = sys.stdout
     if result.kind == "ask":
@@ -214,15 +246,9 @@ def _print_result(result: Any, fmt: str) -> None:
     elif fmt == "csv":
         out.writelines(line.replace("\r\n", "\n") for line in csv_rows(result.variables, result.rows))
     else:
-        rows = [[_cell(t) for t in row] for row in result.rows]
+        rows = [[text(t) for t in row] for row in result.rows]
         _table(list(result.variables), rows, out)
         print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", file=out)
-
-
-def _cell(term: Any) -> str:
-    if term is None:
-        return ""
-    return str(term.value) if hasattr(term, "value") and not hasattr(term, "subject") else str(term)
 
 
 def _queries(args: argparse.Namespace, settings: Settings) -> int:

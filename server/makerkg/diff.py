@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
 
-from makerkg.terminal import table
 from makerkg.errors import UsageError
 from makerkg.queries import bind_parameters, bound_text, load_queries
-from makerkg.store.embedded import Result
+from makerkg.store.embedded import Result, text
+from makerkg.terminal import table
 
 
 class Queryable(Protocol):
@@ -18,10 +18,7 @@ class Queryable(Protocol):
 def _rows(store: Queryable, name: str, params: dict[str, str], base: str) -> list[dict[str, str]]:
     query = load_queries()[name]
     result = store.query(bound_text(query, bind_parameters(query, params, base)))
-    return [
-        {v: ("" if t is None else str(t.value)) for v, t in zip(result.variables, row, strict=True)}
-        for row in result.rows
-    ]
+    return [{v: text(t) for v, t in zip(result.variables, row, strict=True)} for row in result.rows]
 
 
 def _split(text: str, separator: str) -> list[str]:
@@ -42,34 +39,52 @@ def compare(store: Queryable, a: int, b: int, base: str) -> dict[str, Any]:
     regions = []
     for region, row in sorted(hosts.items(), key=lambda item: item[0]):
         site = sites.get(region, {})
-        regions.append({
-            "region": region,
-            "name": row["regionName"],
-            "hosts": {"a": _split(row["hostsInA"], "、"), "b": _split(row["hostsInB"], "、")},
-            "hosts_changed": row["changed"] == "true",
-            "sites": {"a": _split(site.get("sitesInA", ""), " "), "b": _split(site.get("sitesInB", ""), " ")},
-            "sites_changed": site.get("changed") == "true",
-        })
+        regions.append(
+            {
+                "region": region,
+                "name": row["regionName"],
+                "hosts": {"a": _split(row["hostsInA"], "、"), "b": _split(row["hostsInB"], "、")},
+                "hosts_changed": row["changed"] == "true",
+                "sites": {"a": _split(site.get("sitesInA", ""), " "), "b": _split(site.get("sitesInB", ""), " ")},
+                "sites_changed": site.get("changed") == "true",
+            }
+        )
     tracks = [
-        {"track": r["track"], "name": r["trackName"], "status": r["status"],
-         "places": {"a": _split(r["placesInA"], "、"), "b": _split(r["placesInB"], "、")}}
+        {
+            "track": r["track"],
+            "name": r["trackName"],
+            "status": r["status"],
+            "places": {"a": _split(r["placesInA"], "、"), "b": _split(r["placesInB"], "、")},
+        }
         for r in _rows(store, "tracks-compared", pair, base)
     ]
     since = {"edition": str(b), "since": str(a)}
     new = [{"organization": r["organization"], "name": r["name"]} for r in _rows(store, "orgs-new", since, base)]
     gone = [{"organization": r["organization"], "name": r["name"]} for r in _rows(store, "orgs-gone", since, base)]
     places = [
-        {"place": r["place"], "name": r["placeName"], "contests": {"a": int(r["contestsInA"]), "b": int(r["contestsInB"])}}
+        {
+            "place": r["place"],
+            "name": r["placeName"],
+            "contests": {"a": int(r["contestsInA"]), "b": int(r["contestsInB"])},
+        }
         for r in _rows(store, "places-in-both", pair, base)
     ]
-    return {"a": a, "b": b, "regions": regions, "tracks": tracks, "organizations": {"new": new, "gone": gone},
-            "places_in_both": places}
+    return {
+        "a": a,
+        "b": b,
+        "regions": regions,
+        "tracks": tracks,
+        "organizations": {"new": new, "gone": gone},
+        "places_in_both": places,
+    }
 
 
 def _editions(store: Queryable) -> list[dict[str, str]]:
-    result = store.query("SELECT ?n WHERE { ?e a <https://w3id.org/makerkg/ontology#Edition> ; "
-                         "<https://w3id.org/makerkg/ontology#ordinal> ?n }")
-    return [{"n": str(row[0].value)} for row in result.rows if row[0] is not None]
+    result = store.query(
+        "SELECT ?n WHERE { ?e a <https://w3id.org/makerkg/ontology#Edition> ; "
+        "<https://w3id.org/makerkg/ontology#ordinal> ?n }"
+    )
+    return [{"n": text(row[0])} for row in result.rows if row[0] is not None]
 
 
 def render_table(comparison: dict[str, Any], out: TextIO) -> None:
@@ -78,30 +93,47 @@ def render_table(comparison: dict[str, Any], out: TextIO) -> None:
     out.write(f"Regional contests, edition {a} → {b} (* marks a change)\n\n")
     rows: list[Sequence[str]] = []
     for r in comparison["regions"]:
-        rows.append([
-            r["name"],
-            "、".join(r["hosts"]["a"]) or "—",
-            "、".join(r["hosts"]["b"]) or "—",
-            "*" if r["hosts_changed"] else "",
-            " ".join(r["sites"]["a"]) or "—",
-            " ".join(r["sites"]["b"]) or "—",
-            "*" if r["sites_changed"] else "",
-        ])
+        rows.append(
+            [
+                r["name"],
+                "、".join(r["hosts"]["a"]) or "—",
+                "、".join(r["hosts"]["b"]) or "—",
+                "*" if r["hosts_changed"] else "",
+                " ".join(r["sites"]["a"]) or "—",
+                " ".join(r["sites"]["b"]) or "—",
+                "*" if r["sites_changed"] else "",
+            ]
+        )
     table(["region", f"hosts {a}", f"hosts {b}", "", f"registration {a}", f"registration {b}", ""], rows, out)
     changed = sum(1 for r in comparison["regions"] if r["hosts_changed"])
     moved = sum(1 for r in comparison["regions"] if r["sites_changed"])
     out.write(f"\n{changed} region(s) changed hosts; {moved} changed registration sites.\n\n")
     out.write(f"Thematic tracks, edition {a} → {b}\n\n")
-    table(["track", "status", f"place {a}", f"place {b}"],
-          [[t["name"], t["status"], "、".join(t["places"]["a"]) or "—", "、".join(t["places"]["b"]) or "—"]
-           for t in comparison["tracks"]], out)
-    out.write(f"\nOrganizations new in {b}: {len(comparison['organizations']['new'])}; "
-              f"gone since {a}: {len(comparison['organizations']['gone'])}\n\n")
-    table(["new", "gone"], _columns([o["name"] for o in comparison["organizations"]["new"]],
-                                    [o["name"] for o in comparison["organizations"]["gone"]]), out)
+    table(
+        ["track", "status", f"place {a}", f"place {b}"],
+        [
+            [t["name"], t["status"], "、".join(t["places"]["a"]) or "—", "、".join(t["places"]["b"]) or "—"]
+            for t in comparison["tracks"]
+        ],
+        out,
+    )
+    out.write(
+        f"\nOrganizations new in {b}: {len(comparison['organizations']['new'])}; "
+        f"gone since {a}: {len(comparison['organizations']['gone'])}\n\n"
+    )
+    table(
+        ["new", "gone"],
+        _columns(
+            [o["name"] for o in comparison["organizations"]["new"]],
+            [o["name"] for o in comparison["organizations"]["gone"]],
+        ),
+        out,
+    )
     out.write(f"\nPlaces hosting contests in both editions: {len(comparison['places_in_both'])}\n")
 
 
 def _columns(left: list[str], right: list[str]) -> list[list[str]]:
-    return [[left[i] if i < len(left) else "", right[i] if i < len(right) else ""]
-            for i in range(max(len(left), len(right)))]
+    return [
+        [left[i] if i < len(left) else "", right[i] if i < len(right) else ""]
+        for i in range(max(len(left), len(right)))
+    ]

@@ -53,7 +53,8 @@ def serialise(quads: Sequence[ox.Quad], fmt: Format) -> bytes:
     data: Sequence[ox.Quad] | Sequence[ox.Triple] = quads if fmt.quads else triples(quads)
     prefixes = None if fmt.rdf_format in (ox.RdfFormat.N_TRIPLES, ox.RdfFormat.N_QUADS) else PREFIXES
     out = ox.serialize(data, format=fmt.rdf_format, prefixes=prefixes)
-    assert isinstance(out, bytes)
+    if not isinstance(out, bytes):
+        raise TypeError("pyoxigraph returned no bytes")
     return out
 
 

@@ -92,7 +92,9 @@ def summarise(sources: Sources, links: Links, quads: int) -> dict[str, Any]:
     for edition in sources.editions:
         counts = Counter(c.section.value for c in edition.contests)
         editions[str(edition.ordinal)] = {s.value: counts.get(s.value, 0) for s in Section}
-        orgs_by_edition[edition.ordinal] = {links.organization(n.printed).id for c in edition.contests for n in c.organizers}
+        orgs_by_edition[edition.ordinal] = {
+            links.organization(n.printed).id for c in edition.contests for n in c.organizers
+        }
         places.update(links.place(c.place).id for c in edition.contests)
         tracks.update(links.track(c.topic).id for c in edition.contests if c.section is Section.THEMATIC)
     all_orgs: set[str] = set().union(*orgs_by_edition.values()) if orgs_by_edition else set()

@@ -8,9 +8,10 @@ typed parameters::
 
 A parameter is a variable of the query; its value is checked against its type, made an RDF term, and bound
 with a ``VALUES`` block, written from that term's N-Triples form, opening the outer ``WHERE`` group: the text a
-client sends never reaches the query. (A trailing VALUES clause would not do: SPARQL joins it after grouping.) pyoxigraph's ``substitutions`` would be the engine's own way, but it
-accepts only variables the SELECT projects, and parameters here are join keys and filters. A parameter without a
-default is required; ``= *`` makes it optional (unbound: the query ranges over all values).
+client sends never reaches the query. (A trailing VALUES clause would not do: SPARQL joins it after grouping.
+pyoxigraph's ``substitutions`` would be the engine's own way, but it accepts only variables the SELECT
+projects, and parameters here are join keys and filters.) A parameter without a default is required; ``= *``
+makes it optional (unbound: the query ranges over all values).
 """
 
 from __future__ import annotations
@@ -92,14 +93,14 @@ def read_query(path: Path) -> NamedQuery:
         if match is None:
             continue
         if match["key"] == "param":
-            param = _PARAM.match(match["value"])
-            if param is None:
+            spec = _PARAM.match(match["value"])
+            if spec is None:
                 raise PlanError(path, number, "param: NAME TYPE [= DEFAULT] [: description]", match["value"])
-            if param["type"] not in TYPES:
-                raise PlanError(path, number, f"a parameter type among {', '.join(TYPES)}", param["type"])
-            if not re.search(rf"\?{param['name']}\b", text):
-                raise PlanError(path, number, f"a variable ?{param['name']} in the query", "none")
-            params.append(Parameter(param["name"], param["type"], param["default"], param["doc"] or ""))
+            if spec["type"] not in TYPES:
+                raise PlanError(path, number, f"a parameter type among {', '.join(TYPES)}", spec["type"])
+            if not re.search(rf"\?{spec['name']}\b", text):
+                raise PlanError(path, number, f"a variable ?{spec['name']} in the query", "none")
+            params.append(Parameter(spec["name"], spec["type"], spec["default"], spec["doc"] or ""))
         else:
             header[match["key"]] = (header.get(match["key"], "") + " " + match["value"]).strip()
     for key in ("title", "description"):

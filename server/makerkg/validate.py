@@ -59,7 +59,8 @@ def check(data: Graph, shapes: Path) -> ValidationReport:
         advanced=True,
         allow_warnings=True,
     )
-    assert isinstance(results, Graph)
+    if not isinstance(results, Graph):
+        raise TypeError("pyshacl returned no results graph")
     violations = []
     for result in results.subjects(predicate=SH.focusNode):
         violations.append(

@@ -40,7 +40,11 @@ def test_summary(built: BuildResult) -> None:
 
 def test_named_graphs(built: BuildResult) -> None:
     assert sorted(built.build.info.quads_per_graph) == [
-        f"{BASE}graph/edition/11", f"{BASE}graph/edition/8", f"{BASE}graph/ontology", f"{BASE}graph/reference"]
+        f"{BASE}graph/edition/11",
+        f"{BASE}graph/edition/8",
+        f"{BASE}graph/ontology",
+        f"{BASE}graph/reference",
+    ]
 
 
 def _union(quads_graph: Dataset) -> Graph:
@@ -57,7 +61,9 @@ def test_export_parses_back_isomorphic(built: BuildResult, name: str) -> None:
     assert data == serialise(read_quads(built.build), fmt)
     reference = Dataset()
     reference.parse(data=built.build.graph_file.read_bytes(), format="nquads")
-    rdflib_format = {"ttl": "turtle", "nt": "nt", "nq": "nquads", "trig": "trig", "jsonld": "json-ld", "rdfxml": "xml"}[name]
+    rdflib_format = {"ttl": "turtle", "nt": "nt", "nq": "nquads", "trig": "trig", "jsonld": "json-ld", "rdfxml": "xml"}[
+        name
+    ]
     parsed = Dataset()
     parsed.parse(data=data, format=rdflib_format)
     assert isomorphic(_union(parsed), _union(reference))
@@ -68,8 +74,14 @@ def test_export_parses_back_isomorphic(built: BuildResult, name: str) -> None:
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "makerkg.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "makerkg.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
 
 
 def test_two_builds_give_byte_identical_dumps(tmp_path: Path) -> None:
@@ -108,7 +120,8 @@ def test_failed_build_from_the_command_line_is_one_line(tmp_path: Path, copy_sou
     done = _cli("build", "--sources", str(broken), "--out", str(tmp_path / "out"))
     assert done.returncode == 3
     assert done.stderr.strip().splitlines()[-1] == (
-        f"makerkg: {broken / 'plan-08.txt'}:355: expected 2 境外区域赛 rows, as the heading declares (共2), found 1 rows")
+        f"makerkg: {broken / 'plan-08.txt'}:355: expected 2 境外区域赛 rows, as the heading declares (共2), found 1 rows"
+    )
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "out" / "current").exists()
 
@@ -117,9 +130,11 @@ def _add_edition(directory: Path, ordinal: int, numeral: str, year: int, templat
     text = (directory / template).read_text(encoding="utf-8").replace("第十一届", f"第{numeral}届")
     (directory / f"plan-{ordinal}.txt").write_text(text, encoding="utf-8")
     with (directory / "manifest.toml").open("a", encoding="utf-8") as manifest:
-        manifest.write(f'\n[[plan]]\nedition = {ordinal}\nyear = {year}\nyear_source = "test fixture"\n'
-                       f'file = "plan-{ordinal}.txt"\ntitle = "第{numeral}届“创客中国”中小企业创新创业大赛赛事计划"\n'
-                       f'source = "a copy of the 11th plan, renumbered"\n')
+        manifest.write(
+            f'\n[[plan]]\nedition = {ordinal}\nyear = {year}\nyear_source = "test fixture"\n'
+            f'file = "plan-{ordinal}.txt"\ntitle = "第{numeral}届“创客中国”中小企业创新创业大赛赛事计划"\n'
+            f'source = "a copy of the 11th plan, renumbered"\n'
+        )
 
 
 def test_a_third_edition_ingests_with_no_code_change(tmp_path: Path, copy_sources: Callable[..., Path]) -> None:
@@ -157,7 +172,8 @@ def test_strict_fails_on_an_unknown_name(tmp_path: Path, copy_sources: Callable[
     with pytest.raises(UnresolvedNames) as caught:
         build(load(env={}, out=tmp_path / "strict", sources=directory), strict=True)
     assert str(caught.value) == (
-        f"1 printed name(s) match nothing in data/reference: organization '中国某某创新促进会' (plan-11.txt:74)")
+        "1 printed name(s) match nothing in data/reference: organization '中国某某创新促进会' (plan-11.txt:74)"
+    )
     assert not (tmp_path / "strict" / "current").exists()
     lenient = build(load(env={}, out=tmp_path / "lenient", sources=directory))
     assert lenient.build.info.summary["unresolved"] == ["organization '中国某某创新促进会' (plan-11.txt:74)"]
@@ -172,6 +188,8 @@ def test_the_default_graph_is_a_merge_not_a_bag(store) -> None:  # type: ignore[
     """The series is described in both edition graphs; the default graph holds each of its triples once."""
     names = store.query(f"SELECT ?n WHERE {{ <{BASE}series> <https://schema.org/name> ?n }}")
     assert sorted((t.value, t.language) for (t,) in names.rows) == [
-        ("Maker China SME Innovation and Entrepreneurship Contest", "en"), ("“创客中国”中小企业创新创业大赛", "zh")]
+        ("Maker China SME Innovation and Entrepreneurship Contest", "en"),
+        ("“创客中国”中小企业创新创业大赛", "zh"),
+    ]
     per_graph = store.query(f"SELECT ?g WHERE {{ GRAPH ?g {{ <{BASE}series> <https://schema.org/name> ?n }} }}")
     assert len(per_graph.rows) == 4

@@ -27,7 +27,9 @@ def values(store: EmbeddedStore, sparql: str) -> list[tuple[str, ...]]:
 
 def test_every_organization_printed_in_both_editions_is_one_resource(store: EmbeddedStore) -> None:
     # printed names (normalised) that occur in both editions, and the resources they became
-    found = values(store, """
+    found = values(
+        store,
+        """
         SELECT DISTINCT ?printed (COUNT(DISTINCT ?org) AS ?resources) WHERE {
           ?c8 schema:superEvent/mkg:ordinal 8 ; prov:qualifiedAssociation ?a8 .
           ?a8 mkg:printedName ?p8 ; prov:agent ?o8 .
@@ -36,7 +38,8 @@ def test_every_organization_printed_in_both_editions_is_one_resource(store: Embe
           FILTER (REPLACE(STR(?p8), "\\\\s", "") = REPLACE(STR(?p11), "\\\\s", ""))
           BIND (STR(?p8) AS ?printed)
           { ?a8 prov:agent ?org } UNION { ?a11 prov:agent ?org }
-        } GROUP BY ?printed""")
+        } GROUP BY ?printed""",
+    )
     assert len(found) == 31
     assert all(count == "1" for _, count in found)
 
@@ -44,7 +47,8 @@ def test_every_organization_printed_in_both_editions_is_one_resource(store: Embe
 def test_a_dual_name_body_is_one_resource_with_both_names(store: EmbeddedStore) -> None:
     org = f"{BASE}org/miit-nisc"
     assert values(store, f"SELECT ?l WHERE {{ <{org}> skos:prefLabel ?l FILTER(lang(?l) = 'zh') }}") == [
-        ("工业和信息化部网络安全产业发展中心",)]
+        ("工业和信息化部网络安全产业发展中心",)
+    ]
     alt = {v for (v,) in values(store, f"SELECT ?l WHERE {{ <{org}> skos:altLabel ?l }}")}
     assert alt == {
         "工业和信息化部信息中心",
@@ -53,29 +57,43 @@ def test_a_dual_name_body_is_one_resource_with_both_names(store: EmbeddedStore) 
     }
     # both printed forms (full-width brackets in the 8th, half-width with spaces in the 11th final) name it
     printed = values(store, f"SELECT DISTINCT ?p WHERE {{ ?a prov:agent <{org}> ; mkg:printedName ?p }}")
-    assert printed == [("工业和信息化部网络安全产业发展中心 (工业和信息化部信息中心)",),
-                       ("工业和信息化部网络安全产业发展中心（工业和信息化部信息中心）",)]
+    assert printed == [
+        ("工业和信息化部网络安全产业发展中心 (工业和信息化部信息中心)",),
+        ("工业和信息化部网络安全产业发展中心（工业和信息化部信息中心）",),
+    ]
 
 
 @pytest.mark.parametrize(
     ("printed", "org", "canonical"),
-    [("山东省工业和信息厅", "sd-gxt", "山东省工业和信息化厅"), ("广东省工业和信息厅", "gd-gxt", "广东省工业和信息化厅")],
+    [
+        ("山东省工业和信息厅", "sd-gxt", "山东省工业和信息化厅"),
+        ("广东省工业和信息厅", "gd-gxt", "广东省工业和信息化厅"),
+    ],
 )
-def test_misprints_resolve_and_keep_their_printed_form(store: EmbeddedStore, printed: str, org: str, canonical: str) -> None:
+def test_misprints_resolve_and_keep_their_printed_form(
+    store: EmbeddedStore, printed: str, org: str, canonical: str
+) -> None:
     agents = values(store, f'SELECT DISTINCT ?o WHERE {{ ?a mkg:printedName "{printed}"@zh ; prov:agent ?o }}')
     assert agents == [(f"{BASE}org/{org}",)]
-    assert values(store, f"SELECT ?l WHERE {{ <{BASE}org/{org}> skos:prefLabel ?l FILTER(lang(?l) = 'zh') }}") == [(canonical,)]
+    assert values(store, f"SELECT ?l WHERE {{ <{BASE}org/{org}> skos:prefLabel ?l FILTER(lang(?l) = 'zh') }}") == [
+        (canonical,)
+    ]
     assert values(store, f"SELECT ?l WHERE {{ <{BASE}org/{org}> skos:hiddenLabel ?l }}") == [(printed,)]
 
 
 def test_hangzhou_printed_two_ways_is_one_place(store: EmbeddedStore) -> None:
-    found = values(store, """
+    found = values(
+        store,
+        """
         SELECT ?edition ?printed ?place WHERE {
           ?c mkg:track <https://w3id.org/makerkg/track/visual-intelligence> ; schema:superEvent/mkg:ordinal ?edition ;
              mkg:printedPlace ?printed ; schema:location ?place .
-        }""")
+        }""",
+    )
     assert found == [("11", "浙江省杭州市", f"{BASE}place/330100"), ("8", "杭州市", f"{BASE}place/330100")]
-    assert values(store, f"SELECT ?p WHERE {{ <{BASE}place/330100> schema:containedInPlace ?p }}") == [(f"{BASE}place/330000",)]
+    assert values(store, f"SELECT ?p WHERE {{ <{BASE}place/330100> schema:containedInPlace ?p }}") == [
+        (f"{BASE}place/330000",)
+    ]
 
 
 def test_a_county_level_city_resolves_through_its_prefecture(store: EmbeddedStore) -> None:
@@ -89,15 +107,25 @@ def test_place_codes_and_kinds(store: EmbeddedStore) -> None:
     assert values(store, f"SELECT ?c WHERE {{ <{BASE}place/110105> mkg:divisionCode ?c }}") == [("110105",)]
     provinces = values(store, "SELECT ?p WHERE { ?p a mkg:ProvinceLevelDivision }")
     assert len(provinces) == 31
-    planned = {v for (v,) in values(store, "SELECT ?n WHERE { ?p a mkg:SeparatelyPlannedCity ; skos:prefLabel ?n FILTER(lang(?n)='zh') }")}
+    planned = {
+        v
+        for (v,) in values(
+            store, "SELECT ?n WHERE { ?p a mkg:SeparatelyPlannedCity ; skos:prefLabel ?n FILTER(lang(?n)='zh') }"
+        )
+    }
     assert planned == {"大连市", "宁波市", "厦门市", "青岛市", "深圳市"}
     assert values(store, f"SELECT ?t WHERE {{ <{BASE}place/xpcc> a ?t }} ") == [
-        ("https://schema.org/AdministrativeArea",), ("https://w3id.org/makerkg/ontology#ProductionConstructionCorps",)]
+        ("https://schema.org/AdministrativeArea",),
+        ("https://w3id.org/makerkg/ontology#ProductionConstructionCorps",),
+    ]
 
 
 def test_a_track_held_twice_is_one_concept_with_a_contest_per_edition(store: EmbeddedStore) -> None:
     found = values(store, f"SELECT ?c WHERE {{ ?c mkg:track <{BASE}track/visual-intelligence> }}")
-    assert found == [(f"{BASE}edition/11/thematic/visual-intelligence",), (f"{BASE}edition/8/thematic/visual-intelligence",)]
+    assert found == [
+        (f"{BASE}edition/11/thematic/visual-intelligence",),
+        (f"{BASE}edition/8/thematic/visual-intelligence",),
+    ]
     assert len(values(store, f"SELECT ?t WHERE {{ ?t skos:inScheme <{BASE}scheme/tracks> }}")) == 29
 
 
@@ -108,10 +136,21 @@ def test_resolution_counts() -> None:
     assert len({m.id for m in links.organizations.values()}) == 58
     assert links.by_method == {"dual-name": 1, "misprint": 2, "name": 57}
     assert {k: m.method for k, m in links.places.items() if m.method != "name"} == {
-        "上海市杨浦区": "hierarchy", "云南省昆明市": "hierarchy", "北京市怀柔区": "hierarchy", "北京市昌平区": "hierarchy",
-        "北京市朝阳区": "hierarchy", "北京市海淀区": "hierarchy", "北京市石景山区": "hierarchy", "四川省成都市": "hierarchy",
-        "四川省泸州市": "hierarchy", "安徽省芜湖市": "hierarchy", "山东省济南市": "hierarchy", "广东省东莞市": "hierarchy",
-        "江苏省江阴市": "hierarchy", "浙江省杭州市": "hierarchy", "重庆市两江新区": "hierarchy",
+        "上海市杨浦区": "hierarchy",
+        "云南省昆明市": "hierarchy",
+        "北京市怀柔区": "hierarchy",
+        "北京市昌平区": "hierarchy",
+        "北京市朝阳区": "hierarchy",
+        "北京市海淀区": "hierarchy",
+        "北京市石景山区": "hierarchy",
+        "四川省成都市": "hierarchy",
+        "四川省泸州市": "hierarchy",
+        "安徽省芜湖市": "hierarchy",
+        "山东省济南市": "hierarchy",
+        "广东省东莞市": "hierarchy",
+        "江苏省江阴市": "hierarchy",
+        "浙江省杭州市": "hierarchy",
+        "重庆市两江新区": "hierarchy",
     }
     assert links.unresolved == ()
 

@@ -14,19 +14,32 @@ BASE = "https://w3id.org/makerkg/"
 def rows(store: EmbeddedStore, name: str, **params: str) -> list[dict[str, str]]:
     query = load_queries()[name]
     result = store.query(bound_text(query, bind_parameters(query, params, BASE)))
-    return [{v: ("" if t is None else t.value) for v, t in zip(result.variables, row, strict=True)} for row in result.rows]
+    return [
+        {v: ("" if t is None else t.value) for v, t in zip(result.variables, row, strict=True)} for row in result.rows
+    ]
 
 
 def test_every_query_has_a_title_description_and_typed_parameters() -> None:
     queries = load_queries()
     assert sorted(queries) == [
-        "contests-per-province", "orgs-gone", "orgs-in-both", "orgs-new", "orgs-ranked", "places-in-both",
-        "provinces-without-regional", "region-hosts", "registration-changes", "tracks-compared",
+        "contests-per-province",
+        "orgs-gone",
+        "orgs-in-both",
+        "orgs-new",
+        "orgs-ranked",
+        "places-in-both",
+        "provinces-without-regional",
+        "region-hosts",
+        "registration-changes",
+        "tracks-compared",
     ]
     for query in queries.values():
         assert query.title and query.description
     assert [(p.name, p.type, p.default) for p in queries["region-hosts"].parameters] == [
-        ("a", "edition", "8"), ("b", "edition", "11"), ("region", "place", "*")]
+        ("a", "edition", "8"),
+        ("b", "edition", "11"),
+        ("region", "place", "*"),
+    ]
 
 
 def test_orgs_in_both(store: EmbeddedStore) -> None:
@@ -44,22 +57,44 @@ def test_orgs_in_both(store: EmbeddedStore) -> None:
     assert "山西省工业和信息化厅" not in counts  # only in the 11th: 山西省小企业发展促进局 led the 8th
     beijing = next(r for r in found if r["name"] == "北京市经济和信息化局")
     assert set(beijing["namesInA"].split(" | ")) == {
-        "第八届“创客中国”北京市中小企业创新创业大赛", "第八届“创客中国”智能装备中小企业创新创业大赛"}
+        "第八届“创客中国”北京市中小企业创新创业大赛",
+        "第八届“创客中国”智能装备中小企业创新创业大赛",
+    }
 
 
 def test_orgs_new_and_gone(store: EmbeddedStore) -> None:
     new = {r["name"] for r in rows(store, "orgs-new", edition="11", since="8")}
     assert new == {
-        "上海市杨浦区人民政府", "中国医学装备协会", "中国机械工业联合会", "北京市怀柔区人民政府", "北京市朝阳区人民政府",
-        "大连市企业服务中心", "安徽省工业和信息化厅", "山西省工业和信息化厅", "昆明高新技术产业开发区管理委员会",
-        "江苏省中小企业发展中心", "江阴市人民政府", "湖南省中小企业服务中心", "重庆市两江新区人民政府",
+        "上海市杨浦区人民政府",
+        "中国医学装备协会",
+        "中国机械工业联合会",
+        "北京市怀柔区人民政府",
+        "北京市朝阳区人民政府",
+        "大连市企业服务中心",
+        "安徽省工业和信息化厅",
+        "山西省工业和信息化厅",
+        "昆明高新技术产业开发区管理委员会",
+        "江苏省中小企业发展中心",
+        "江阴市人民政府",
+        "湖南省中小企业服务中心",
+        "重庆市两江新区人民政府",
         "青海省中小企业发展促进中心",
     }
     gone = {r["name"] for r in rows(store, "orgs-gone", edition="11", since="8")}
     assert gone == {
-        "东莞市人民政府", "中国电子信息产业发展研究中心", "大连市工业和信息化局", "安徽省经济和信息化厅",
-        "山西省小企业发展促进局", "工业和信息化部", "广东省人民政府", "广东省财政厅", "深圳市工业和信息化局",
-        "湖南省工业和信息化厅", "财政部", "青海省工业和信息化厅", "江苏省工业和信息化厅",
+        "东莞市人民政府",
+        "中国电子信息产业发展研究中心",
+        "大连市工业和信息化局",
+        "安徽省经济和信息化厅",
+        "山西省小企业发展促进局",
+        "工业和信息化部",
+        "广东省人民政府",
+        "广东省财政厅",
+        "深圳市工业和信息化局",
+        "湖南省工业和信息化厅",
+        "财政部",
+        "青海省工业和信息化厅",
+        "江苏省工业和信息化厅",
     }
     assert len(new) + len(gone) + len(rows(store, "orgs-in-both")) == 58  # every organization, once
 
@@ -75,9 +110,15 @@ def test_region_hosts_changed(store: EmbeddedStore) -> None:
 
 
 def test_region_hosts_for_one_region(store: EmbeddedStore) -> None:
-    assert rows(store, "region-hosts", region="320000") == [{
-        "region": f"{BASE}place/320000", "regionName": "江苏省", "hostsInA": "江苏省工业和信息化厅",
-        "hostsInB": "江苏省中小企业发展中心", "changed": "true"}]
+    assert rows(store, "region-hosts", region="320000") == [
+        {
+            "region": f"{BASE}place/320000",
+            "regionName": "江苏省",
+            "hostsInA": "江苏省工业和信息化厅",
+            "hostsInB": "江苏省中小企业发展中心",
+            "changed": "true",
+        }
+    ]
 
 
 def test_tracks_compared(store: EmbeddedStore) -> None:
@@ -108,27 +149,52 @@ def test_places_in_both_match_through_the_hierarchy(store: EmbeddedStore) -> Non
 def test_provinces_without_regional(store: EmbeddedStore) -> None:
     for edition in ("8", "11"):
         assert [r["name"] for r in rows(store, "provinces-without-regional", edition=edition)] == [
-            "内蒙古自治区", "宁夏回族自治区"]
+            "内蒙古自治区",
+            "宁夏回族自治区",
+        ]
 
 
 def test_registration_changes(store: EmbeddedStore) -> None:
     found = {r["regionName"]: r for r in rows(store, "registration-changes", a="8", b="11")}
     assert len(found) == 35
     changed = {name for name, r in found.items() if r["changed"] == "true"}
-    assert changed == {"山西省", "大连市", "黑龙江省", "上海市", "安徽省", "江西省", "湖南省", "四川省", "西藏自治区",
-                       "青海省", "新疆维吾尔自治区", "新疆生产建设兵团"}
+    assert changed == {
+        "山西省",
+        "大连市",
+        "黑龙江省",
+        "上海市",
+        "安徽省",
+        "江西省",
+        "湖南省",
+        "四川省",
+        "西藏自治区",
+        "青海省",
+        "新疆维吾尔自治区",
+        "新疆生产建设兵团",
+    }
     # the same site printed with and without scheme, www. or trailing slash is no change
     assert found["北京市"]["changed"] == "false"
-    assert (found["北京市"]["sitesInA"], found["北京市"]["sitesInB"]) == ("http://www.smebj.cn", "https://www.smebj.cn/")
+    assert (found["北京市"]["sitesInA"], found["北京市"]["sitesInB"]) == (
+        "http://www.smebj.cn",
+        "https://www.smebj.cn/",
+    )
     assert found["吉林省"]["changed"] == "false"
     assert found["上海市"]["sitesInB"] == "https://www.ssme.sh.gov.cn/"
 
 
 def test_orgs_ranked(store: EmbeddedStore) -> None:
     found = rows(store, "orgs-ranked")
-    assert (found[0]["name"], found[0]["contests"], found[0]["asLead"]) == ("工业和信息化部网络安全产业发展中心", "32", "17")
+    assert (found[0]["name"], found[0]["contests"], found[0]["asLead"]) == (
+        "工业和信息化部网络安全产业发展中心",
+        "32",
+        "17",
+    )
     eighth = rows(store, "orgs-ranked", edition="8")
-    assert (eighth[0]["name"], eighth[0]["contests"], eighth[0]["asLead"]) == ("工业和信息化部网络安全产业发展中心", "14", "0")
+    assert (eighth[0]["name"], eighth[0]["contests"], eighth[0]["asLead"]) == (
+        "工业和信息化部网络安全产业发展中心",
+        "14",
+        "0",
+    )
     assert {r["name"]: int(r["contests"]) for r in eighth}["江苏省工业和信息化厅"] == 3
 
 
@@ -146,7 +212,10 @@ def test_contests_per_province(store: EmbeddedStore) -> None:
     [
         ({"a": "eight"}, "a: expected an edition ordinal (a positive whole number, 8 for 第八届), found 'eight'"),
         ({"a": "0"}, "a: expected an edition ordinal (a positive whole number, 8 for 第八届), found '0'"),
-        ({"region": "32> } ; DROP"}, "region: expected a place id (a GB/T 2260 code such as 330100, or an id such as xpcc), found '32> } ; DROP'"),
+        (
+            {"region": "32> } ; DROP"},
+            "region: expected a place id (a GB/T 2260 code such as 330100, or an id such as xpcc), found '32> } ; DROP'",
+        ),
         ({"colour": "red"}, "colour: not a parameter of region-hosts (it takes a, b, region)"),
     ],
 )

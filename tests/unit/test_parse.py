@@ -31,11 +31,21 @@ def contest(edition: Edition, section: Section, row: int | None = None, topic: s
 @pytest.mark.parametrize(
     ("ordinal", "counts", "declared"),
     [
-        (8, {"final": 1, "regional": 35, "thematic": 13, "overseas": 1}, {"final": None, "regional": 35, "thematic": 13, "overseas": 1}),
-        (11, {"final": 1, "regional": 35, "thematic": 17, "overseas": 1}, {"final": 1, "regional": 35, "thematic": 17, "overseas": 1}),
+        (
+            8,
+            {"final": 1, "regional": 35, "thematic": 13, "overseas": 1},
+            {"final": None, "regional": 35, "thematic": 13, "overseas": 1},
+        ),
+        (
+            11,
+            {"final": 1, "regional": 35, "thematic": 17, "overseas": 1},
+            {"final": 1, "regional": 35, "thematic": 17, "overseas": 1},
+        ),
     ],
 )
-def test_counts_per_section(editions: dict[int, Edition], ordinal: int, counts: dict[str, int], declared: dict[str, int | None]) -> None:
+def test_counts_per_section(
+    editions: dict[int, Edition], ordinal: int, counts: dict[str, int], declared: dict[str, int | None]
+) -> None:
     edition = editions[ordinal]
     assert {s.section.value: len(s.contests) for s in edition.sections} == counts
     assert {s.section.value: s.declared for s in edition.sections} == declared
@@ -139,7 +149,10 @@ def test_merged_registration_cell_is_inherited_in_the_cells_layout(editions: dic
     assert second.printed_registration is None
     assert [a.iri for a in second.addresses] == ["http://www.cnmaker.org.cn"]
     assert second.place == "无锡市"
-    assert [o.printed for o in second.organizers] == ["工业和信息化部网络安全产业发展中心（工业和信息化部信息中心）", "江苏省工业和信息化厅"]
+    assert [o.printed for o in second.organizers] == [
+        "工业和信息化部网络安全产业发展中心（工业和信息化部信息中心）",
+        "江苏省工业和信息化厅",
+    ]
     assert {o.role for o in second.organizers} == {Role.HOST}
 
 
@@ -224,32 +237,91 @@ def _sources_with(tmp_path: Path, file: str, edit: Edit) -> Path:
 @pytest.mark.parametrize(
     ("file", "edit", "line", "message"),
     [
-        ("plan-11.txt", lambda t: t.replace("区域赛（共 35 场）", "区域赛（共 36 场）"), 12,
-         "expected 36 区域赛 rows, as the heading declares (共36), found 35 rows"),
-        ("plan-08.txt", lambda t: t.replace("三、专题赛（共13个）", "三、专题赛（共12个）"), 242,
-         "expected 12 专题赛 rows, as the heading declares (共12), found 13 rows"),
-        ("plan-11.txt", lambda t: t.replace("4\t第十一届“创客中国”山西省中小企业创新创业大赛\t山西省\t山西省工业和信息化厅牵头\t大赛官网 www.cnmaker.org.cn",
-                                            "4\t第十一届“创客中国”山西省中小企业创新创业大赛\t山西省"), 19,
-         "expected a row of 5 tab-separated cells (序号、赛事名称、地点、主办单位、报名网址), found 3 cells"),
-        ("plan-08.txt", lambda t: t.replace("\t山西省小企业发展促进局牵头\n\twww.sme8718.com\n", ""), 43,
-         "expected a row of 5 cells (序号、赛事名称、地点、主办单位、报名网址), found 3 cells"),
-        ("plan-11.txt", lambda t: t.replace("四、境外区域赛（共 1 场）", "四、港澳台赛（共 1 场）"), 79,
-         "expected a section heading naming one of 总决赛、区域赛、专题赛、境外区域赛, found 四、港澳台赛（共 1 场）"),
-        ("plan-08.txt", lambda t: t.replace("\t报名网址\n\n\t1", "\t联系人\n\n\t1"), 23,
-         "expected a column heading (序号、赛事名称、地点、决赛地点、举办地点、主办单位、承办单位、报名网址、报名网站), found '联系人'"),
-        ("plan-11.txt", lambda t: t.replace("序号\t赛事名称\t地点\t主办单位\t报名网址", "序号\t赛事名称\t地点\t报名网址"), 14,
-         "expected a 主办单位 column, found columns 序号、赛事名称、地点、报名网址"),
-        ("plan-11.txt", lambda t: t.replace("\n6\t第十一届“创客中国”吉林省", "\n7\t第十一届“创客中国”吉林省"), 21,
-         "expected row number 6, found 7"),
-        ("plan-11.txt", lambda t: t.replace("第十一届“创客中国”中小企业创新创业大赛赛事计划", "第十二届“创客中国”中小企业创新创业大赛赛事计划"), 5,
-         "expected the title the manifest gives, 第十一届“创客中国”中小企业创新创业大赛赛事计划, found 第十二届“创客中国”中小企业创新创业大赛赛事计划"),
-        ("plan-11.txt", lambda t: t.replace("第十一届“创客中国”黑龙江省", "第十届“创客中国”黑龙江省"), 22,
-         "expected a contest of edition 11 (第…届), found 第十届“创客中国”黑龙江省中小企业创新创业大赛"),
-        ("plan-08.txt", lambda t: t.replace("\thttps://zj87.jxt.zj.gov.cn", "\t见通知"), 83,
-         "expected a web address (报名网址), found '见通知'"),
+        (
+            "plan-11.txt",
+            lambda t: t.replace("区域赛（共 35 场）", "区域赛（共 36 场）"),
+            12,
+            "expected 36 区域赛 rows, as the heading declares (共36), found 35 rows",
+        ),
+        (
+            "plan-08.txt",
+            lambda t: t.replace("三、专题赛（共13个）", "三、专题赛（共12个）"),
+            242,
+            "expected 12 专题赛 rows, as the heading declares (共12), found 13 rows",
+        ),
+        (
+            "plan-11.txt",
+            lambda t: t.replace(
+                "4\t第十一届“创客中国”山西省中小企业创新创业大赛\t山西省\t山西省工业和信息化厅牵头\t大赛官网 www.cnmaker.org.cn",
+                "4\t第十一届“创客中国”山西省中小企业创新创业大赛\t山西省",
+            ),
+            19,
+            "expected a row of 5 tab-separated cells (序号、赛事名称、地点、主办单位、报名网址), found 3 cells",
+        ),
+        (
+            "plan-08.txt",
+            lambda t: t.replace("\t山西省小企业发展促进局牵头\n\twww.sme8718.com\n", ""),
+            43,
+            "expected a row of 5 cells (序号、赛事名称、地点、主办单位、报名网址), found 3 cells",
+        ),
+        (
+            "plan-11.txt",
+            lambda t: t.replace("四、境外区域赛（共 1 场）", "四、港澳台赛（共 1 场）"),
+            79,
+            "expected a section heading naming one of 总决赛、区域赛、专题赛、境外区域赛, found 四、港澳台赛（共 1 场）",
+        ),
+        (
+            "plan-08.txt",
+            lambda t: t.replace("\t报名网址\n\n\t1", "\t联系人\n\n\t1"),
+            23,
+            "expected a column heading (序号、赛事名称、地点、决赛地点、举办地点、主办单位、承办单位、报名网址、报名网站), found '联系人'",
+        ),
+        (
+            "plan-11.txt",
+            lambda t: t.replace("序号\t赛事名称\t地点\t主办单位\t报名网址", "序号\t赛事名称\t地点\t报名网址"),
+            14,
+            "expected a 主办单位 column, found columns 序号、赛事名称、地点、报名网址",
+        ),
+        (
+            "plan-11.txt",
+            lambda t: t.replace("\n6\t第十一届“创客中国”吉林省", "\n7\t第十一届“创客中国”吉林省"),
+            21,
+            "expected row number 6, found 7",
+        ),
+        (
+            "plan-11.txt",
+            lambda t: t.replace(
+                "第十一届“创客中国”中小企业创新创业大赛赛事计划", "第十二届“创客中国”中小企业创新创业大赛赛事计划"
+            ),
+            5,
+            "expected the title the manifest gives, 第十一届“创客中国”中小企业创新创业大赛赛事计划, found 第十二届“创客中国”中小企业创新创业大赛赛事计划",
+        ),
+        (
+            "plan-11.txt",
+            lambda t: t.replace("第十一届“创客中国”黑龙江省", "第十届“创客中国”黑龙江省"),
+            22,
+            "expected a contest of edition 11 (第…届), found 第十届“创客中国”黑龙江省中小企业创新创业大赛",
+        ),
+        (
+            "plan-08.txt",
+            lambda t: t.replace("\thttps://zj87.jxt.zj.gov.cn", "\t见通知"),
+            83,
+            "expected a web address (报名网址), found '见通知'",
+        ),
     ],
-    ids=["count-11", "count-08", "truncated-row-rows-layout", "truncated-row-cells-layout", "unknown-section",
-         "unknown-column", "missing-column", "row-number-gap", "title-mismatch", "wrong-edition-in-name", "not-an-address"],
+    ids=[
+        "count-11",
+        "count-08",
+        "truncated-row-rows-layout",
+        "truncated-row-cells-layout",
+        "unknown-section",
+        "unknown-column",
+        "missing-column",
+        "row-number-gap",
+        "title-mismatch",
+        "wrong-edition-in-name",
+        "not-an-address",
+    ],
 )
 def test_unreadable_plan_names_file_and_line(tmp_path: Path, file: str, edit: Edit, line: int, message: str) -> None:
     directory = _sources_with(tmp_path, file, edit)
@@ -275,7 +347,10 @@ def test_manifest_entry_without_file(tmp_path: Path) -> None:
         read_manifest(directory)
     text = (directory / "manifest.toml").read_text(encoding="utf-8").splitlines()
     line = text.index("[[plan]]") + 1
-    assert str(caught.value) == f"{directory / 'manifest.toml'}:{line}: expected the plan file plan-08.txt beside the manifest, found no such file"
+    assert (
+        str(caught.value)
+        == f"{directory / 'manifest.toml'}:{line}: expected the plan file plan-08.txt beside the manifest, found no such file"
+    )
 
 
 def test_crlf_line_endings_read_the_same(tmp_path: Path, editions: dict[int, Edition]) -> None:

@@ -114,7 +114,9 @@ def _reference(g: Graph, ref: Reference, minter: Minter) -> None:
         node = minter.organization(misprint.organization)
         # skos:hiddenLabel is SKOS's place for misspellings: searchable, never displayed as a name
         g.add((node, SKOS.hiddenLabel, _zh(misprint.printed)))
-        g.add((node, SKOS.editorialNote, _en(f"Printed as {misprint.printed} ({misprint.source}): {misprint.evidence}")))
+        g.add(
+            (node, SKOS.editorialNote, _en(f"Printed as {misprint.printed} ({misprint.source}): {misprint.evidence}"))
+        )
 
     scheme = minter.scheme("tracks")
     g.add((scheme, RDF.type, SKOS.ConceptScheme))
@@ -266,5 +268,5 @@ def _printed_label(g: Graph, node: URIRef, printed: str, names: Sequence[str], m
         names = (match.label,)
     if printed in names:
         return  # already a label of the resource, letter for letter
-    predicate: Node = SKOS.hiddenLabel if method == "misprint" else SKOS.altLabel
-    g.add((node, predicate, _zh(printed)))
+    label: Node = SKOS.hiddenLabel if method == "misprint" else SKOS.altLabel
+    g.add((node, label, _zh(printed)))

@@ -27,5 +27,21 @@ PREFIXES: dict[str, str] = {
     "wd": str(WD),
 }
 
-__all__ = ["DCAT", "DCTERMS", "MKG", "ONTOLOGY_IRI", "ORG", "OWL", "PREFIXES", "PROV", "RDF", "RDFS", "SCHEMA", "SD",
-           "SKOS", "VOID", "WD", "XSD"]
+__all__ = [
+    "DCAT",
+    "DCTERMS",
+    "MKG",
+    "ONTOLOGY_IRI",
+    "ORG",
+    "OWL",
+    "PREFIXES",
+    "PROV",
+    "RDF",
+    "RDFS",
+    "SCHEMA",
+    "SD",
+    "SKOS",
+    "VOID",
+    "WD",
+    "XSD",
+]

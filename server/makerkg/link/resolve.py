@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from makerkg.link.reference import PlaceRef, Reference
 from makerkg.model import Contest, Edition, Section
 from makerkg.parse.text import normalise
 
+_Matcher = Callable[[str], "Match | None"]
 _DUAL = re.compile(r"^(?P<first>.+?)\((?P<second>[^()]+)\)$")
 
 
@@ -24,7 +25,7 @@ def unresolved_id(text: str) -> str:
     """The identifier of a name that matches no reference row: ``u-`` and 12 hex digits of its SHA-256.
 
     >>> unresolved_id("某某促进会")
-    'u-8b2c5f0a6bbb'
+    'u-f7650be18700'
     """
     return "u-" + hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()[:12]
 
@@ -131,12 +132,7 @@ def _resolve_all(
     return links
 
 
-class _Matcher:
-    def __call__(self, key: str) -> Match | None:  # pragma: no cover - protocol
-        raise NotImplementedError
-
-
-class _OrgIndex(_Matcher):
+class _OrgIndex:
     def __init__(self, ref: Reference) -> None:
         self.names: dict[str, Match] = {}
         for org in ref.organizations:
@@ -160,10 +156,8 @@ class _OrgIndex(_Matcher):
             return Match(first.id, "dual-name")
         return None
 
-    __call__ = match
 
-
-class _PlaceIndex(_Matcher):
+class _PlaceIndex:
     """Places by name; a printed 浙江省杭州市 is read as a chain of names, each inside the one before."""
 
     def __init__(self, places: Iterable[PlaceRef]) -> None:
@@ -203,10 +197,8 @@ class _PlaceIndex(_Matcher):
             return Match(chains[0], "hierarchy")
         return None  # no match, or ambiguous: reported rather than guessed
 
-    __call__ = match
 
-
-class _TrackIndex(_Matcher):
+class _TrackIndex:
     def __init__(self, ref: Reference) -> None:
         self.labels: dict[str, Match] = {}
         for track in ref.tracks:
@@ -217,8 +209,6 @@ class _TrackIndex(_Matcher):
 
     def match(self, key: str) -> Match | None:
         return self.labels.get(key)
-
-    __call__ = match
 
 
 def contest_keys(edition: Edition, links: Links) -> dict[Contest, str]:

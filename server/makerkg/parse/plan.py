@@ -104,7 +104,9 @@ def read_plan(entry: ManifestEntry) -> Edition:
     seen: dict[Section, int] = {}
     for index, (line_no, section, declared) in enumerate(headings):
         if section in seen:
-            raise PlanError(path, line_no, "each section once", f"a second {section.printed} (first at line {seen[section]})")
+            raise PlanError(
+                path, line_no, "each section once", f"a second {section.printed} (first at line {seen[section]})"
+            )
         seen[section] = line_no
         end = headings[index + 1][0] - 1 if index + 1 < len(headings) else len(lines)
         body = [(n, lines[n - 1]) for n in range(line_no + 1, end + 1)]
@@ -132,7 +134,9 @@ def _read_bytes(entry: ManifestEntry) -> bytes:
     try:
         return entry.path.read_bytes()
     except OSError as err:
-        raise PlanError(entry.manifest, entry.line, f"a readable plan file {entry.path.name}", err.strerror or str(err)) from err
+        raise PlanError(
+            entry.manifest, entry.line, f"a readable plan file {entry.path.name}", err.strerror or str(err)
+        ) from err
 
 
 def _decode(path: Path, data: bytes) -> list[str]:
@@ -229,7 +233,9 @@ def _rows_layout(path: Path, heading_line: int, content: list[tuple[int, str]]) 
         while len(cells) > width and not cells[-1].strip():
             cells.pop()  # a stray tab after the last cell
         if len(cells) != width:
-            raise PlanError(path, line_no, f"a row of {width} tab-separated cells ({_printed(names)})", f"{len(cells)} cells")
+            raise PlanError(
+                path, line_no, f"a row of {width} tab-separated cells ({_printed(names)})", f"{len(cells)} cells"
+            )
         table.rows.append([_Cell([(line_no, cell)]) for cell in cells])
     return table
 
@@ -271,7 +277,9 @@ def _cells_layout(path: Path, heading_line: int, body: list[tuple[int, str]]) ->
             rows.append(list(group))
     for row in rows:
         if len(row) != width:
-            raise PlanError(path, row[0].range.first, f"a row of {width} cells ({_printed(names)})", f"{len(row)} cells")
+            raise PlanError(
+                path, row[0].range.first, f"a row of {width} cells ({_printed(names)})", f"{len(row)} cells"
+            )
     table.rows = rows
     return table
 

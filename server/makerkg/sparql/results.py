@@ -40,8 +40,11 @@ def term_json(term: Term) -> dict[str, object]:
     if isinstance(term, ox.Triple):
         return {
             "type": "triple",
-            "value": {"subject": term_json(term.subject), "predicate": term_json(term.predicate),
-                      "object": term_json(term.object)},
+            "value": {
+                "subject": term_json(term.subject),
+                "predicate": term_json(term.predicate),
+                "object": term_json(term.object),
+            },
         }
     out: dict[str, object] = {"type": "literal", "value": term.value}
     if term.language:
@@ -75,8 +78,10 @@ def _xml_term(term: Term) -> str:
     if isinstance(term, ox.BlankNode):
         return f"<bnode>{escape(term.value)}</bnode>"
     if isinstance(term, ox.Triple):
-        return (f"<triple><subject>{_xml_term(term.subject)}</subject><predicate>{_xml_term(term.predicate)}"
-                f"</predicate><object>{_xml_term(term.object)}</object></triple>")
+        return (
+            f"<triple><subject>{_xml_term(term.subject)}</subject><predicate>{_xml_term(term.predicate)}"
+            f"</predicate><object>{_xml_term(term.object)}</object></triple>"
+        )
     if term.language:
         return f"<literal xml:lang={quoteattr(term.language)}>{escape(term.value)}</literal>"
     if term.datatype.value != XSD_STRING:
@@ -111,9 +116,12 @@ def _csv_cell(term: Term | None) -> str:
     """CSV carries values only (no language or datatype), quoted when needed."""
     if term is None:
         return ""
-    value = term.value if not isinstance(term, ox.BlankNode) else f"_:{term.value}"
     if isinstance(term, ox.Triple):
         value = str(term)
+    elif isinstance(term, ox.BlankNode):
+        value = f"_:{term.value}"
+    else:
+        value = term.value
     if any(ch in value for ch in ',"\r\n'):
         return '"' + value.replace('"', '""') + '"'
     return value
@@ -146,8 +154,11 @@ def boolean_text(value: bool, kind: str) -> str:
         return json_boolean(value)
     if kind == "xml":
         return xml_boolean(value)
-    return ("_askResult\r\n" if kind == "csv" else "?_askResult\n") + ("true" if value else "false") + (
-        "\r\n" if kind == "csv" else "\n")
+    return (
+        ("_askResult\r\n" if kind == "csv" else "?_askResult\n")
+        + ("true" if value else "false")
+        + ("\r\n" if kind == "csv" else "\n")
+    )
 
 
 ROW_WRITERS: dict[str, Callable[[Sequence[str], Iterable[Row]], Iterator[str]]] = {

@@ -86,7 +86,8 @@ def from_rdflib(ds: Dataset) -> list[ox.Quad]:
         if not isinstance(graph, URIRef) or str(graph) == "urn:x-rdflib:default":
             continue
         subject, predicate, obj = _term(s), _term(p), _term(o)
-        assert isinstance(predicate, ox.NamedNode) and not isinstance(subject, ox.Literal)
+        if not isinstance(predicate, ox.NamedNode) or isinstance(subject, ox.Literal):
+            raise TypeError(f"not an RDF triple: {s!r} {p!r} {o!r}")
         quads.append(ox.Quad(subject, predicate, obj, ox.NamedNode(str(graph))))
     return canonical(quads)
 
@@ -121,8 +122,7 @@ def publish(
     builds.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".new-", dir=builds))
     try:
-        nquads = ox.serialize(quads, format=ox.RdfFormat.N_QUADS)
-        assert isinstance(nquads, bytes)
+        nquads = ox.serialize(quads, format=ox.RdfFormat.N_QUADS) or b""
         (tmp / GRAPH_FILE).write_bytes(nquads)
         digest = hashlib.sha256(nquads).hexdigest()
         store = ox.Store(str(tmp / STORE_DIR))
@@ -135,7 +135,8 @@ def publish(
         del store
         per_graph: dict[str, int] = {}
         for quad in quads:
-            per_graph[str(quad.graph_name.value)] = per_graph.get(str(quad.graph_name.value), 0) + 1
+            name = str(quad.graph_name)[1:-1]  # <iri> → iri: every quad of a build is in a named graph
+            per_graph[name] = per_graph.get(name, 0) + 1
         now = datetime.now(UTC).replace(microsecond=0)
         build_id = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
         info = BuildInfo(

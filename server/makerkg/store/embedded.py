@@ -13,6 +13,19 @@ from makerkg.errors import QuerySyntaxError, StoreMissing
 Term = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
 
 
+def text(term: Term | None) -> str:
+    """A term's lexical value ("" when unbound); a quoted triple in N-Triples syntax.
+
+    >>> text(ox.Literal("杭州市", language="zh")), text(None)
+    ('杭州市', '')
+    """
+    if term is None:
+        return ""
+    if isinstance(term, ox.Triple):
+        return str(term)
+    return term.value
+
+
 @dataclass(frozen=True)
 class Result:
     """A query's answer: rows for SELECT, a boolean for ASK, triples for CONSTRUCT and DESCRIBE."""
@@ -50,8 +63,8 @@ class EmbeddedStore:
     ) -> Result:
         """Run a SPARQL query; raises QuerySyntaxError with the parser's message.
 
-        ``default_graphs`` replaces the default graph (the merge of all graphs) by the named graphs given; ``limit`` stops
-        reading rows after that many (the caller learns of the cut by getting ``limit + 1`` rows at most).
+        ``default_graphs`` replaces the default graph (the merge of all graphs) by the named graphs given;
+        ``limit`` stops reading rows after that many (the caller learns of the cut by getting ``limit + 1`` rows).
         """
         kwargs: dict[str, object] = {}
         if default_graphs:
