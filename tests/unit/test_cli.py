@@ -1,0 +1,102 @@
+"""The command line: help everywhere, one-line errors with exit codes, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+COMMANDS = ["build", "validate", "query", "queries", "export", "diff"]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "makerkg.cli", *args], capture_output=True, text=True, timeout=120, check=False, cwd=cwd
+    )
+
+
+@pytest.mark.parametrize("command", ["", *COMMANDS])
+def test_help(command: str) -> None:
+    done = run(*([command] if command else []), "--help")
+    assert done.returncode == 0
+    assert done.stdout.startswith("usage: makerkg")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["query", "SELECT * WHERE { ?s ?p ?o }", "--out", "{tmp}/none"],
+            5,
+            "makerkg: {tmp}/none: no built graph here (run `makerkg build` first)",
+        ),
+        (["diff", "8", "eleven"], 2, "makerkg: argument B: invalid int value: 'eleven'"),
+        (
+            ["export", "--format", "xml"],
+            2,
+            "makerkg: argument --format: invalid choice: 'xml' (choose from …)",
+        ),
+        (["validate", "{tmp}/missing.ttl"], 2, "makerkg: FILE: {tmp}/missing.ttl: no such file"),
+        (
+            ["build", "--sources", "{tmp}", "--out", "{tmp}/out"],
+            3,
+            "makerkg: {tmp}/manifest.toml: expected a manifest manifest.toml listing the plans, found no such file",
+        ),
+        (
+            ["--config", "{tmp}/nope.toml", "queries"],
+            2,
+            "makerkg: {tmp}/nope.toml: cannot read the configuration file (No such file or directory)",
+        ),
+    ],
+)
+def test_errors_are_one_line(tmp_path: Path, args: list[str], code: int, message: str) -> None:
+    done = run(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert done.returncode == code
+    last = done.stderr.strip().splitlines()[-1]
+    expected = message.replace("{tmp}", str(tmp_path))
+    if expected.endswith("(choose from …)"):  # argparse quotes the choices in some Python versions, not others
+        assert last.startswith(expected.removesuffix("…)"))
+    else:
+        assert last == expected
+    assert "Traceback" not in done.stderr
+
+
+def test_query_errors_name_the_parameter(tmp_path: Path) -> None:
+    assert run("build", "--out", str(tmp_path)).returncode == 0
+    done = run("query", "--named", "region-hosts", "--param", "a=x", "--out", str(tmp_path))
+    assert (done.returncode, done.stderr.strip()) == (
+        2,
+        "makerkg: a: expected an edition ordinal (a positive whole number, 8 for 第八届), found 'x'",
+    )
+    done = run("query", "SELEC * WHERE {}", "--out", str(tmp_path))
+    assert done.returncode == 2 and done.stderr.startswith("makerkg: ") and "Traceback" not in done.stderr
+    done = run(
+        "query",
+        "--named",
+        "provinces-without-regional",
+        "--param",
+        "edition=8",
+        "--format",
+        "csv",
+        "--out",
+        str(tmp_path),
+    )
+    assert done.stdout.splitlines() == [
+        "province,name",
+        "https://w3id.org/makerkg/place/150000,内蒙古自治区",
+        "https://w3id.org/makerkg/place/640000,宁夏回族自治区",
+    ]
+
+
+def test_validate_reports_focus_path_and_message(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.ttl"
+    broken.write_text(
+        "@prefix mkg: <https://w3id.org/makerkg/ontology#> .\n<https://w3id.org/makerkg/edition/9> a mkg:Edition .\n",
+        encoding="utf-8",
+    )
+    done = run("validate", str(broken))
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[0].startswith("makerkg: the graph does not conform to ontology/shapes.ttl: ")
+    assert "Violation: https://w3id.org/makerkg/edition/9 https://w3id.org/makerkg/ontology#ordinal: " in done.stderr
