@@ -103,3 +103,32 @@ class UsageError(MakerkgError):
 
     def __str__(self) -> str:
         return f"{self.parameter}: {self.why}"
+
+
+class ProtocolError(MakerkgError):
+    """A SPARQL protocol request that cannot be served as sent: the HTTP status, the parameter and why."""
+
+    exit_code = 2
+
+    def __init__(self, status: int, parameter: str, message: str, allow: str | None = None) -> None:
+        self.status = status
+        self.parameter = parameter
+        self.message = message
+        self.allow = allow  # the Allow header a 405 must carry
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.parameter}: {self.message}"
+
+
+class NotAcceptable(MakerkgError):
+    """No representation the client accepts: lists the media types on offer."""
+
+    exit_code = 2
+
+    def __init__(self, offers: Sequence[str]) -> None:
+        self.offers = tuple(offers)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"none of the media types on offer is acceptable: {', '.join(self.offers)}"

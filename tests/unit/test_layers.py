@@ -9,7 +9,7 @@ import makerkg
 
 PACKAGE = Path(makerkg.__file__).parent
 # the pipeline in order; a module may import its own stage and any stage to its left
-ORDER = ["parse", "link", "graph", "validate", "store", "sparql", "export", "queries", "diff", "pipeline", "web", "cli"]
+ORDER = ["parse", "link", "graph", "validate", "sparql", "store", "export", "queries", "diff", "pipeline", "web", "cli"]
 BASE = {"model", "errors", "resources", "config", "terminal", "__init__"}
 
 

@@ -1,0 +1,197 @@
+"""Query execution that can be stopped: worker processes, each with the store open read-only.
+
+A thread cannot interrupt rdflib or pyoxigraph, so a query runs in a worker process; when its answer is not back by
+the deadline the process is killed and replaced, and the caller gets QueryTimeout. Results are serialised inside the
+worker, so the row cap and the deadline cover serialisation too.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import queue
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnProcess
+from pathlib import Path
+
+from makerkg.errors import MakerkgError, QuerySyntaxError, StoreMissing
+
+log = logging.getLogger(__name__)
+
+# spawn, not fork: the server process runs threads, and a forked child would inherit their locks
+_CONTEXT = mp.get_context("spawn")
+
+
+class QueryTimeout(MakerkgError):
+    """The query ran past the deadline and its worker was stopped."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return (
+            f"the query ran longer than the limit of {self.seconds:g} s (query_timeout) and was stopped; "
+            "simplify it or add a LIMIT"
+        )
+
+
+class Busy(MakerkgError):
+    """Every query worker stayed busy for the whole wait."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"all query workers are busy; try again in {seconds:g} s")
+
+
+class WorkerLost(MakerkgError):
+    """The worker process ended while running the query."""
+
+    def __init__(self) -> None:
+        super().__init__("the query worker stopped unexpectedly; try again")
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker runs: the query, its dataset, the media type to answer in, and the row cap."""
+
+    query: str
+    media_type: str
+    max_rows: int
+    default_graphs: tuple[str, ...] = ()
+    named_graphs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A serialised result: its bytes, its media type, and whether the row cap cut it."""
+
+    body: bytes
+    media_type: str
+    truncated: bool
+    form: str  # select, ask, graph
+
+
+READY_TIMEOUT = 60.0  # seconds a new worker may take to import and open the store
+
+
+class _Worker:
+    def __init__(self, store: Path) -> None:
+        parent, child = _CONTEXT.Pipe()
+        self.conn: Connection = parent
+        self.process: SpawnProcess = _CONTEXT.Process(target=_serve, args=(str(store), child), daemon=True)
+        self.process.start()
+        child.close()
+        # wait until the worker has opened the store, so that no request pays for its start
+        message = self.conn.recv() if self.conn.poll(READY_TIMEOUT) else ("error", "no answer from a new worker")
+        if message[0] != "ready":
+            self.stop()
+            raise StoreMissing(store, f"the store cannot be opened ({message[1]})")
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+
+class QueryPool:
+    """A fixed number of worker processes over one build's store."""
+
+    def __init__(self, store: Path, size: int, timeout: float) -> None:
+        self.store = store
+        self.timeout = timeout
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._all: set[_Worker] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        for _ in range(size):
+            worker = _Worker(store)  # raises StoreMissing: a server with a broken store does not start
+            self._all.add(worker)
+            self._idle.put(worker)
+
+    def _add(self) -> None:
+        try:
+            worker = _Worker(self.store)
+        except StoreMissing:
+            log.exception("a replacement query worker could not start")
+            return
+        with self._lock:
+            if self._closed:
+                worker.stop()
+                return
+            self._all.add(worker)
+        self._idle.put(worker)
+
+    def _replace(self, worker: _Worker) -> None:
+        with self._lock:
+            self._all.discard(worker)
+        worker.stop()
+        # start the replacement beside the request, which answers at once
+        threading.Thread(target=self._add, name="makerkg-worker-start", daemon=True).start()
+
+    def execute(self, job: Job) -> Answer:
+        """Run ``job`` in a worker; raises QueryTimeout, Busy, WorkerLost or QuerySyntaxError."""
+        try:
+            worker = self._idle.get(timeout=self.timeout)
+        except queue.Empty as err:
+            raise Busy(self.timeout) from err
+        try:
+            worker.conn.send(job)
+            if not worker.conn.poll(self.timeout):
+                log.warning("query stopped after %s s: %.200s", self.timeout, job.query)
+                self._replace(worker)
+                raise QueryTimeout(self.timeout)
+            kind, payload = worker.conn.recv()
+        except (EOFError, OSError, BrokenPipeError) as err:
+            self._replace(worker)
+            raise WorkerLost() from err
+        self._idle.put(worker)
+        if kind == "syntax":
+            raise QuerySyntaxError(str(payload))
+        if kind == "error":
+            raise MakerkgError(str(payload))
+        assert isinstance(payload, Answer)  # noqa: S101 - the worker's protocol: ("answer", Answer)
+        return payload
+
+    def pids(self) -> list[int]:
+        """The worker processes' ids (for operations and tests)."""
+        with self._lock:
+            return [w.process.pid for w in self._all if w.process.pid is not None]
+
+    def close(self) -> None:
+        """Stop every worker."""
+        with self._lock:
+            self._closed = True
+            workers = list(self._all)
+            self._all.clear()
+        for worker in workers:
+            worker.stop()
+
+
+def _serve(store_path: str, conn: Connection) -> None:
+    """The worker's loop: open the store once, then answer jobs until the pipe closes."""
+    import pyoxigraph as ox
+
+    from makerkg.store.execute import run
+
+    try:
+        store = ox.Store.read_only(store_path)
+    except OSError as err:
+        conn.send(("error", str(err)))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            conn.send(("answer", run(store, job)))
+        except SyntaxError as err:
+            conn.send(("syntax", str(err)))
+        except Exception as err:  # noqa: BLE001 - the boundary of the worker: report, keep serving
+            log.exception("query failed in the worker")
+            conn.send(("error", f"the query could not be evaluated: {type(err).__name__}"))
