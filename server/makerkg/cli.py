@@ -123,6 +123,20 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_export)
 
     p = sub.add_parser(
+        "serve",
+        help="serve the built graph: SPARQL endpoint, API, pages",
+        description=(
+            "Serve the current build under gunicorn (a production WSGI server): the SPARQL 1.1 endpoint at /sparql, "
+            "the named-query API at /api. A newly published build is picked up without a restart."
+        ),
+    )
+    p.add_argument("--host", help="the address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="the port (default 8000)")
+    p.add_argument("--workers", type=int, help="web server processes (default 2)")
+    p.add_argument("--out", metavar="DIR", help=out_help)
+    p.set_defaults(run=_serve)
+
+    p = sub.add_parser(
         "diff",
         help="compare two editions region by region",
         description=("Compare editions A and B: organizers, places, tracks and registration sites, region by region."),
@@ -269,6 +283,16 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     if data is not None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from makerkg.store import current
+    from makerkg.web.wsgi import serve
+
+    build = current(settings.out)  # a clear message and exit, before any worker starts, when there is no build
+    print(f"serving build {build.info.id} at http://{settings.host}:{settings.port}/sparql", file=sys.stderr)
+    serve(settings)
     return EXIT_OK
 
 

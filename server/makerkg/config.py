@@ -22,7 +22,9 @@ class Settings:
     sources: Path | None = None  # None: the plans shipped with makerkg
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 2
+    workers: int = 2  # web server processes
+    threads: int = 8  # request threads per web server process
+    query_workers: int = 2  # query processes per web server process
     query_timeout: float = 10.0  # seconds
     max_rows: int = 10_000
     max_request_bytes: int = 100_000
@@ -76,6 +78,7 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
     result = replace(settings, **changes)
     if not result.base.endswith("/") or not result.base.startswith(("http://", "https://")):
         raise UsageError("base", f"an http(s) IRI ending with '/' is needed, found {result.base!r}")
-    if result.query_timeout <= 0 or result.max_rows <= 0 or result.max_request_bytes <= 0:
-        raise UsageError("query_timeout/max_rows/max_request_bytes", "must be positive")
+    for name in ("query_timeout", "max_rows", "max_request_bytes", "workers", "threads", "query_workers"):
+        if getattr(result, name) <= 0:
+            raise UsageError(name, f"must be positive, found {getattr(result, name)}")
     return result

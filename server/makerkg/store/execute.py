@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 
 import pyoxigraph as ox
 
 from makerkg.graph.vocab import PREFIXES
 from makerkg.sparql.results import ROW_WRITERS, SELECT_TYPES, Row, boolean_text
+from makerkg.store.embedded import text
 from makerkg.store.pool import Answer, Job
 
 RDF_TYPES = {
@@ -18,6 +20,7 @@ RDF_TYPES = {
     "application/rdf+xml": ox.RdfFormat.RDF_XML,
 }
 TRUNCATED = "urn:makerkg:result-truncated"  # the link a cut SPARQL JSON or XML result carries in its head
+ROWS_JSON = "application/json"  # the named-query API's rows: {"columns": [...], "rows": [{...}], "truncated": …}
 
 
 def run(store: ox.Store, job: Job) -> Answer:
@@ -36,6 +39,13 @@ def run(store: ox.Store, job: Job) -> Answer:
         rows: list[Row] = [tuple(s[v] for v in variables) for s in itertools.islice(answer, job.max_rows + 1)]
         truncated = len(rows) > job.max_rows
         rows = rows[: job.max_rows]
+        if job.media_type == ROWS_JSON:
+            document = {
+                "columns": variables,
+                "rows": [{v: text(t) for v, t in zip(variables, row, strict=True)} for row in rows],
+                "truncated": truncated,
+            }
+            return Answer(json.dumps(document, ensure_ascii=False).encode("utf-8"), ROWS_JSON, truncated, "select")
         kind = SELECT_TYPES.get(job.media_type, "json")
         body = "".join(_rows(kind, variables, rows, truncated)).encode("utf-8")
         return Answer(body, job.media_type, truncated, "select")

@@ -1,0 +1,41 @@
+"""The Flask app: ``create_app`` is the only way to get one."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Flask, Response, request
+from flask_cors import CORS
+
+from makerkg.config import Settings, load
+from makerkg.web import api, errors, sparql
+from makerkg.web.engine import Engine, get_engine
+
+EXPOSED = ["ETag", "Makerkg-Result-Truncated", "Retry-After", "Vary"]
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """An app serving the current build under ``settings.out``; raises StoreMissing when there is none."""
+    settings = settings or load()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.config["JSON_AS_ASCII"] = False
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["makerkg"] = Engine(settings)
+    # read routes answer any origin, without credentials; preflight requests are answered for POST queries
+    CORS(app, origins="*", supports_credentials=False, expose_headers=EXPOSED, max_age=86400)
+    errors.register(app)
+    app.register_blueprint(sparql.bp)
+    app.register_blueprint(api.bp)
+    app.after_request(_etag)
+    return app
+
+
+def _etag(response: Response) -> Response:
+    """An ETag derived from the build and the representation: data change only when a build is published."""
+    if request.method in ("GET", "HEAD") and response.status_code == 200 and not response.is_streamed:
+        engine = get_engine()
+        key = f"{request.full_path}\n{response.content_type}".encode()
+        response.set_etag(f"{engine.snapshot().etag}-{hashlib.sha256(key).hexdigest()[:16]}")
+        response.make_conditional(request)
+    return response

@@ -1,0 +1,180 @@
+"""``/api``: the named queries as a REST API, described by an OpenAPI 3 document generated from their headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from makerkg import __version__
+from makerkg.errors import UsageError
+from makerkg.queries import TYPES, NamedQuery, Parameter, bind_parameters, bound_text
+from makerkg.sparql.negotiate import negotiate
+from makerkg.store.execute import ROWS_JSON
+from makerkg.store.pool import Job
+from makerkg.web.engine import get_engine
+from makerkg.web.sparql import respond
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+OFFERS = [ROWS_JSON, "text/csv"]
+ALIASES = {"json": ROWS_JSON, "csv": "text/csv"}
+
+
+def describe(query: NamedQuery) -> dict[str, Any]:
+    return {
+        "name": query.name,
+        "title": query.title,
+        "description": query.description,
+        "parameters": [
+            {
+                "name": p.name,
+                "type": p.type,
+                "required": p.required,
+                "default": None if p.default in (None, "*") else p.default,
+                "description": p.doc,
+            }
+            for p in query.parameters
+        ],
+        "href": url_for("api.run", name=query.name, _external=True),
+    }
+
+
+@bp.get("/queries")
+def listing() -> Response:
+    """Every named query with its title, description and parameters."""
+    return jsonify({"queries": [describe(q) for q in get_engine().queries.values()]})
+
+
+@bp.get("/queries/<name>")
+def run(name: str) -> Response:
+    """Run a named query with the parameters given in the URL; JSON rows, or CSV by negotiation."""
+    engine = get_engine()
+    query = engine.queries.get(name)
+    if query is None:
+        raise UsageError("name", f"no named query {name!r}; see {url_for('api.listing')}")
+    params = {k: v for k, v in request.args.items() if k != "format"}
+    for key in request.args:
+        if len(request.args.getlist(key)) > 1:
+            raise UsageError(key, "given more than once")
+    bindings = bind_parameters(query, params, engine.settings.base)
+    media = negotiate(request.headers.get("Accept"), request.args.get("format"), OFFERS, ALIASES)
+    job = Job(bound_text(query, bindings), media, engine.settings.max_rows)
+    return respond(engine.snapshot().pool.execute(job), engine.settings.max_rows)
+
+
+def _schema(param: Parameter) -> dict[str, Any]:
+    if param.type == "edition":
+        schema: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 999999}
+    elif param.type == "integer":
+        schema = {"type": "integer", "minimum": 0, "maximum": 999999}
+    elif param.type == "string":
+        schema = {"type": "string", "maxLength": 200}
+    else:
+        schema = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9-]*$", "maxLength": 64}
+    if param.default not in (None, "*"):
+        schema["default"] = int(param.default) if schema["type"] == "integer" else param.default
+    return schema
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3 description of the named-query API, generated from the queries' headers."""
+    paths: dict[str, Any] = {
+        "/api/queries": {
+            "get": {
+                "operationId": "listQueries",
+                "summary": "List the named queries",
+                "responses": {
+                    "200": {
+                        "description": "the named queries",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        }
+    }
+    for query in get_engine().queries.values():
+        parameters = [
+            {
+                "name": p.name,
+                "in": "query",
+                "required": p.required,
+                "description": f"{p.doc} ({TYPES[p.type]})",
+                "schema": _schema(p),
+            }
+            for p in query.parameters
+        ]
+        parameters.append(
+            {
+                "name": "format",
+                "in": "query",
+                "required": False,
+                "description": "json or csv; overrides Accept",
+                "schema": {"type": "string", "enum": ["json", "csv"]},
+            }
+        )
+        paths[f"/api/queries/{query.name}"] = {
+            "get": {
+                "operationId": query.name.replace("-", "_"),
+                "summary": query.title,
+                "description": query.description,
+                "parameters": parameters,
+                "responses": {
+                    "200": {
+                        "description": "the rows",
+                        "content": {
+                            ROWS_JSON: {"schema": {"$ref": "#/components/schemas/Rows"}},
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "400": _problem("a parameter is not of its type"),
+                    "406": _problem("neither JSON nor CSV is acceptable"),
+                    "503": _problem("the query ran past the time limit, or the server is busy"),
+                },
+            }
+        }
+    document = {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "makerkg named queries",
+            "version": __version__,
+            "description": "Named SPARQL queries over the “创客中国” contest knowledge graph; each parameter is "
+            "bound as an RDF term. The SPARQL endpoint itself is at /sparql.",
+        },
+        "servers": [{"url": request.host_url.rstrip("/")}],
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Rows": {
+                    "type": "object",
+                    "required": ["columns", "rows", "truncated"],
+                    "properties": {
+                        "columns": {"type": "array", "items": {"type": "string"}},
+                        "rows": {
+                            "type": "array",
+                            "items": {"type": "object", "additionalProperties": {"type": "string"}},
+                        },
+                        "truncated": {"type": "boolean", "description": "true when the max_rows limit cut the result"},
+                    },
+                },
+                "Problem": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "parameter": {"type": "string"},
+                    },
+                },
+            }
+        },
+    }
+    return jsonify(document)

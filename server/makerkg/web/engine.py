@@ -1,0 +1,93 @@
+"""The app's view of the published build: its description, its graphs and the query pool over its store.
+
+When ``OUT/current`` moves to a new build, the next request opens a pool on it and the old pool is closed after
+the longest query could have finished, so requests see the old graph or the new one, never a mixture.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+
+from makerkg.config import Settings
+from makerkg.queries import NamedQuery, load_queries
+from makerkg.store import Build, current
+from makerkg.store.pool import QueryPool
+
+log = logging.getLogger(__name__)
+CHECK_EVERY = 1.0  # seconds between looks at OUT/current
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One build as served: never changes; a new build is a new snapshot."""
+
+    build: Build
+    pool: QueryPool
+    graphs: frozenset[str]
+
+    @property
+    def etag(self) -> str:
+        return self.build.info.id
+
+
+class Engine:
+    """Holds the current snapshot and the named queries."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.queries: dict[str, NamedQuery] = load_queries()
+        self._lock = threading.Lock()
+        self._checked = time.monotonic()
+        self._link = self._target()
+        self._snapshot = self._open(current(settings.out))
+
+    def _target(self) -> str:
+        try:
+            return os.readlink(self.settings.out / "current")
+        except OSError:
+            return ""
+
+    def _open(self, build: Build) -> Snapshot:
+        pool = QueryPool(build.store_dir, self.settings.query_workers, self.settings.query_timeout)
+        return Snapshot(build, pool, frozenset(build.info.quads_per_graph))
+
+    def snapshot(self) -> Snapshot:
+        """The build to answer this request from (a newly published build once it is complete)."""
+        now = time.monotonic()
+        if now - self._checked < CHECK_EVERY:
+            return self._snapshot
+        with self._lock:
+            self._checked = now
+            target = self._target()
+            if target and target != self._link:
+                try:
+                    fresh = self._open(current(self.settings.out))
+                except Exception:  # noqa: BLE001 - keep serving the old build; the next look tries again
+                    log.exception("the new build %s cannot be opened; still serving %s", target, self._link)
+                    return self._snapshot
+                old, self._snapshot, self._link = self._snapshot, fresh, target
+                log.info("now serving build %s", fresh.build.info.id)
+                grace = self.settings.query_timeout + 5
+                threading.Timer(grace, old.pool.close).start()
+            return self._snapshot
+
+    def close(self) -> None:
+        self._snapshot.pool.close()
+
+
+def get_engine() -> Engine:
+    """The engine of the running app."""
+    engine = current_app.extensions["makerkg"]
+    assert isinstance(engine, Engine)  # noqa: S101 - set by create_app alone
+    return engine
+
+
+def store_path(settings: Settings) -> Path:
+    return current(settings.out).store_dir
