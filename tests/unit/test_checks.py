@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from makerkg.errors import QueryRefused, QuerySyntaxError
+from makerkg.sparql import checks
 from makerkg.sparql.checks import CACHED_CHARS, CheckedQuery, check_query, refuse_outside
 
 G = "https://makerkg.example/graph/plans"
@@ -181,9 +182,7 @@ def test_accepted(text: str, form: str, from_graphs: tuple[str, ...], from_named
         pytest.param(
             "PREFIX ex: <http://example.org/>\nDELETE WHERE { ?s ex:p ?o }", READ_ONLY, id="DELETE WHERE with PREFIX"
         ),
-        pytest.param(
-            "DELETE { ?s ?p ?o } INSERT { ?s ?p 1 } WHERE { ?s ?p ?o }", READ_ONLY, id="DELETE INSERT WHERE"
-        ),
+        pytest.param("DELETE { ?s ?p ?o } INSERT { ?s ?p 1 } WHERE { ?s ?p ?o }", READ_ONLY, id="DELETE INSERT WHERE"),
         pytest.param("LOAD <http://example.org/data.ttl>", READ_ONLY, id="LOAD"),
         pytest.param("LOAD SILENT <http://example.org/data.ttl> INTO GRAPH <http://a/>", READ_ONLY, id="LOAD INTO"),
         pytest.param("CLEAR ALL", READ_ONLY, id="CLEAR"),
@@ -261,12 +260,32 @@ def test_graphs_checked_on_every_call() -> None:
 
 
 @pytest.mark.parametrize(
+    ("length", "cached"),
+    [
+        pytest.param(CACHED_CHARS, True, id="at the limit: cached"),
+        pytest.param(CACHED_CHARS + 1, False, id="over the limit: parsed every time"),
+    ],
+)
+def test_cache_holds_short_texts_only(length: int, cached: bool) -> None:
+    """The cache's memory stays bounded: 1024 entries of at most CACHED_CHARS characters."""
+    query = f"\nASK FROM <{G}> {{ }}"
+    text = "#" * (length - len(query)) + query
+    check_query(text, DATASET)
+    before = checks._examine_cached.cache_info().hits
+    assert check_query(text, DATASET).from_graphs == (G,)
+    assert checks._examine_cached.cache_info().hits - before == (1 if cached else 0)
+
+
+@pytest.mark.parametrize(
     ("clause", "iris", "refusal"),
     [
         pytest.param("default-graph-uri", [G, G2], None, id="dataset graphs"),
         pytest.param("default-graph-uri", [], None, id="none"),
         pytest.param(
-            "named-graph-uri", [G, "http://example.org/g"], f"named-graph-uri <http://example.org/g> {ONLY}", id="outside"
+            "named-graph-uri",
+            [G, "http://example.org/g"],
+            f"named-graph-uri <http://example.org/g> {ONLY}",
+            id="outside",
         ),
     ],
 )

@@ -37,14 +37,16 @@ def negotiate(accept: str | None, format_param: str | None, offers: Sequence[str
 
 
 def _by_format(value: str, offers: Sequence[str], aliases: Mapping[str, str]) -> str:
-    """The offer a `format=` value names (short name or media type, any case); raises NotAcceptable otherwise.
+    """The offer a `format=` value names (short name or media type, any case, or a comma-separated list of them
+    as SPARQLWrapper sends for JSON-LD); raises NotAcceptable otherwise.
 
     >>> _by_format("JSON", ["text/csv", "application/sparql-results+json"], {"json": "application/sparql-results+json"})
     'application/sparql-results+json'
     """
-    name = value.strip().lower()
-    media_type = aliases.get(name, name).split(";", 1)[0].strip().lower()
-    for offer in offers:
-        if offer.lower() == media_type:
-            return offer
+    for item in value.split(","):
+        name = item.strip().lower()
+        media_type = aliases.get(name, name).split(";", 1)[0].strip().lower()
+        for offer in offers:
+            if offer.lower() == media_type:
+                return offer
     raise NotAcceptable(offers)

@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["makerkg"] = Engine(settings)
     # read routes answer any origin, without credentials; preflight requests are answered for POST queries
-    CORS(app, origins="*", supports_credentials=False, expose_headers=EXPOSED, max_age=86400)
+    CORS(app, origins="*", send_wildcard=True, supports_credentials=False, expose_headers=EXPOSED, max_age=86400)
     errors.register(app)
     app.register_blueprint(sparql.bp)
     app.register_blueprint(api.bp)

@@ -20,19 +20,26 @@ bp = Blueprint("sparql", __name__)
 
 SELECT_OFFERS = list(SELECT_TYPES)
 RDF_OFFERS = list(RDF_TYPES)
-ALIASES = {
+# `format=` short names: results of SELECT and ASK, and graphs of CONSTRUCT and DESCRIBE (SPARQLWrapper sends
+# format=xml with a graph query and means RDF/XML, and format=n3 meaning Turtle, its subset)
+SELECT_ALIASES = {
     "json": "application/sparql-results+json",
     "xml": "application/sparql-results+xml",
     "csv": "text/csv",
     "tsv": "text/tab-separated-values",
+}
+GRAPH_ALIASES = {
     "ttl": "text/turtle",
     "turtle": "text/turtle",
+    "n3": "text/turtle",
     "nt": "application/n-triples",
     "ntriples": "application/n-triples",
     "jsonld": "application/ld+json",
     "json-ld": "application/ld+json",
     "rdfxml": "application/rdf+xml",
     "rdf": "application/rdf+xml",
+    "rdf+xml": "application/rdf+xml",
+    "xml": "application/rdf+xml",
 }
 # the W3C's IRIs for result and RDF formats, for the service description
 FORMAT_IRIS = {
@@ -89,8 +96,10 @@ def endpoint() -> Response:
     if parsed.query is None:
         return service_description(snapshot, parsed.format)
     checked = check_query(parsed.query, snapshot.graphs)
-    offers = SELECT_OFFERS if checked.form in ("SELECT", "ASK") else RDF_OFFERS
-    media = negotiate(request.headers.get("Accept"), parsed.format, offers, ALIASES)
+    if checked.form in ("SELECT", "ASK"):
+        media = negotiate(request.headers.get("Accept"), parsed.format, SELECT_OFFERS, SELECT_ALIASES)
+    else:
+        media = negotiate(request.headers.get("Accept"), parsed.format, RDF_OFFERS, GRAPH_ALIASES)
     job = Job(
         query=checked.text,
         media_type=media,
@@ -128,7 +137,7 @@ def service_description(snapshot: Snapshot, fmt: str | None) -> Response:
         g.add((named, SD.graph, graph))
         g.add((graph, RDF.type, SD.Graph))
         g.add((graph, VOID.triples, Literal(count, datatype=XSD.integer)))
-    media = negotiate(request.headers.get("Accept"), fmt, RDF_OFFERS, ALIASES)
+    media = negotiate(request.headers.get("Accept"), fmt, RDF_OFFERS, GRAPH_ALIASES)
     rdflib_format = RDFLIB_FORMATS[media]
     response = Response(g.serialize(format=rdflib_format, encoding="utf-8"), content_type=f"{media}; charset=utf-8")
     response.headers["Vary"] = "Accept"
