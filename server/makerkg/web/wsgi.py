@@ -33,7 +33,7 @@ class Server(BaseApplication):  # type: ignore[misc]
             # gunicorn restarts a worker silent this long; queries are stopped well before by their own deadline
             "timeout": int(s.query_timeout) + 30,
             "graceful_timeout": int(s.query_timeout) + 5,
-            "accesslog": "-",
+            "accesslog": s.access_log or None,
             "errorlog": "-",
             "limit_request_line": 8190,
             "limit_request_fields": 100,
