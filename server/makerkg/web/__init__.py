@@ -28,7 +28,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(sparql.bp)
     app.register_blueprint(api.bp)
     app.after_request(_etag)
+    app.context_processor(_template_globals)
     return app
+
+
+def _template_globals() -> dict[str, str]:
+    return {"build_id": get_engine().snapshot().build.info.id}
 
 
 def _etag(response: Response) -> Response:

@@ -6,6 +6,7 @@ the longest query could have finished, so requests see the old graph or the new 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -18,7 +19,8 @@ from flask import current_app
 from makerkg.config import Settings
 from makerkg.queries import NamedQuery, load_queries
 from makerkg.store import Build, current
-from makerkg.store.pool import QueryPool
+from makerkg.store.execute import ROWS_JSON
+from makerkg.store.pool import Job, QueryPool
 
 log = logging.getLogger(__name__)
 CHECK_EVERY = 1.0  # seconds between looks at OUT/current
@@ -80,6 +82,13 @@ class Engine:
 
     def close(self) -> None:
         self._snapshot.pool.close()
+
+
+def rows(snapshot: Snapshot, sparql: str, max_rows: int = 10_000) -> list[dict[str, str]]:
+    """A SELECT query's rows as plain strings (IRIs and lexical values; "" where unbound), through the pool."""
+    answer = snapshot.pool.execute(Job(sparql, ROWS_JSON, max_rows))
+    document = json.loads(answer.body)
+    return [{k: str(v) for k, v in row.items()} for row in document["rows"]]
 
 
 def get_engine() -> Engine:
