@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,11 +49,57 @@ def triples(quads: Sequence[ox.Quad]) -> list[ox.Triple]:
     return sorted(unique, key=lambda t: (str(t.subject), str(t.predicate), str(t.object)))
 
 
+CONTEXT_FILE = "makerkg.context.jsonld"
+
+
+def context() -> dict[str, object]:
+    """The JSON-LD context the JSON-LD dump uses, published beside it: the graph's prefixes."""
+    return {"@context": dict(sorted(PREFIXES.items()))}
+
+
+def _compact(key: str, by_length: list[tuple[str, str]]) -> str:
+    for prefix, namespace in by_length:
+        if key.startswith(namespace) and len(key) > len(namespace):
+            return f"{prefix}:{key[len(namespace) :]}"
+    return key
+
+
+def _compact_jsonld(expanded: bytes) -> bytes:
+    """Expanded JSON-LD with property names and datatypes shortened to prefixed names of ``context()``.
+
+    Hand-written because only keys and ``@type`` values change (@id values stay whole IRIs): a general JSON-LD
+    compaction (pyld) does far more work than this needs and is slow on large dumps; a round-trip test checks it.
+    """
+    by_length = sorted(((p, n) for p, n in PREFIXES.items()), key=lambda item: -len(item[1]))
+
+    def walk(node: object) -> object:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if isinstance(node, dict):
+            out: dict[str, object] = {}
+            for key, value in node.items():
+                if key == "@type" and isinstance(value, str):
+                    out[key] = _compact(value, by_length)
+                elif key == "@type" and isinstance(value, list):
+                    out[key] = [_compact(v, by_length) if isinstance(v, str) else v for v in value]
+                elif key.startswith("@"):
+                    out[key] = walk(value)
+                else:
+                    out[_compact(key, by_length)] = walk(value)
+            return out
+        return node
+
+    document = {"@context": context()["@context"], "@graph": walk(json.loads(expanded))}
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def serialise(quads: Sequence[ox.Quad], fmt: Format) -> bytes:
     """``quads`` (canonical order) in ``fmt``; triple-only formats get the union of the graphs."""
     data: Sequence[ox.Quad] | Sequence[ox.Triple] = quads if fmt.quads else triples(quads)
     prefixes = None if fmt.rdf_format in (ox.RdfFormat.N_TRIPLES, ox.RdfFormat.N_QUADS) else PREFIXES
     out = ox.serialize(data, format=fmt.rdf_format, prefixes=prefixes)
+    if fmt.rdf_format == ox.RdfFormat.JSON_LD and isinstance(out, bytes):
+        out = _compact_jsonld(out)
     if not isinstance(out, bytes):
         raise TypeError("pyoxigraph returned no bytes")
     return out

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import logging
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -16,16 +19,16 @@ import pyoxigraph as ox
 from makerkg import resources
 from makerkg.config import Settings
 from makerkg.errors import UnresolvedNames, ValidationFailed
-from makerkg.export import FORMATS, serialise
+from makerkg.export import CONTEXT_FILE, FORMATS, context, serialise
 from makerkg.graph import Minter, to_dataset
 from makerkg.link import Links, load_reference, resolve
 from makerkg.model import Section, Sources
 from makerkg.parse import read_sources
 from makerkg.store import Build, from_rdflib, publish
+from makerkg.store.build import CHECKSUMS, DUMPS_DIR, SOURCES_DIR
 from makerkg.validate import ValidationReport, check, union
 
 log = logging.getLogger(__name__)
-DUMPS = "dumps"
 DUMP_NAME = "makerkg"
 
 
@@ -68,19 +71,57 @@ def build(settings: Settings, *, strict: bool = False, progress: Callable[[str],
     lap("validate")
     quads = from_rdflib(ds)
     say("writing the store and the dumps …")
-    published = publish(quads, settings.out, settings.base, summarise(sources, links, len(quads)), write_dumps)
+    summary = {**summarise(sources, links, len(quads)), "statistics": statistics(quads)}
+
+    def extras(directory: Path, written: list[ox.Quad]) -> None:
+        write_dumps(directory, written)
+        copy_sources(directory, sources)
+
+    published = publish(quads, settings.out, settings.base, summary, extras)
     lap("store")
     return BuildResult(published, links, report, timings)
 
 
+def copy_sources(directory: Path, sources: Sources) -> None:
+    """The plans the build was read from, byte for byte, so that pages can show the lines a fact came from."""
+    target = directory / SOURCES_DIR
+    target.mkdir()
+    for edition in sources.editions:
+        shutil.copyfile(edition.entry.path, target / edition.entry.file)
+
+
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+
+
+def statistics(quads: list[ox.Quad]) -> dict[str, Any]:
+    """VoID figures of the merged graph: entities per class, triples per property, distinct subjects and objects."""
+    triples = {(q.subject, q.predicate, q.object) for q in quads}
+    classes: dict[str, set[str]] = {}
+    properties: Counter[str] = Counter()
+    for s, p, o in triples:
+        properties[p.value] += 1
+        if p.value == RDF_TYPE and isinstance(o, ox.NamedNode):
+            classes.setdefault(o.value, set()).add(str(s))
+    return {
+        "classes": {c: len(members) for c, members in sorted(classes.items())},
+        "properties": dict(sorted(properties.items())),
+        "distinct_subjects": len({s for s, _, _ in triples}),
+        "distinct_objects": len({o for _, _, o in triples}),
+        "entities": len({s for s, _, _ in triples if isinstance(s, ox.NamedNode)}),
+    }
+
+
 def write_dumps(directory: Path, quads: list[ox.Quad]) -> None:
     """Every format of ``FORMATS``, plain and gzipped, byte-reproducible (gzip with no name and time 0)."""
-    target = directory / DUMPS
+    target = directory / DUMPS_DIR
     target.mkdir()
     for fmt in FORMATS.values():
         data = serialise(quads, fmt)
         (target / f"{DUMP_NAME}.{fmt.extension}").write_bytes(data)
         (target / f"{DUMP_NAME}.{fmt.extension}.gz").write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
+    (target / CONTEXT_FILE).write_text(json.dumps(context(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    sums = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n" for p in sorted(target.iterdir())]
+    (target / CHECKSUMS).write_text("".join(sums), encoding="utf-8")
 
 
 def summarise(sources: Sources, links: Links, quads: int) -> dict[str, Any]:

@@ -120,7 +120,7 @@ def _term(param: Parameter, value: str, base: str) -> ox.NamedNode | ox.Literal:
     if kind in ("edition", "integer"):
         if not re.fullmatch(r"[0-9]{1,6}", value) or (kind == "edition" and int(value) < 1):
             raise UsageError(param.name, f"expected {TYPES[kind]}, found {value!r}")
-        datatype = "positiveInteger" if kind == "edition" else "integer"
+        datatype = "integer"
         return ox.Literal(str(int(value)), datatype=ox.NamedNode(XSD + datatype))
     if kind == "string":
         if len(value) > 200:

@@ -284,11 +284,11 @@ CASES = [
         "Chinese string tagged @zh.",
     ),
     case(
-        "edition-ordinal-plain-integer",
-        remove='<edition/8> mkg:ordinal "8"^^xsd:positiveInteger .',
-        add="<edition/8> mkg:ordinal 8 .",
+        "edition-ordinal-decimal",
+        remove='<edition/8> mkg:ordinal "8"^^xsd:integer .',
+        add="<edition/8> mkg:ordinal 8.0 .",
         focus="edition/8",
-        message="An edition needs exactly one mkg:ordinal (the N of 第N届) typed xsd:positiveInteger.",
+        message="An edition needs exactly one mkg:ordinal (the N of 第N届), a positive xsd:integer.",
     ),
     case(
         "edition-year-string",
@@ -331,8 +331,8 @@ CASES = [
     ),
     case(
         "declared-2-regional-found-1",
-        remove='<edition/8#declared-regional> mkg:count "1"^^xsd:nonNegativeInteger .',
-        add='<edition/8#declared-regional> mkg:count "2"^^xsd:nonNegativeInteger .',
+        remove='<edition/8#declared-regional> mkg:count "1"^^xsd:integer .',
+        add='<edition/8#declared-regional> mkg:count "2"^^xsd:integer .',
         focus="edition/8",
         message="Edition declares 2 contests of kind https://w3id.org/makerkg/ontology#RegionalContest but has 1.",
     ),
@@ -372,10 +372,10 @@ CASES = [
     ),
     case(
         "declared-count-negative",
-        remove='<edition/8#declared-thematic> mkg:count "1"^^xsd:nonNegativeInteger .',
+        remove='<edition/8#declared-thematic> mkg:count "1"^^xsd:integer .',
         add="<edition/8#declared-thematic> mkg:count -1 .",
         focus="edition/8#declared-thematic",
-        message="A declared count needs exactly one mkg:count typed xsd:nonNegativeInteger (the N of 共N个).",
+        message="A declared count needs exactly one mkg:count, a non-negative xsd:integer (the N of 共N个).",
     ),
     case(
         "declared-count-derived-from-document",
@@ -435,11 +435,11 @@ CASES = [
         "schema:superEvent, and let no other node list it as a sub-event.",
     ),
     case(
-        "contest-row-number-plain-integer",
-        remove=f'{R} mkg:rowNumber "1"^^xsd:positiveInteger .',
-        add=f"{R} mkg:rowNumber 1 .",
+        "contest-row-number-zero",
+        remove=f'{R} mkg:rowNumber "1"^^xsd:integer .',
+        add=f'{R} mkg:rowNumber "0"^^xsd:integer .',
         focus="edition/8/regional/110000",
-        message="A contest has at most one mkg:rowNumber (序号), typed xsd:positiveInteger.",
+        message="A contest has at most one mkg:rowNumber (序号), a positive xsd:integer.",
     ),
     case(
         "contest-without-location",
@@ -546,12 +546,12 @@ CASES = [
         "string tagged @zh.",
     ),
     case(
-        "role-node-position-plain-integer",
-        remove='<edition/8/thematic/visual-intelligence#host-2> mkg:position "2"^^xsd:positiveInteger .',
-        add="<edition/8/thematic/visual-intelligence#host-2> mkg:position 2 .",
+        "role-node-position-zero",
+        remove='<edition/8/thematic/visual-intelligence#host-2> mkg:position "2"^^xsd:integer .',
+        add="<edition/8/thematic/visual-intelligence#host-2> mkg:position 0 .",
         focus="edition/8/thematic/visual-intelligence#host-2",
-        message="An organizer role node needs exactly one mkg:position (1-based place of the name in its cell) "
-        "typed xsd:positiveInteger.",
+        message="An organizer role node needs exactly one mkg:position (1-based place of the name in its cell), "
+        "a positive xsd:integer.",
     ),
     case(
         "role-node-shared-by-two-contests",
@@ -598,8 +598,8 @@ CASES = [
     ),
     case(
         "excerpt-iri-off-by-one",
-        remove='<source/plan-08.txt#line=24,29> mkg:firstLine "25"^^xsd:positiveInteger .',
-        add='<source/plan-08.txt#line=24,29> mkg:firstLine "24"^^xsd:positiveInteger .',
+        remove='<source/plan-08.txt#line=24,29> mkg:firstLine "25"^^xsd:integer .',
+        add='<source/plan-08.txt#line=24,29> mkg:firstLine "24"^^xsd:integer .',
         focus="source/plan-08.txt",
         message="Source excerpt https://w3id.org/makerkg/source/plan-08.txt#line=24,29 has mkg:firstLine 24 and "
         "mkg:lastLine 29, so its IRI must end in the RFC 5147 fragment #line=23,29.",
@@ -611,22 +611,22 @@ CASES = [
         message="A source excerpt needs exactly one dcterms:isPartOf: its source document, a schema:DigitalDocument.",
     ),
     case(
-        "excerpt-first-line-plain-integer",
-        remove='<source/plan-08.txt#line=16,17> mkg:firstLine "17"^^xsd:positiveInteger .',
-        add="<source/plan-08.txt#line=16,17> mkg:firstLine 17 .",
+        "excerpt-first-line-negative",
+        remove='<source/plan-08.txt#line=16,17> mkg:firstLine "17"^^xsd:integer .',
+        add="<source/plan-08.txt#line=16,17> mkg:firstLine -3 .",
         focus="source/plan-08.txt#line=16,17",
-        message="A source excerpt needs exactly one mkg:firstLine (1-based) typed xsd:positiveInteger.",
+        message="A source excerpt needs exactly one mkg:firstLine (1-based), a positive xsd:integer.",
     ),
     case(
         "excerpt-without-last-line",
-        remove='<source/plan-08.txt#line=16,17> mkg:lastLine "17"^^xsd:positiveInteger .',
+        remove='<source/plan-08.txt#line=16,17> mkg:lastLine "17"^^xsd:integer .',
         focus="source/plan-08.txt#line=16,17",
-        message="A source excerpt needs exactly one mkg:lastLine (1-based, inclusive) typed xsd:positiveInteger.",
+        message="A source excerpt needs exactly one mkg:lastLine (1-based, inclusive), a positive xsd:integer.",
     ),
     case(
         "excerpt-first-line-after-last-line",
         add=f"""<source/plan-08.txt#line=30,29> a mkg:SourceExcerpt ; dcterms:isPartOf {DOC} ;
-                mkg:firstLine "31"^^xsd:positiveInteger ; mkg:lastLine "29"^^xsd:positiveInteger .""",
+                mkg:firstLine "31"^^xsd:integer ; mkg:lastLine "29"^^xsd:integer .""",
         focus="source/plan-08.txt#line=30,29",
         message="A source excerpt's mkg:firstLine must not be greater than its mkg:lastLine.",
     ),

@@ -53,7 +53,7 @@ def _en(text: str) -> Literal:
     return Literal(text, lang="en")
 
 
-def _int(value: int, datatype: URIRef = XSD.positiveInteger) -> Literal:
+def _int(value: int, datatype: URIRef = XSD.integer) -> Literal:
     return Literal(value, datatype=datatype)
 
 
@@ -169,7 +169,7 @@ def _edition(g: Graph, sources: Sources, edition: Edition, links: Links, ref: Re
             g.add((node, MKG.declaredCount, declared))
             g.add((declared, RDF.type, MKG.DeclaredCount))
             g.add((declared, MKG.contestKind, KIND[record.section]))
-            g.add((declared, MKG["count"], _int(record.declared, XSD.nonNegativeInteger)))
+            g.add((declared, MKG["count"], _int(record.declared, XSD.integer)))
             g.add((declared, PROV.wasDerivedFrom, _excerpt(g, minter, entry.file, document, record.header)))
 
     keys = contest_keys(edition, links)

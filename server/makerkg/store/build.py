@@ -28,6 +28,9 @@ BUILDS = "builds"
 GRAPH_FILE = "graph.nq"
 STORE_DIR = "store"
 INFO_FILE = "build.json"
+SOURCES_DIR = "sources"  # the plans the build was read from
+DUMPS_DIR = "dumps"
+CHECKSUMS = "SHA256SUMS"  # in DUMPS_DIR, the format sha256sum -c reads
 KEEP = 2  # the current build and the one before, which a server may still be reading
 
 

@@ -8,7 +8,7 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 
 from makerkg.config import Settings, load
-from makerkg.web import api, errors, sparql
+from makerkg.web import api, dumps, errors, pages, sparql, ui
 from makerkg.web.engine import Engine, get_engine
 
 EXPOSED = ["ETag", "Makerkg-Result-Truncated", "Retry-After", "Vary"]
@@ -27,6 +27,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     app.register_blueprint(sparql.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(ui.bp)
+    app.register_blueprint(dumps.bp)
+    app.register_blueprint(pages.bp)  # last: its catch-all route serves every other path under the base
     app.after_request(_etag)
     app.context_processor(_template_globals)
     return app

@@ -1,0 +1,257 @@
+"""``/dumps/``: the build in every RDF format, and ``/.well-known/void``: the dataset described in VoID and DCAT."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, render_template, request, send_file
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.namespace import DCTERMS, FOAF, RDF, XSD
+
+from makerkg.errors import NotAcceptable
+from makerkg.export import CONTEXT_FILE, FORMATS
+from makerkg.graph.vocab import DCAT, MKG, PREFIXES, SD, VOID
+from makerkg.sparql.negotiate import negotiate
+from makerkg.store.build import CHECKSUMS, DUMPS_DIR
+from makerkg.web.engine import Snapshot, get_engine, rows
+from makerkg.web.sparql import GRAPH_ALIASES, RDF_OFFERS, RDFLIB_FORMATS
+
+bp = Blueprint("dumps", __name__)
+SPDX = "http://spdx.org/rdf/terms#"
+LICENSE = URIRef("https://creativecommons.org/licenses/by/4.0/")
+IANA = "https://www.iana.org/assignments/media-types/"
+
+
+def listing(snapshot: Snapshot) -> list[dict[str, Any]]:
+    """Every dump file of the build: name, format, media type, size, statements, SHA-256."""
+    directory = snapshot.build.path / DUMPS_DIR
+    sums = {}
+    for line in (directory / CHECKSUMS).read_text(encoding="utf-8").splitlines():
+        digest, _, name = line.partition("  ")
+        sums[name] = digest
+    info = snapshot.build.info
+    quads = sum(info.quads_per_graph.values())
+    files = []
+    for fmt in FORMATS.values():
+        for suffix, media in (("", fmt.media_type), (".gz", "application/gzip")):
+            name = f"makerkg.{fmt.extension}{suffix}"
+            files.append(
+                {
+                    "name": name,
+                    "format": fmt.name,
+                    "media_type": media,
+                    "content_type": fmt.media_type,
+                    "compressed": bool(suffix),
+                    "bytes": (directory / name).stat().st_size,
+                    "sha256": sums[name],
+                    "statements": quads if fmt.quads else info.triples,
+                    "named_graphs": fmt.quads,
+                }
+            )
+    files.append(
+        {
+            "name": CONTEXT_FILE,
+            "format": "jsonld-context",
+            "media_type": "application/ld+json",
+            "content_type": "application/ld+json",
+            "compressed": False,
+            "bytes": (directory / CONTEXT_FILE).stat().st_size,
+            "sha256": sums[CONTEXT_FILE],
+            "statements": 0,
+            "named_graphs": False,
+        }
+    )
+    return files
+
+
+@bp.get("/dumps/")
+def index() -> Response:
+    """The dumps with size, statement count, SHA-256 and build time; HTML or JSON by negotiation."""
+    snapshot = get_engine().snapshot()
+    files = listing(snapshot)
+    try:
+        media = negotiate(
+            request.headers.get("Accept"),
+            request.args.get("format"),
+            ["text/html", "application/json"],
+            {"json": "application/json", "html": "text/html"},
+        )
+    except NotAcceptable:
+        media = "text/html"
+    if media == "application/json":
+        response = jsonify({"build": snapshot.build.info.id, "created": snapshot.build.info.created, "files": files})
+    else:
+        response = Response(
+            render_template("dumps.html", files=files, info=snapshot.build.info),
+            content_type="text/html; charset=utf-8",
+        )
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+@bp.get("/dumps/<name>")
+def dump(name: str) -> Response:
+    """One dump file, by name from the build's list (no other file is ever served)."""
+    snapshot = get_engine().snapshot()
+    entry = next((f for f in listing(snapshot) if f["name"] == name), None)
+    if entry is None:
+        abort(404)
+    path = snapshot.build.path / DUMPS_DIR / entry["name"]
+    response = send_file(
+        path,
+        mimetype=entry["media_type"],
+        as_attachment=False,
+        conditional=True,
+        etag=f"{snapshot.build.info.id}-{entry['sha256'][:16]}",
+        max_age=3600,
+    )
+    response.headers["Digest"] = f"sha-256={entry['sha256']}"
+    return response
+
+
+def void(snapshot: Snapshot, base: str) -> Graph:
+    """VoID and DCAT: counts, classes, vocabularies, examples, the endpoint, the dumps, licence and sources."""
+    info = snapshot.build.info
+    stats = info.summary.get("statistics", {})
+    g = Graph()
+    for prefix, namespace in {
+        **PREFIXES,
+        "void": str(VOID),
+        "dcat": str(DCAT),
+        "sd": str(SD),
+        "foaf": str(FOAF),
+        "spdx": SPDX,
+    }.items():
+        g.bind(prefix, namespace)
+    dataset = URIRef(f"{base}dataset")
+    endpoint = URIRef(f"{base}sparql")
+    g.add((dataset, RDF.type, VOID.Dataset))
+    g.add((dataset, RDF.type, DCAT.Dataset))
+    g.add(
+        (
+            dataset,
+            DCTERMS.title,
+            Literal("makerkg: the “创客中国” SME innovation and entrepreneurship contest", lang="en"),
+        )
+    )
+    g.add((dataset, DCTERMS.title, Literal("“创客中国”中小企业创新创业大赛知识图谱", lang="zh")))
+    g.add(
+        (
+            dataset,
+            DCTERMS.description,
+            Literal(
+                "The contests of each edition's plan (national final, regional, thematic and overseas contests) with their "
+                "places, host organizations (lead, host, undertaker) and registration sites, linked across editions.",
+                lang="en",
+            ),
+        )
+    )
+    g.add((dataset, DCTERMS.license, LICENSE))
+    g.add(
+        (
+            dataset,
+            DCTERMS.modified,
+            Literal(datetime.fromisoformat(info.created.replace("Z", "+00:00")), datatype=XSD.dateTime),
+        )
+    )
+    g.add((dataset, DCTERMS.identifier, Literal(info.id)))
+    g.add((dataset, FOAF.homepage, URIRef(base)))
+    g.add((dataset, VOID.uriSpace, Literal(base)))
+    g.add((dataset, VOID.sparqlEndpoint, endpoint))
+    g.add((dataset, VOID.triples, Literal(info.triples, datatype=XSD.integer)))
+    for key, predicate in (
+        ("entities", VOID.entities),
+        ("distinct_subjects", VOID.distinctSubjects),
+        ("distinct_objects", VOID.distinctObjects),
+    ):
+        if key in stats:
+            g.add((dataset, predicate, Literal(stats[key], datatype=XSD.integer)))
+    classes = stats.get("classes", {})
+    properties = stats.get("properties", {})
+    g.add((dataset, VOID.classes, Literal(len(classes), datatype=XSD.integer)))
+    g.add((dataset, VOID.properties, Literal(len(properties), datatype=XSD.integer)))
+    for index, (cls, count) in enumerate(classes.items()):
+        part = BNode(f"class{index}")
+        g.add((dataset, VOID.classPartition, part))
+        g.add((part, VOID["class"], URIRef(cls)))
+        g.add((part, VOID.entities, Literal(count, datatype=XSD.integer)))
+    for index, (prop, count) in enumerate(properties.items()):
+        part = BNode(f"property{index}")
+        g.add((dataset, VOID.propertyPartition, part))
+        g.add((part, VOID.property, URIRef(prop)))
+        g.add((part, VOID.triples, Literal(count, datatype=XSD.integer)))
+    used = {p for p in properties} | set(classes)
+    for namespace in sorted(set(PREFIXES.values())):
+        if any(term.startswith(namespace) for term in used):
+            g.add((dataset, VOID.vocabulary, URIRef(namespace)))
+    for name, count in info.quads_per_graph.items():
+        subset = URIRef(name)
+        g.add((dataset, VOID.subset, subset))
+        g.add((subset, RDF.type, VOID.Dataset))
+        g.add((subset, VOID.triples, Literal(count, datatype=XSD.integer)))
+    for example in _examples(snapshot):
+        g.add((dataset, VOID.exampleResource, URIRef(example)))
+    for source in rows(
+        snapshot, "PREFIX schema: <https://schema.org/> SELECT ?d WHERE { ?d a schema:DigitalDocument }"
+    ):
+        g.add((dataset, DCTERMS.source, URIRef(source["d"])))
+    service = URIRef(f"{base}sparql#service")
+    g.add((dataset, DCAT.accessService, service))
+    g.add((service, RDF.type, DCAT.DataService))
+    g.add((service, DCAT.endpointURL, endpoint))
+    g.add((service, DCTERMS.conformsTo, URIRef("https://www.w3.org/TR/sparql11-protocol/")))
+    for entry in listing(snapshot):
+        url = URIRef(f"{base}dumps/{entry['name']}")
+        if entry["format"] != "jsonld-context" and not entry["compressed"]:
+            g.add((dataset, VOID.dataDump, url))
+        distribution = URIRef(f"{base}dumps/{entry['name']}#distribution")
+        g.add((dataset, DCAT.distribution, distribution))
+        g.add((distribution, RDF.type, DCAT.Distribution))
+        g.add((distribution, DCAT.downloadURL, url))
+        g.add((distribution, DCAT.mediaType, URIRef(IANA + entry["content_type"])))
+        if entry["compressed"]:
+            g.add((distribution, DCAT.compressFormat, URIRef(IANA + "application/gzip")))
+        g.add((distribution, DCAT.byteSize, Literal(entry["bytes"], datatype=XSD.nonNegativeInteger)))
+        g.add((distribution, DCTERMS.license, LICENSE))
+        checksum = BNode(f"checksum-{entry['name']}")
+        g.add((distribution, URIRef(SPDX + "checksum"), checksum))
+        g.add((checksum, URIRef(SPDX + "algorithm"), URIRef(SPDX + "checksumAlgorithm_sha256")))
+        g.add((checksum, URIRef(SPDX + "checksumValue"), Literal(entry["sha256"], datatype=XSD.hexBinary)))
+    return g
+
+
+def _examples(snapshot: Snapshot) -> list[str]:
+    """One resource of each main class, the first by IRI."""
+    found = []
+    for cls in (
+        MKG.Edition,
+        MKG.Contest,
+        URIRef("http://www.w3.org/ns/org#Organization"),
+        URIRef("https://schema.org/AdministrativeArea"),
+    ):
+        first = rows(snapshot, f"SELECT ?x WHERE {{ ?x a <{cls}> FILTER(isIRI(?x)) }} ORDER BY ?x LIMIT 1")
+        found.extend(r["x"] for r in first)
+    return found
+
+
+@bp.get("/.well-known/void")
+def well_known_void() -> Response:
+    """The VoID and DCAT description of the dataset, Turtle by default."""
+    engine = get_engine()
+    media = negotiate(
+        request.headers.get("Accept"),
+        request.args.get("format"),
+        [*RDF_OFFERS, "text/html"],
+        {**GRAPH_ALIASES, "html": "text/html"},
+    )
+    g = void(engine.snapshot(), engine.settings.base)
+    if media == "text/html":  # a browser following the home page's link: the Turtle, readable
+        turtle = g.serialize(format="turtle")
+        response = Response(render_template("void.html", turtle=turtle), content_type="text/html; charset=utf-8")
+    else:
+        response = Response(
+            g.serialize(format=RDFLIB_FORMATS[media], encoding="utf-8"), content_type=f"{media}; charset=utf-8"
+        )
+    response.headers["Vary"] = "Accept"
+    return response

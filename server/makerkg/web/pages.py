@@ -1,0 +1,378 @@
+"""Every IRI the graph mints resolves: an HTML page for people, RDF for machines (by Accept or by extension).
+
+A request for ``/P`` describes the IRI ``BASE + P`` whatever host the server answers on, so the paths under the
+configured base are served even when the base is not the server's own address.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyoxigraph as ox
+from flask import Blueprint, Response, abort, render_template, request
+
+from makerkg.errors import NotAcceptable
+from makerkg.graph.vocab import MKG, ONTOLOGY_IRI, PREFIXES
+from makerkg.sparql.negotiate import negotiate
+from makerkg.store.build import SOURCES_DIR
+from makerkg.store.execute import RDF_TYPES
+from makerkg.store.pool import Job
+from makerkg.web.engine import Snapshot, get_engine, rows
+from makerkg.web.sparql import respond
+
+bp = Blueprint("pages", __name__)
+
+EXTENSIONS = {
+    "ttl": "text/turtle",
+    "jsonld": "application/ld+json",
+    "nt": "application/n-triples",
+    "rdf": "application/rdf+xml",
+}
+PAGE_OFFERS = ["text/html", *RDF_TYPES]
+LABELS = (
+    "http://www.w3.org/2004/02/skos/core#prefLabel",
+    "https://schema.org/name",
+    "http://www.w3.org/2000/01/rdf-schema#label",
+)
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+KIND_PATHS = {"org/": "organization", "place/": "place", "track/": "track"}
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@%/-]+$")
+
+
+@dataclass(frozen=True)
+class Value:
+    """One object of a property on a page: a link with a label, or a literal with its language or datatype."""
+
+    text: str
+    href: str | None = None
+    note: str = ""
+
+
+def _node(iri: str) -> str:
+    """An IRI in SPARQL syntax; raises 404 for a path that is not a valid IRI (checked by pyoxigraph)."""
+    try:
+        return str(ox.NamedNode(iri))
+    except ValueError:
+        abort(404)
+
+
+def local_path(iri: str, base: str) -> str | None:
+    """The server path that serves ``iri``, or None for an IRI outside the base.
+
+    >>> local_path("https://w3id.org/makerkg/org/miit#x", "https://w3id.org/makerkg/")
+    '/org/miit#x'
+    """
+    if iri.startswith(base):
+        return "/" + iri[len(base) :]
+    if iri == ONTOLOGY_IRI or iri.startswith(ONTOLOGY_IRI + "#"):
+        return "/ontology" + iri[len(ONTOLOGY_IRI) :]
+    return None
+
+
+def _valid_iri(iri: str) -> bool:
+    try:
+        ox.NamedNode(iri)
+    except ValueError:
+        return False
+    return True
+
+
+def _labels(snapshot: Snapshot, iris: set[str]) -> dict[str, str]:
+    """A display label for each IRI: a Chinese one first, then English, then any."""
+    found: dict[str, dict[str, str]] = defaultdict(dict)
+    chunk = sorted(i for i in iris if _valid_iri(i))
+    for start in range(0, len(chunk), 400):
+        values = " ".join(_node(i) for i in chunk[start : start + 400])
+        query = (
+            f"SELECT ?x ?l (LANG(?l) AS ?lang) WHERE {{ VALUES ?x {{ {values} }} "
+            f"VALUES ?p {{ {' '.join(f'<{p}>' for p in LABELS)} }} ?x ?p ?l }}"
+        )
+        for row in rows(snapshot, query):
+            found[row["x"]].setdefault(row["lang"], row["l"])
+    return {iri: langs.get("zh") or langs.get("en") or next(iter(langs.values())) for iri, langs in found.items()}
+
+
+def _curie(iri: str) -> str:
+    for prefix, namespace in PREFIXES.items():
+        if iri.startswith(namespace) and len(iri) > len(namespace):
+            return f"{prefix}:{iri[len(namespace) :]}"
+    return iri
+
+
+@bp.route("/<path:path>", methods=["GET", "HEAD"])
+def resource(path: str) -> Response:
+    """Describe ``BASE + path`` (or serve the source document it names)."""
+    engine = get_engine()
+    base = engine.settings.base
+    extension = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
+    forced = EXTENSIONS.get(extension)
+    if forced and not path.startswith("source/"):
+        path = path[: -len(extension) - 1]
+    if not _SAFE_PATH.match(path) or ".." in path.split("/"):
+        abort(404)
+    iri = base + path
+    snapshot = engine.snapshot()
+    if path.startswith("source/"):
+        source = _source_file(snapshot, path.removeprefix("source/"))
+        if source is not None and not forced:
+            return _source(snapshot, iri, source)
+    if not rows(snapshot, f"SELECT ?p WHERE {{ {{ {_node(iri)} ?p ?o }} UNION {{ ?s ?p {_node(iri)} }} }} LIMIT 1"):
+        abort(404)
+    media = forced or negotiate(request.headers.get("Accept"), request.args.get("format"), PAGE_OFFERS, EXTENSIONS)
+    if media == "text/html":
+        return _page(snapshot, iri, base)
+    return _rdf(snapshot, iri, media)
+
+
+def _rdf(snapshot: Snapshot, iri: str, media: str) -> Response:
+    """The resource's description: its triples, those of its own #fragments, and the triples that point at it."""
+    node = _node(iri)
+    query = (
+        f"CONSTRUCT {{ {node} ?p ?o . ?part ?pp ?po . ?s ?sp {node} }} WHERE {{ "
+        f"{{ {node} ?p ?o }} UNION "
+        f'{{ {node} ?link ?part . FILTER(isIRI(?part) && STRSTARTS(STR(?part), CONCAT(STR({node}), "#"))) '
+        f"?part ?pp ?po }} UNION {{ ?s ?sp {node} }} }}"
+    )
+    settings = get_engine().settings
+    return respond(snapshot.pool.execute(Job(query, media, settings.max_rows)), settings.max_rows)
+
+
+def _page(snapshot: Snapshot, iri: str, base: str) -> Response:
+    node = _node(iri)
+    outgoing = rows(
+        snapshot,
+        f"SELECT ?p ?o (DATATYPE(?o) AS ?dt) (LANG(?o) AS ?lang) (isIRI(?o) AS ?link) WHERE {{ {node} ?p ?o }}",
+    )
+    parts = rows(
+        snapshot,
+        f"SELECT ?part ?p ?o (LANG(?o) AS ?lang) (isIRI(?o) AS ?link) WHERE {{ {node} ?l ?part . "
+        f'FILTER(isIRI(?part) && STRSTARTS(STR(?part), CONCAT(STR({node}), "#"))) ?part ?p ?o }}',
+    )
+    incoming = rows(
+        snapshot,
+        f'SELECT ?s ?p WHERE {{ ?s ?p {node} FILTER(!STRSTARTS(STR(?s), CONCAT(STR({node}), "#"))) }} '
+        f"ORDER BY ?p ?s LIMIT 2000",
+    )
+    iris = {iri} | {r["p"] for r in outgoing + parts + incoming} | {r["s"] for r in incoming}
+    iris |= {r["o"] for r in outgoing + parts if r["link"] == "true"}
+    labels = _labels(snapshot, iris)
+
+    def value(row: dict[str, str]) -> Value:
+        if row.get("link") == "true":
+            return Value(labels.get(row["o"], _curie(row["o"])), local_path(row["o"], base) or row["o"])
+        note = f"@{row['lang']}" if row.get("lang") else _curie(row.get("dt", "")) if row.get("dt") else ""
+        return Value(row["o"], None, "" if note == "xsd:string" else note)
+
+    properties: dict[str, list[Value]] = defaultdict(list)
+    for row in sorted(outgoing, key=lambda r: (r["p"], r["o"])):
+        properties[row["p"]].append(value(row))
+    part_properties: dict[str, dict[str, list[Value]]] = defaultdict(lambda: defaultdict(list))
+    for row in sorted(parts, key=lambda r: (r["part"], r["p"], r["o"])):
+        part_properties[row["part"]][row["p"]].append(value(row))
+    types = {r["o"] for r in outgoing if r["p"] == RDF_TYPE}
+    names = {r["lang"]: r["o"] for r in outgoing if r["p"] in LABELS and r["lang"]}
+    relative = iri[len(base) :] if iri.startswith(base) else ""
+    kind = next((k for prefix, k in KIND_PATHS.items() if relative.startswith(prefix)), None)
+    context = {
+        "iri": iri,
+        "title": names.get("zh") or names.get("en") or labels.get(iri) or _curie(iri),
+        "english": names.get("en") if names.get("zh") else None,
+        "types": sorted((labels.get(t, _curie(t)), local_path(t, base) or t) for t in types),
+        "properties": [
+            (labels.get(p, _curie(p)), _curie(p), local_path(p, base) or p, v) for p, v in properties.items()
+        ],
+        "parts": [
+            (part, [(labels.get(p, _curie(p)), _curie(p), local_path(p, base) or p, v) for p, v in props.items()])
+            for part, props in part_properties.items()
+        ],
+        "incoming": [
+            (
+                labels.get(r["s"], _curie(r["s"])),
+                local_path(r["s"], base) or r["s"],
+                labels.get(r["p"], _curie(r["p"])),
+                _curie(r["p"]),
+            )
+            for r in incoming
+        ],
+        "by_edition": _by_edition(snapshot, iri, kind, base) if kind else None,
+        "excerpt": _excerpt(snapshot, iri, base) if str(MKG.Contest) in types else None,
+        "formats": [(ext, media) for ext, media in EXTENSIONS.items()],
+        "path": local_path(iri, base),
+    }
+    response = Response(render_template("pages/resource.html", **context), content_type="text/html; charset=utf-8")
+    response.headers["Vary"] = "Accept"
+    response.headers["Link"] = ", ".join(
+        f'<{context["path"]}.{ext}>; rel="alternate"; type="{media}"' for ext, media in EXTENSIONS.items()
+    )
+    return response
+
+
+def _by_edition(snapshot: Snapshot, iri: str, kind: str, base: str) -> dict[str, object]:
+    """The resource's contests edition by edition, for organizations, places and tracks."""
+    node = _node(iri)
+    if kind == "organization":
+        pattern = f"?contest <http://www.w3.org/ns/prov#qualifiedAssociation> ?a . ?a <http://www.w3.org/ns/prov#agent> {node} ; <http://www.w3.org/ns/prov#hadRole> ?r . ?r <http://www.w3.org/2000/01/rdf-schema#label> ?role FILTER(lang(?role) = 'en')"
+    elif kind == "place":
+        pattern = (
+            f"?contest <https://schema.org/location>/<https://schema.org/containedInPlace>* {node} . BIND('' AS ?role)"
+        )
+    else:
+        pattern = f"?contest <{MKG.track}> {node} . BIND('' AS ?role)"
+    found = rows(
+        snapshot,
+        f"SELECT ?ordinal ?contest ?name ?role WHERE {{ {pattern} "
+        f"?contest <https://schema.org/superEvent>/<{MKG.ordinal}> ?ordinal ; <https://schema.org/name> ?name }} "
+        f"ORDER BY ?ordinal ?name",
+    )
+    editions = sorted({int(r["o"]) for r in rows(snapshot, f"SELECT DISTINCT ?o WHERE {{ ?e <{MKG.ordinal}> ?o }}")})
+    columns: dict[int, list[tuple[str, str, str]]] = {e: [] for e in editions}
+    for r in found:
+        columns[int(r["ordinal"])].append((r["name"], local_path(r["contest"], base) or r["contest"], r["role"]))
+    return {"editions": editions, "columns": columns}
+
+
+def _excerpt(snapshot: Snapshot, iri: str, base: str) -> dict[str, object] | None:
+    """The lines of the plan a contest was read from."""
+    found = rows(
+        snapshot,
+        f"SELECT ?doc ?first ?last WHERE {{ {_node(iri)} <http://www.w3.org/ns/prov#wasDerivedFrom> ?x . "
+        f"?x <http://purl.org/dc/terms/isPartOf> ?doc ; <{MKG.firstLine}> ?first ; <{MKG.lastLine}> ?last }}",
+    )
+    if not found:
+        return None
+    doc, first, last = found[0]["doc"], int(found[0]["first"]), int(found[0]["last"])
+    path = _source_file(snapshot, doc.rsplit("/", 1)[-1])
+    if path is None:
+        return None
+    lines = path.read_text(encoding="utf-8").split("\n")
+    return {
+        "file": path.name,
+        "href": (local_path(doc, base) or doc) + f"#L{first}",
+        "lines": [(n, lines[n - 1].rstrip("\r")) for n in range(first, min(last, len(lines)) + 1)],
+    }
+
+
+def _source_file(snapshot: Snapshot, name: str) -> Path | None:
+    directory = snapshot.build.path / SOURCES_DIR
+    candidate = directory / name
+    if "/" in name or not candidate.is_file() or candidate.parent != directory:
+        return None
+    return candidate
+
+
+def _source(snapshot: Snapshot, iri: str, path: Path) -> Response:
+    """A plan as published: plain text, or an HTML page with numbered lines."""
+    try:
+        media = negotiate(request.headers.get("Accept"), request.args.get("format"), ["text/html", "text/plain"], {})
+    except NotAcceptable:
+        media = "text/plain"
+    data = path.read_bytes()
+    if media == "text/plain":
+        response = Response(data, content_type="text/plain; charset=utf-8")
+    else:
+        lines = data.decode("utf-8").split("\n")
+        title = rows(snapshot, f"SELECT ?t WHERE {{ {_node(iri)} <http://purl.org/dc/terms/title> ?t }}")
+        html = render_template(
+            "pages/source.html",
+            iri=iri,
+            file=path.name,
+            lines=list(enumerate(lines, start=1)),
+            title=title[0]["t"] if title else path.name,
+        )
+        response = Response(html, content_type="text/html; charset=utf-8")
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+ONTOLOGY_GROUPS = (
+    ("Classes", "http://www.w3.org/2002/07/owl#Class"),
+    ("Object properties", "http://www.w3.org/2002/07/owl#ObjectProperty"),
+    ("Datatype properties", "http://www.w3.org/2002/07/owl#DatatypeProperty"),
+    ("Individuals", "http://www.w3.org/2002/07/owl#NamedIndividual"),
+)
+
+
+@bp.route("/ontology", methods=["GET", "HEAD"])
+@bp.route("/ontology.<ext>", methods=["GET", "HEAD"])
+def ontology(ext: str | None = None) -> Response:
+    """The ontology: HTML documentation generated from the build's ontology graph, or the graph as RDF."""
+    engine = get_engine()
+    snapshot = engine.snapshot()
+    graph = f"<{engine.settings.base}graph/ontology>"
+    if ext is not None and ext not in EXTENSIONS:
+        abort(404)
+    media = (
+        EXTENSIONS[ext]
+        if ext
+        else negotiate(
+            request.headers.get("Accept"),
+            request.args.get("format"),
+            ["text/html", "text/turtle", *[m for m in RDF_TYPES if m != "text/turtle"]],
+            EXTENSIONS,
+        )
+    )
+    if media != "text/html":
+        query = f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}"
+        return respond(snapshot.pool.execute(Job(query, media, 1_000_000)), 1_000_000)
+    found = rows(
+        snapshot,
+        f"SELECT ?term ?p ?o (LANG(?o) AS ?lang) (isIRI(?o) AS ?link) WHERE {{ GRAPH {graph} {{ "
+        f"?term ?p ?o FILTER(isIRI(?term)) }} }}",
+    )
+    terms: dict[str, dict[str, list[tuple[str, str]]]] = defaultdict(lambda: defaultdict(list))
+    for r in found:
+        terms[r["term"]][r["p"]].append((r["o"], r["lang"]))
+
+    def text(term: str, predicate: str, lang: str) -> str:
+        return next((o for o, lg in terms[term].get(predicate, []) if lg == lang), "")
+
+    header = terms.get(ONTOLOGY_IRI, {})
+    groups = []
+    for title, kind in ONTOLOGY_GROUPS:
+        members = sorted(
+            t
+            for t, props in terms.items()
+            if t.startswith(ONTOLOGY_IRI + "#") and (kind, "") in props.get(RDF_TYPE, [])
+        )
+        entries = []
+        for term in members:
+            props = terms[term]
+            entries.append(
+                {
+                    "id": term.rsplit("#", 1)[1],
+                    "iri": term,
+                    "label_en": text(term, "http://www.w3.org/2000/01/rdf-schema#label", "en"),
+                    "label_zh": text(term, "http://www.w3.org/2000/01/rdf-schema#label", "zh"),
+                    "comment_en": text(term, "http://www.w3.org/2000/01/rdf-schema#comment", "en"),
+                    "comment_zh": text(term, "http://www.w3.org/2000/01/rdf-schema#comment", "zh"),
+                    "relations": [
+                        (name, [(_curie(o), local_path(o, engine.settings.base) or o) for o, _ in props.get(p, [])])
+                        for name, p in (
+                            ("subclass of", "http://www.w3.org/2000/01/rdf-schema#subClassOf"),
+                            ("subproperty of", "http://www.w3.org/2000/01/rdf-schema#subPropertyOf"),
+                            ("domain", "http://www.w3.org/2000/01/rdf-schema#domain"),
+                            ("range", "http://www.w3.org/2000/01/rdf-schema#range"),
+                            ("type", RDF_TYPE),
+                        )
+                        if props.get(p)
+                    ],
+                }
+            )
+        groups.append((title, entries))
+    context = {
+        "iri": ONTOLOGY_IRI,
+        "title": next(
+            (o for o, lg in header.get("http://purl.org/dc/terms/title", []) if lg == "en"), "makerkg ontology"
+        ),
+        "description": next((o for o, lg in header.get("http://purl.org/dc/terms/description", []) if lg == "en"), ""),
+        "version": next((o for o, _ in header.get("http://www.w3.org/2002/07/owl#versionInfo", [])), ""),
+        "version_iri": next((o for o, _ in header.get("http://www.w3.org/2002/07/owl#versionIRI", [])), ""),
+        "groups": groups,
+        "formats": list(EXTENSIONS),
+    }
+    response = Response(render_template("pages/ontology.html", **context), content_type="text/html; charset=utf-8")
+    response.headers["Vary"] = "Accept"
+    return response
