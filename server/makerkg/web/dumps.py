@@ -141,8 +141,9 @@ def void(snapshot: Snapshot, base: str) -> Graph:
             dataset,
             DCTERMS.description,
             Literal(
-                "The contests of each edition's plan (national final, regional, thematic and overseas contests) with their "
-                "places, host organizations (lead, host, undertaker) and registration sites, linked across editions.",
+                "The contests of each edition's plan (national final, regional, thematic and overseas contests) "
+                "with their places, host organizations (lead, host, undertaker) and registration sites, linked "
+                "across editions.",
                 lang="en",
             ),
         )
@@ -223,7 +224,7 @@ def void(snapshot: Snapshot, base: str) -> Graph:
 
 def _examples(snapshot: Snapshot) -> list[str]:
     """One resource of each main class, the first by IRI."""
-    found = []
+    found: list[str] = []
     for cls in (
         MKG.Edition,
         MKG.Contest,

@@ -14,7 +14,6 @@ from pathlib import Path
 import pyoxigraph as ox
 from flask import Blueprint, Response, abort, render_template, request
 
-from makerkg.errors import NotAcceptable
 from makerkg.graph.vocab import MKG, ONTOLOGY_IRI, PREFIXES
 from makerkg.sparql.negotiate import negotiate
 from makerkg.store.build import SOURCES_DIR
@@ -118,7 +117,15 @@ def resource(path: str) -> Response:
     if path.startswith("source/"):
         source = _source_file(snapshot, path.removeprefix("source/"))
         if source is not None and not forced:
-            return _source(snapshot, iri, source)
+            media = negotiate(
+                request.headers.get("Accept"),
+                request.args.get("format"),
+                ["text/html", "text/plain", *RDF_TYPES],
+                {**EXTENSIONS, "txt": "text/plain"},
+            )
+            if media in ("text/html", "text/plain"):
+                return _source(snapshot, iri, source, media)
+            return _rdf(snapshot, iri, media)
     if not rows(snapshot, f"SELECT ?p WHERE {{ {{ {_node(iri)} ?p ?o }} UNION {{ ?s ?p {_node(iri)} }} }} LIMIT 1"):
         abort(404)
     media = forced or negotiate(request.headers.get("Accept"), request.args.get("format"), PAGE_OFFERS, EXTENSIONS)
@@ -214,7 +221,11 @@ def _by_edition(snapshot: Snapshot, iri: str, kind: str, base: str) -> dict[str,
     """The resource's contests edition by edition, for organizations, places and tracks."""
     node = _node(iri)
     if kind == "organization":
-        pattern = f"?contest <http://www.w3.org/ns/prov#qualifiedAssociation> ?a . ?a <http://www.w3.org/ns/prov#agent> {node} ; <http://www.w3.org/ns/prov#hadRole> ?r . ?r <http://www.w3.org/2000/01/rdf-schema#label> ?role FILTER(lang(?role) = 'en')"
+        pattern = (
+            f"?contest <http://www.w3.org/ns/prov#qualifiedAssociation> ?a . "
+            f"?a <http://www.w3.org/ns/prov#agent> {node} ; <http://www.w3.org/ns/prov#hadRole> ?r . "
+            "?r <http://www.w3.org/2000/01/rdf-schema#label> ?role FILTER(lang(?role) = 'en')"
+        )
     elif kind == "place":
         pattern = (
             f"?contest <https://schema.org/location>/<https://schema.org/containedInPlace>* {node} . BIND('' AS ?role)"
@@ -263,12 +274,8 @@ def _source_file(snapshot: Snapshot, name: str) -> Path | None:
     return candidate
 
 
-def _source(snapshot: Snapshot, iri: str, path: Path) -> Response:
+def _source(snapshot: Snapshot, iri: str, path: Path, media: str) -> Response:
     """A plan as published: plain text, or an HTML page with numbered lines."""
-    try:
-        media = negotiate(request.headers.get("Accept"), request.args.get("format"), ["text/html", "text/plain"], {})
-    except NotAcceptable:
-        media = "text/plain"
     data = path.read_bytes()
     if media == "text/plain":
         response = Response(data, content_type="text/plain; charset=utf-8")
@@ -326,6 +333,20 @@ def ontology(ext: str | None = None) -> Response:
     for r in found:
         terms[r["term"]][r["p"]].append((r["o"], r["lang"]))
 
+    unions: dict[str, list[str]] = defaultdict(list)
+    for r in rows(
+        snapshot,
+        f"SELECT ?b ?m WHERE {{ GRAPH {graph} {{ ?b <http://www.w3.org/2002/07/owl#unionOf>/"
+        f"<http://www.w3.org/1999/02/22-rdf-syntax-ns#rest>*/"
+        f"<http://www.w3.org/1999/02/22-rdf-syntax-ns#first> ?m }} }}",
+    ):
+        unions[r["b"]].append(r["m"])
+
+    def targets(value: str) -> list[tuple[str, str]]:
+        """A class or property, linked; a union of classes (a blank node) as its members."""
+        members = sorted(unions.get(value, [value]))
+        return [(_curie(m), local_path(m, engine.settings.base) or m) for m in members]
+
     def text(term: str, predicate: str, lang: str) -> str:
         return next((o for o, lg in terms[term].get(predicate, []) if lg == lang), "")
 
@@ -349,7 +370,7 @@ def ontology(ext: str | None = None) -> Response:
                     "comment_en": text(term, "http://www.w3.org/2000/01/rdf-schema#comment", "en"),
                     "comment_zh": text(term, "http://www.w3.org/2000/01/rdf-schema#comment", "zh"),
                     "relations": [
-                        (name, [(_curie(o), local_path(o, engine.settings.base) or o) for o, _ in props.get(p, [])])
+                        (name, [t for o, _ in props.get(p, []) for t in targets(o)])
                         for name, p in (
                             ("subclass of", "http://www.w3.org/2000/01/rdf-schema#subClassOf"),
                             ("subproperty of", "http://www.w3.org/2000/01/rdf-schema#subPropertyOf"),
