@@ -123,6 +123,20 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_export)
 
     p = sub.add_parser(
+        "synth",
+        help="write synthetic plans for scale tests",
+        description=(
+            "Write N synthetic plans in the two published layouts, with a manifest, into DIR: names, places and "
+            "tracks reused across editions as in the real plans. Build them with `makerkg build --sources DIR`."
+        ),
+    )
+    p.add_argument("--editions", type=int, required=True, metavar="N")
+    p.add_argument("--out", required=True, metavar="DIR", dest="synth_out")
+    p.add_argument("--thematic", type=int, default=17, help="thematic contests per edition (default 17)")
+    p.add_argument("--seed", type=int, default=2016)
+    p.set_defaults(run=_synth)
+
+    p = sub.add_parser(
         "serve",
         help="serve the built graph: SPARQL endpoint, API, pages",
         description=(
@@ -283,6 +297,26 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     if data is not None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
+    return EXIT_OK
+
+
+def _synth(args: argparse.Namespace, settings: Settings) -> int:
+    from makerkg import resources
+    from makerkg.link import load_reference
+    from makerkg.synth import synthesise
+
+    if not 1 <= args.editions <= 9999:
+        raise UsageError("--editions", f"from 1 to 9999, found {args.editions}")
+    if not 1 <= args.thematic <= 10_000:
+        raise UsageError("--thematic", f"from 1 to 10000, found {args.thematic}")
+    manifest = synthesise(
+        load_reference(resources.reference_dir()),
+        args.editions,
+        Path(args.synth_out),
+        thematic=args.thematic,
+        seed=args.seed,
+    )
+    print(f"wrote {args.editions} plans and {manifest}")
     return EXIT_OK
 
 

@@ -32,6 +32,9 @@ class Settings:
     max_rows: int = 10_000
     max_request_bytes: int = 100_000
     store: str | None = None  # a remote SPARQL endpoint instead of the embedded store
+    rate_limit: int = 0  # requests per minute per client and web server process; 0: no limit
+    rate_burst: int = 20  # requests a client may send at once before rate_limit applies
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For entries name the client; 0: none
 
 
 _ENV_PREFIX = "MAKERKG_"
@@ -84,4 +87,9 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
     for name in ("query_timeout", "max_rows", "max_request_bytes", "workers", "threads", "query_workers"):
         if getattr(result, name) <= 0:
             raise UsageError(name, f"must be positive, found {getattr(result, name)}")
+    for name in ("rate_limit", "trusted_proxies"):
+        if getattr(result, name) < 0:
+            raise UsageError(name, f"must not be negative, found {getattr(result, name)}")
+    if result.rate_burst <= 0:
+        raise UsageError("rate_burst", f"must be positive, found {result.rate_burst}")
     return result

@@ -93,9 +93,10 @@ def _compact_jsonld(expanded: bytes) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def serialise(quads: Sequence[ox.Quad], fmt: Format) -> bytes:
-    """``quads`` (canonical order) in ``fmt``; triple-only formats get the union of the graphs."""
-    data: Sequence[ox.Quad] | Sequence[ox.Triple] = quads if fmt.quads else triples(quads)
+def serialise(quads: Sequence[ox.Quad], fmt: Format, merged: Sequence[ox.Triple] | None = None) -> bytes:
+    """``quads`` (canonical order) in ``fmt``; triple-only formats get the union of the graphs (``merged``, when
+    the caller has it already)."""
+    data: Sequence[ox.Quad] | Sequence[ox.Triple] = quads if fmt.quads else (merged or triples(quads))
     prefixes = None if fmt.rdf_format in (ox.RdfFormat.N_TRIPLES, ox.RdfFormat.N_QUADS) else PREFIXES
     out = ox.serialize(data, format=fmt.rdf_format, prefixes=prefixes)
     if fmt.rdf_format == ox.RdfFormat.JSON_LD and isinstance(out, bytes):

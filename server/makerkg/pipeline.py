@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from collections import Counter
@@ -19,14 +20,14 @@ import pyoxigraph as ox
 from makerkg import resources
 from makerkg.config import Settings
 from makerkg.errors import UnresolvedNames, ValidationFailed
-from makerkg.export import CONTEXT_FILE, FORMATS, context, serialise
-from makerkg.graph import Minter, to_dataset
+from makerkg.export import CONTEXT_FILE, FORMATS, context, serialise, triples
+from makerkg.graph import Minter, named_graphs
 from makerkg.link import Links, load_reference, resolve
 from makerkg.model import Section, Sources
 from makerkg.parse import read_sources
-from makerkg.store import Build, from_rdflib, publish
-from makerkg.store.build import CHECKSUMS, DUMPS_DIR, SOURCES_DIR
-from makerkg.validate import ValidationReport, check, union
+from makerkg.store import Build, canonical, publish
+from makerkg.store.build import CHECKSUMS, DUMPS_DIR, SOURCES_DIR, triples_of
+from makerkg.validate import ValidationReport, check, check_chunks, union
 
 log = logging.getLogger(__name__)
 DUMP_NAME = "makerkg"
@@ -62,14 +63,33 @@ def build(settings: Settings, *, strict: bool = False, progress: Callable[[str],
     if strict and links.unresolved:
         raise UnresolvedNames([str(u) for u in links.unresolved])
     lap("link")
-    ds = to_dataset(sources, links, ref, resources.ontology_file(), Minter(settings.base))
+    minter = Minter(settings.base)
+    quads: list[ox.Quad] = []
+    chunks: list[bytes] = []
+    reference: list[ox.Triple] = []
+    pending: list[ox.Triple] = []
+    for name, graph in named_graphs(sources, links, ref, resources.ontology_file(), minter):
+        triples = triples_of(graph)
+        del graph  # one edition's rdflib graph at a time
+        node = ox.NamedNode(str(name))
+        quads.extend(ox.Quad(t.subject, t.predicate, t.object, node) for t in triples)
+        if name == minter.reference_graph():
+            reference = triples
+        elif name != minter.ontology_graph():
+            pending.extend(triples)
+            if len(pending) >= CHUNK_TRIPLES:
+                chunks.append(_chunk(reference, pending))
+                pending = []
+    if pending or not chunks:
+        chunks.append(_chunk(reference, pending))
     lap("graph")
-    say("validating the graph against the SHACL shapes …")
-    report = check(union(ds), resources.shapes_file())
+    say(f"validating the graph against the SHACL shapes ({len(chunks)} chunk(s)) …")
+    report = check_chunks(chunks, resources.shapes_file(), os.cpu_count() or 1)
+    del chunks
     if not report.conforms:
         raise ValidationFailed(report.text(), len(report.violations))
     lap("validate")
-    quads = from_rdflib(ds)
+    quads = canonical(quads)
     say("writing the store and the dumps …")
     summary = {**summarise(sources, links, len(quads)), "statistics": statistics(quads)}
 
@@ -111,14 +131,24 @@ def statistics(quads: list[ox.Quad]) -> dict[str, Any]:
     }
 
 
+CHUNK_TRIPLES = 5_000  # edition triples validated together; SHACL time grows faster than linearly with size
+
+
+def _chunk(reference: list[ox.Triple], triples: list[ox.Triple]) -> bytes:
+    """Some editions' triples with the reference data they link to, as N-Triples for a validation worker."""
+    data = ox.serialize([*reference, *triples], format=ox.RdfFormat.N_TRIPLES)
+    return data or b""
+
+
 def write_dumps(directory: Path, quads: list[ox.Quad]) -> None:
     """Every format of ``FORMATS``, plain and gzipped, byte-reproducible (gzip with no name and time 0)."""
     target = directory / DUMPS_DIR
     target.mkdir()
+    merged = triples(quads)
     for fmt in FORMATS.values():
-        data = serialise(quads, fmt)
+        data = serialise(quads, fmt, merged)
         (target / f"{DUMP_NAME}.{fmt.extension}").write_bytes(data)
-        (target / f"{DUMP_NAME}.{fmt.extension}.gz").write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
+        (target / f"{DUMP_NAME}.{fmt.extension}.gz").write_bytes(gzip.compress(data, compresslevel=6, mtime=0))
     (target / CONTEXT_FILE).write_text(json.dumps(context(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     sums = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n" for p in sorted(target.iterdir())]
     (target / CHECKSUMS).write_text("".join(sums), encoding="utf-8")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from rdflib import Dataset, Graph, Literal, URIRef
@@ -38,11 +38,36 @@ def to_dataset(sources: Sources, links: Links, ref: Reference, ontology: Path, m
     ds = Dataset()
     for prefix, namespace in PREFIXES.items():
         ds.bind(prefix, namespace)
-    ds.graph(minter.ontology_graph()).parse(ontology, format="turtle")
-    _reference(ds.graph(minter.reference_graph()), ref, minter)
-    for edition in sources.editions:
-        _edition(ds.graph(minter.edition_graph(edition.ordinal)), sources, edition, links, ref, minter)
+    for name, graph in named_graphs(sources, links, ref, ontology, minter):
+        target = ds.graph(name)
+        for triple in graph:
+            target.add(triple)
     return ds
+
+
+def named_graphs(
+    sources: Sources, links: Links, ref: Reference, ontology: Path, minter: Minter
+) -> Iterator[tuple[URIRef, Graph]]:
+    """The named graphs one at a time (ontology, reference data, then each edition), so that a large build never
+    holds more than one edition's rdflib graph."""
+    yield minter.ontology_graph(), Graph().parse(ontology, format="turtle")
+    yield minter.reference_graph(), reference_graph(ref, minter)
+    for edition in sources.editions:
+        yield minter.edition_graph(edition.ordinal), edition_graph(sources, edition, links, ref, minter)
+
+
+def reference_graph(ref: Reference, minter: Minter) -> Graph:
+    """The curated places, organizations, their kinds and the tracks."""
+    g = Graph()
+    _reference(g, ref, minter)
+    return g
+
+
+def edition_graph(sources: Sources, edition: Edition, links: Links, ref: Reference, minter: Minter) -> Graph:
+    """One edition: the series, the edition, its source document, its contests and their organizer roles."""
+    g = Graph()
+    _edition(g, sources, edition, links, ref, minter)
+    return g
 
 
 def _zh(text: str) -> Literal:

@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 _SPACE = re.compile(r"\s+")
+_UNITS = {"十": 10, "百": 100, "千": 1000}
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
 
@@ -28,21 +29,33 @@ def tidy(text: str) -> str:
 
 
 def chinese_number(text: str) -> int | None:
-    """The value of a Chinese numeral from 1 to 99 (第十一届 → 11), or of Arabic digits; None if neither.
+    """The value of a Chinese numeral from 1 to 9999 (第十一届 → 11, 一百零五 → 105), or of Arabic digits.
 
-    Hand-written because the numerals in edition ordinals are this small; a general library is not needed.
+    Hand-written because edition ordinals are this small; a general numeral library is not needed.
 
-    >>> [chinese_number(t) for t in ("八", "十一", "二十", "三十五", "12", "百")]
-    [8, 11, 20, 35, 12, None]
+    >>> [chinese_number(t) for t in ("八", "十一", "二十", "三十五", "一百零五", "一千二百", "12", "百百")]
+    [8, 11, 20, 35, 105, 1200, 12, None]
     """
     text = normalise(text)
     if text.isdigit():
         return int(text)
-    if not text or any(ch not in _DIGITS and ch != "十" for ch in text):
+    if not text:
         return None
-    if "十" not in text:
-        return _DIGITS[text] if len(text) == 1 else None
-    tens, _, units = text.partition("十")
-    if len(tens) > 1 or len(units) > 1:
-        return None
-    return (_DIGITS[tens] if tens else 1) * 10 + (_DIGITS[units] if units else 0)
+    total, digit, last_unit = 0, None, 10_000
+    for ch in text:
+        if ch in _DIGITS:
+            if digit is not None and digit != 0 and _DIGITS[ch] != 0:
+                return None  # two digits in a row, such as 八八
+            digit = _DIGITS[ch]
+        elif ch in _UNITS:
+            unit = _UNITS[ch]
+            if unit >= last_unit:
+                return None  # units must fall: 千 … 百 … 十
+            total += (digit if digit is not None else (1 if unit == 10 else 0)) * unit
+            if digit is None and unit != 10:
+                return None
+            digit, last_unit = None, unit
+        else:
+            return None
+    total += digit or 0
+    return total or None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
-from rdflib import BNode, Dataset, URIRef
+from rdflib import BNode, Dataset, Graph, URIRef
 from rdflib import Literal as RdfLiteral
 from rdflib.term import Node
 
@@ -81,6 +81,17 @@ def _term(node: Node) -> ox.NamedNode | ox.BlankNode | ox.Literal:
     raise TypeError(f"not an RDF term: {node!r}")
 
 
+def triples_of(graph: Graph) -> list[ox.Triple]:
+    """An rdflib graph's triples as Oxigraph triples."""
+    out = []
+    for s, p, o in graph:
+        subject, predicate, obj = _term(s), _term(p), _term(o)
+        if not isinstance(predicate, ox.NamedNode) or isinstance(subject, ox.Literal):
+            raise TypeError(f"not an RDF triple: {s!r} {p!r} {o!r}")
+        out.append(ox.Triple(subject, predicate, obj))
+    return out
+
+
 def from_rdflib(ds: Dataset) -> list[ox.Quad]:
     """The quads of an rdflib dataset as Oxigraph quads, in canonical order (the default graph is left out)."""
     quads = []
@@ -102,10 +113,12 @@ def canonical(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
     a parser gives them fresh random labels each time.
     """
     unique = set(quads)
-    if any(isinstance(t, ox.BlankNode) for q in unique for t in (q.subject, q.object, q.graph_name)):
-        dataset = ox.Dataset(unique)
+    blank = {q.graph_name for q in unique if isinstance(q.subject, ox.BlankNode) or isinstance(q.object, ox.BlankNode)}
+    if blank:
+        with_blanks = [q for q in unique if q.graph_name in blank]
+        dataset = ox.Dataset(with_blanks)
         dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
-        unique = set(dataset)
+        unique = {q for q in unique if q.graph_name not in blank} | set(dataset)
     return sorted(unique, key=sort_key)
 
 

@@ -8,7 +8,7 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 
 from makerkg.config import Settings, load
-from makerkg.web import api, dumps, errors, pages, sparql, ui
+from makerkg.web import api, dumps, errors, limits, pages, sparql, ui
 from makerkg.web.engine import Engine, get_engine
 
 EXPOSED = ["ETag", "Makerkg-Result-Truncated", "Retry-After", "Vary"]
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # read routes answer any origin, without credentials; preflight requests are answered for POST queries
     CORS(app, origins="*", send_wildcard=True, supports_credentials=False, expose_headers=EXPOSED, max_age=86400)
     errors.register(app)
+    limits.register(app, settings)
     app.register_blueprint(sparql.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(ui.bp)

@@ -1,0 +1,368 @@
+"""``ui``: pages for people: the home page, the SPARQL query editor and two editions compared.
+
+Every figure comes from the published build (its description, or the named queries run through the query pool);
+the templates are autoescaped and text from the plans is never marked safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template, request, send_file
+
+from makerkg.errors import UsageError
+from makerkg.queries import NamedQuery, bind_parameters, bound_text
+from makerkg.web.engine import Snapshot, get_engine, rows
+
+bp = Blueprint("ui", __name__)
+
+ASSETS = Path(__file__).parent / "assets"
+# npm installs the editor here, outside the static folder (`npm ci --prefix server/makerkg/web/assets`); only the
+# files below are served
+YASGUI_BUILD = ASSETS / "node_modules" / "@zazuko" / "yasgui" / "build"
+YASGUI_FILES = {
+    "yasgui.min.js": "text/javascript",
+    "yasgui.min.css": "text/css",
+    "yasgui.min.js.map": "application/json",
+}
+KINDS = {
+    "final": "national final (全国总决赛)",
+    "regional": "regional (区域赛)",
+    "thematic": "thematic (专题赛)",
+    "overseas": "overseas (海外赛)",
+}
+STATUS_ORDER = {"continued": 0, "added": 1, "dropped": 2}
+EXAMPLE_ORDER = {"edition": 0, "contest": 1, "organization": 2, "place": 3, "track": 4}
+EXAMPLES = """\
+PREFIX mkg: <https://w3id.org/makerkg/ontology#>
+PREFIX schema: <https://schema.org/>
+PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+SELECT ?kind ?iri ?label WHERE {
+  { ?iri a mkg:Edition ; mkg:ordinal ?n ; schema:name ?label . BIND ("edition" AS ?kind) }
+  UNION {
+    SELECT ("contest" AS ?kind) ?iri ?label WHERE {
+      ?iri mkg:contestKind mkg:RegionalContest ; schema:superEvent/mkg:ordinal ?n ; schema:name ?label .
+    } ORDER BY DESC(?n) ?iri LIMIT 1
+  } UNION {
+    SELECT ("organization" AS ?kind) ?iri (SAMPLE(?name) AS ?label) WHERE {
+      ?c schema:organizer ?iri . ?iri skos:prefLabel ?name . FILTER (lang(?name) = "zh")
+    } GROUP BY ?iri ORDER BY DESC(COUNT(DISTINCT ?c)) ?iri LIMIT 1
+  } UNION {
+    SELECT ("place" AS ?kind) ?iri (SAMPLE(?name) AS ?label) WHERE {
+      ?c schema:location ?iri . ?iri a mkg:PrefectureLevelDivision ; skos:prefLabel ?name .
+      FILTER (lang(?name) = "zh")
+    } GROUP BY ?iri ORDER BY DESC(COUNT(DISTINCT ?c)) ?iri LIMIT 1
+  } UNION {
+    SELECT ("track" AS ?kind) ?iri (SAMPLE(?name) AS ?label) WHERE {
+      ?c mkg:track ?iri ; schema:superEvent ?e . ?iri skos:prefLabel ?name . FILTER (lang(?name) = "zh")
+    } GROUP BY ?iri ORDER BY DESC(COUNT(DISTINCT ?e)) ?iri LIMIT 1
+  }
+}
+ORDER BY ?n ?iri
+"""
+
+
+def local_path(iri: str, base: str) -> str:
+    """The server-relative path of a minted IRI (the IRI itself when it is not under ``base``).
+
+    >>> local_path("https://w3id.org/makerkg/edition/8", "https://w3id.org/makerkg/")
+    '/edition/8'
+    >>> local_path("http://www.wikidata.org/entity/Q4970", "https://w3id.org/makerkg/")
+    'http://www.wikidata.org/entity/Q4970'
+    """
+    return "/" + iri[len(base) :] if iri.startswith(base) else iri
+
+
+def ordinal(n: int) -> str:
+    """An English ordinal.
+
+    >>> [ordinal(n) for n in (1, 2, 3, 8, 11, 12, 13, 21, 22)]
+    ['1st', '2nd', '3rd', '8th', '11th', '12th', '13th', '21st', '22nd']
+    """
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def split(text: str, separator: str) -> list[str]:
+    """The non-empty parts of a GROUP_CONCAT, sorted.
+
+    >>> split("b、a、", "、")
+    ['a', 'b']
+    """
+    return sorted(part for part in text.split(separator) if part)
+
+
+def is_web_address(text: str) -> bool:
+    """Whether a printed registration address may become a link (never a ``javascript:`` or other scheme).
+
+    >>> is_web_address("https://www.smebj.cn/"), is_web_address("javascript:alert(1)")
+    (True, False)
+    """
+    return text.lower().startswith(("http://", "https://"))
+
+
+def named_rows(snapshot: Snapshot, name: str, params: Mapping[str, str]) -> list[dict[str, str]]:
+    """The rows of a named query with ``params`` bound as RDF terms (UsageError names a bad parameter)."""
+    query = get_engine().queries[name]
+    return rows(snapshot, bound_text(query, bind_parameters(query, params, snapshot.build.info.base)))
+
+
+def editions_of(snapshot: Snapshot) -> list[int]:
+    """The edition ordinals of the build, ascending."""
+    return sorted(int(e) for e in snapshot.build.info.summary.get("contests", {}))
+
+
+# --- home -------------------------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def home() -> str:
+    """What the dataset is, the counts of the current build and where to go from here."""
+    snapshot = get_engine().snapshot()
+    info = snapshot.build.info
+    summary = info.summary
+    contests: dict[str, dict[str, int]] = summary.get("contests", {})
+    kinds = list(KINDS) + sorted({k for counts in contests.values() for k in counts} - set(KINDS))
+    editions = [
+        {
+            "ordinal": n,
+            "label": ordinal(n),
+            "counts": [contests[str(n)].get(kind, 0) for kind in kinds],
+            "total": sum(contests[str(n)].values()),
+        }
+        for n in editions_of(snapshot)
+    ]
+    examples = [
+        {"kind": r["kind"], "label": r["label"], "path": local_path(r["iri"], info.base), "iri": r["iri"]}
+        for r in sorted(rows(snapshot, EXAMPLES), key=lambda r: EXAMPLE_ORDER.get(r["kind"], 9))
+    ]
+    return render_template(
+        "ui/home.html",
+        info=info,
+        summary=summary,
+        kinds=[KINDS.get(k, k) for k in kinds],
+        editions=editions,
+        examples=examples,
+    )
+
+
+# --- query editor -----------------------------------------------------------------------------------------------
+
+
+def yasgui_installed() -> bool:
+    return all((YASGUI_BUILD / name).is_file() for name in ("yasgui.min.js", "yasgui.min.css"))
+
+
+def example_text(query: NamedQuery, base: str) -> str:
+    """The query with its parameters' defaults bound, so that it runs as it is."""
+    try:
+        return bound_text(query, bind_parameters(query, {}, base))
+    except UsageError:  # a required parameter without a default: the reader fills it in
+        return query.text
+
+
+@bp.get("/query")
+def editor() -> str:
+    """A SPARQL editor (YASGUI) on this server's endpoint, with the named queries as examples; a plain form when
+    the editor's assets are not installed."""
+    engine = get_engine()
+    base = engine.snapshot().build.info.base
+    queries = [
+        {
+            "name": q.name,
+            "title": q.title,
+            "description": q.description,
+            "parameters": q.parameters,
+            "text": example_text(q, base),
+        }
+        for q in engine.queries.values()
+    ]
+    return render_template("ui/query.html", queries=queries, yasgui=yasgui_installed())
+
+
+@bp.get("/static/vendor/yasgui/<name>")
+def vendor(name: str) -> Response:
+    """One of the editor's built files, from node_modules; any other name is a 404."""
+    if name not in YASGUI_FILES or not (YASGUI_BUILD / name).is_file():
+        abort(404)
+    return send_file(YASGUI_BUILD / name, mimetype=YASGUI_FILES[name], max_age=3600)
+
+
+# --- two editions compared --------------------------------------------------------------------------------------
+
+
+def edition_parameter(name: str, default: int, editions: Sequence[int]) -> int:
+    """The edition ordinal given as URL parameter ``name``; raises UsageError naming it."""
+    values = request.args.getlist(name)
+    if not values:
+        return default
+    if len(values) > 1:
+        raise UsageError(name, "given more than once")
+    value = values[0].strip()
+    if not value.isascii() or not value.isdigit() or len(value) > 6:
+        raise UsageError(name, f"expected an edition ordinal (a whole number such as {default}), found {values[0]!r}")
+    if int(value) not in editions:
+        known = ", ".join(str(e) for e in editions)
+        raise UsageError(name, f"no edition {int(value)} in this build (editions: {known})")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Bar:
+    edition: int
+    series: str  # "a" or "b"
+    count: int
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class Row:
+    province: str
+    name: str
+    path: str
+    y: float
+    bars: tuple[Bar, Bar]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Contests per province in two editions, laid out as horizontal bars (the template draws the SVG)."""
+
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    rows: tuple[Row, ...]
+    ticks: tuple[tuple[int, float], ...]
+
+
+BAR = 11
+GAP = 2
+ROW = 2 * BAR + GAP + 10
+
+
+def chart(per_edition: dict[str, list[dict[str, str]]], a: int, b: int, base: str) -> Chart:
+    """Lay out the bars: one row per province, one bar per edition, scaled to the largest count."""
+    counts: dict[str, dict[str, int]] = {}
+    names: dict[str, str] = {}
+    for series, result in per_edition.items():
+        for r in result:
+            counts.setdefault(r["province"], {"a": 0, "b": 0})[series] = int(r["contests"])
+            names[r["province"]] = r["name"]
+    order = sorted(counts, key=lambda p: (-(counts[p]["a"] + counts[p]["b"]), p))
+    width, left, right, top = 760, 170, 40, 56
+    largest = max([1] + [c for v in counts.values() for c in v.values()])
+    scale = (width - left - right) / largest
+    step = max(1, -(-largest // 8))
+    ticks = tuple((t, round(left + t * scale, 1)) for t in range(0, largest + 1, step))
+    laid = []
+    for index, province in enumerate(order):
+        y = top + index * ROW
+        bars = tuple(
+            Bar(
+                edition,
+                series,
+                counts[province][series],
+                left,
+                y + offset,
+                round(counts[province][series] * scale, 1),
+                BAR,
+            )
+            for series, edition, offset in (("a", a, 0), ("b", b, BAR + GAP))
+        )
+        laid.append(Row(province, names[province], local_path(province, base), y, (bars[0], bars[1])))
+    return Chart(width, top + len(order) * ROW + 8, left, right, top, tuple(laid), ticks)
+
+
+def comparison(snapshot: Snapshot, a: int, b: int) -> dict[str, Any]:
+    """Hosts and registration sites per region, tracks, organizations new and gone, and contests per province."""
+    base = snapshot.build.info.base
+    pair = {"a": str(a), "b": str(b)}
+    hosts = sorted(named_rows(snapshot, "region-hosts", pair), key=lambda r: r["region"])
+    sites = sorted(named_rows(snapshot, "registration-changes", pair), key=lambda r: r["region"])
+    regions = [
+        {
+            "path": local_path(r["region"], base),
+            "name": r["regionName"],
+            "a": split(r["hostsInA"], "、"),
+            "b": split(r["hostsInB"], "、"),
+            "changed": r["changed"] == "true",
+        }
+        for r in hosts
+    ]
+    registration = [
+        {
+            "path": local_path(r["region"], base),
+            "name": r["regionName"],
+            "a": split(r["sitesInA"], " "),
+            "b": split(r["sitesInB"], " "),
+            "changed": r["changed"] == "true",
+        }
+        for r in sites
+    ]
+    tracks = [
+        {
+            "path": local_path(r["track"], base),
+            "name": r["trackName"],
+            "status": r["status"],
+            "a": split(r["placesInA"], "、"),
+            "b": split(r["placesInB"], "、"),
+        }
+        for r in sorted(
+            named_rows(snapshot, "tracks-compared", pair),
+            key=lambda r: (STATUS_ORDER.get(r["status"], len(STATUS_ORDER)), r["trackName"]),
+        )
+    ]
+    since = {"edition": str(b), "since": str(a)}
+    organizations = {
+        kind: [
+            {
+                "path": local_path(r["organization"], base),
+                "name": r["name"],
+                "contests": int(r["contests"]),
+                "contest_names": split(r["contestNames"], " | "),
+            }
+            for r in named_rows(snapshot, f"orgs-{kind}", since)
+        ]
+        for kind in ("new", "gone")
+    }
+    provinces = {
+        series: named_rows(snapshot, "contests-per-province", {"edition": str(n)}) for series, n in (("a", a), ("b", b))
+    }
+    return {
+        "regions": regions,
+        "hosts_changed": sum(1 for r in regions if r["changed"]),
+        "registration": registration,
+        "sites_changed": sum(1 for r in registration if r["changed"]),
+        "tracks": tracks,
+        "organizations": organizations,
+        "chart": chart(provinces, a, b, base),
+    }
+
+
+@bp.get("/compare")
+def compare() -> str:
+    """Two editions of the build compared (``a`` and ``b``, by default the two latest); 400 naming a bad one."""
+    snapshot = get_engine().snapshot()
+    editions = editions_of(snapshot)
+    if not editions:
+        raise UsageError("a", "this build holds no edition")
+    a = edition_parameter("a", editions[-2] if len(editions) > 1 else editions[-1], editions)
+    b = edition_parameter("b", editions[-1], editions)
+    return render_template(
+        "ui/compare.html",
+        a=a,
+        b=b,
+        a_label=ordinal(a),
+        b_label=ordinal(b),
+        editions=editions,
+        is_web_address=is_web_address,
+        **comparison(snapshot, a, b),
+    )
