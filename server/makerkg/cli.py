@@ -147,8 +147,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="the address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="the port (default 8000)")
     p.add_argument("--workers", type=int, help="web server processes (default 2)")
+    p.add_argument("--store", metavar="URL", help="a remote SPARQL query endpoint to serve from (see `makerkg load`)")
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.set_defaults(run=_serve)
+
+    p = sub.add_parser(
+        "load",
+        help="load the current build into a remote SPARQL store",
+        description=(
+            "Replace the content of a SPARQL 1.1 store with the current build, graph by graph, over the Graph Store "
+            "HTTP Protocol; the default graph gets the merge of the named graphs. Then `makerkg serve --store URL`."
+        ),
+    )
+    p.add_argument("--store", required=True, metavar="URL", help="the store's query endpoint")
+    p.add_argument("--graphs", metavar="URL", help="its Graph Store endpoint (guessed for Oxigraph and Fuseki)")
+    p.add_argument("--out", metavar="DIR", help=out_help)
+    p.set_defaults(run=_load)
 
     p = sub.add_parser(
         "diff",
@@ -320,11 +334,26 @@ def _synth(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _load(args: argparse.Namespace, settings: Settings) -> int:
+    from makerkg.store import current
+    from makerkg.store.remote import graph_store_url, load
+
+    build = current(settings.out)
+    graphs = args.graphs or settings.store_graphs or graph_store_url(args.store)
+    sent = load(build, graphs)
+    for name, count in sent.items():
+        print(f"{count:>9} triples → {name}")
+    print(f"loaded build {build.info.id} into {graphs}")
+    return EXIT_OK
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from makerkg.store import current
+    from makerkg.store.pool import verify
     from makerkg.web.wsgi import serve
 
     build = current(settings.out)  # a clear message and exit, before any worker starts, when there is no build
+    verify(build, settings.query_timeout)  # … or when its store cannot be opened or read
     print(f"serving build {build.info.id} at http://{settings.host}:{settings.port}/sparql", file=sys.stderr)
     serve(settings)
     return EXIT_OK

@@ -31,7 +31,8 @@ class Settings:
     query_timeout: float = 10.0  # seconds
     max_rows: int = 10_000
     max_request_bytes: int = 100_000
-    store: str | None = None  # a remote SPARQL endpoint instead of the embedded store
+    store: str | None = None  # a remote SPARQL query endpoint instead of the embedded store
+    store_graphs: str | None = None  # its Graph Store HTTP Protocol endpoint (guessed for Oxigraph and Fuseki)
     rate_limit: int = 0  # requests per minute per client and web server process; 0: no limit
     rate_burst: int = 20  # requests a client may send at once before rate_limit applies
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For entries name the client; 0: none

@@ -30,13 +30,17 @@ def run(store: ox.Store, job: Job) -> Answer:
         kwargs["default_graph"] = [ox.NamedNode(g) for g in job.default_graphs]
     if job.named_graphs:
         kwargs["named_graphs"] = [ox.NamedNode(g) for g in job.named_graphs]
-    answer = store.query(job.query, **kwargs)  # type: ignore[arg-type]
-    if isinstance(answer, ox.QueryBoolean):
+    return answer(store.query(job.query, **kwargs), job)  # type: ignore[arg-type]
+
+
+def answer(result: ox.QueryBoolean | ox.QuerySolutions | ox.QueryTriples | list[ox.Triple], job: Job) -> Answer:
+    """Serialise a query's result (local, or parsed from a remote store's answer) in the job's media type."""
+    if isinstance(result, ox.QueryBoolean):
         kind = SELECT_TYPES.get(job.media_type, "json")
-        return Answer(boolean_text(bool(answer), kind).encode("utf-8"), job.media_type, False, "ask")
-    if isinstance(answer, ox.QuerySolutions):
-        variables = [v.value for v in answer.variables]
-        rows: list[Row] = [tuple(s[v] for v in variables) for s in itertools.islice(answer, job.max_rows + 1)]
+        return Answer(boolean_text(bool(result), kind).encode("utf-8"), job.media_type, False, "ask")
+    if isinstance(result, ox.QuerySolutions):
+        variables = [v.value for v in result.variables]
+        rows: list[Row] = [tuple(s[v] for v in variables) for s in itertools.islice(result, job.max_rows + 1)]
         truncated = len(rows) > job.max_rows
         rows = rows[: job.max_rows]
         if job.media_type == ROWS_JSON:
@@ -49,7 +53,7 @@ def run(store: ox.Store, job: Job) -> Answer:
         kind = SELECT_TYPES.get(job.media_type, "json")
         body = "".join(_rows(kind, variables, rows, truncated)).encode("utf-8")
         return Answer(body, job.media_type, truncated, "select")
-    triples = list(itertools.islice(answer, job.max_rows + 1))
+    triples = list(itertools.islice(result, job.max_rows + 1))
     truncated = len(triples) > job.max_rows
     fmt = RDF_TYPES.get(job.media_type, ox.RdfFormat.TURTLE)
     prefixes = PREFIXES if fmt in (ox.RdfFormat.TURTLE, ox.RdfFormat.RDF_XML, ox.RdfFormat.JSON_LD) else None

@@ -21,6 +21,7 @@ from makerkg.queries import NamedQuery, load_queries
 from makerkg.store import Build, current
 from makerkg.store.execute import ROWS_JSON
 from makerkg.store.pool import Job, QueryPool
+from makerkg.store.remote import RemotePool
 
 log = logging.getLogger(__name__)
 CHECK_EVERY = 1.0  # seconds between looks at OUT/current
@@ -31,7 +32,7 @@ class Snapshot:
     """One build as served: never changes; a new build is a new snapshot."""
 
     build: Build
-    pool: QueryPool
+    pool: QueryPool | RemotePool
     graphs: frozenset[str]
 
     @property
@@ -57,7 +58,11 @@ class Engine:
             return ""
 
     def _open(self, build: Build) -> Snapshot:
-        pool = QueryPool(build.store_dir, self.settings.query_workers, self.settings.query_timeout)
+        pool: QueryPool | RemotePool
+        if self.settings.store:  # the build's description and dumps are local; its triples are in the store
+            pool = RemotePool(self.settings.store, self.settings.query_timeout)
+        else:
+            pool = QueryPool(build.store_dir, self.settings.query_workers, self.settings.query_timeout)
         return Snapshot(build, pool, frozenset(build.info.quads_per_graph))
 
     def snapshot(self) -> Snapshot:

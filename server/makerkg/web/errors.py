@@ -22,6 +22,7 @@ from makerkg.errors import (
 )
 from makerkg.sparql.negotiate import negotiate
 from makerkg.store.pool import Busy, QueryTimeout, WorkerLost
+from makerkg.store.remote import StoreUnavailable
 
 log = logging.getLogger(__name__)
 ERROR_TYPES = ["text/plain", "application/problem+json", "application/json"]
@@ -84,6 +85,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(WorkerLost)
     def lost(err: WorkerLost) -> Response:
         return problem(503, str(err), {"Retry-After": "1"})
+
+    @app.errorhandler(StoreUnavailable)
+    def unavailable(err: StoreUnavailable) -> Response:
+        log.error("%s", err)
+        return problem(502, "the SPARQL store behind this server did not answer properly", {"Retry-After": "5"})
 
     @app.errorhandler(StoreMissing)
     def missing(err: StoreMissing) -> Response:
