@@ -133,9 +133,10 @@ def main() -> None:
             f"build {wall:.1f} s, peak RSS {rss / 2**20:.0f} MiB; stages: "
             + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items() if k != "triples")
         )
+        store_mib, dumps_mib = size_of(build.store_dir) / 2**20, size_of(build.path / "dumps") / 2**20
         print(
-            f"store on disk {size_of(build.store_dir) / 2**20:.1f} MiB; dumps {size_of(build.path / 'dumps') / 2**20:.1f} MiB;"
-            f" time to first answer {first_answer(out):.2f} s",
+            f"store on disk {store_mib:.1f} MiB; dumps {dumps_mib:.1f} MiB; "
+            f"time to first answer {first_answer(out):.2f} s",
             flush=True,
         )
         queries = {name: bound_text(q, bind_parameters(q, {}, build.info.base)) for name, q in named.items()}
@@ -156,19 +157,19 @@ def main() -> None:
         targets = [
             (
                 Target("makerkg", free_port(), "/sparql"),
-                lambda t: start(
+                lambda t, out=out, build=build: start(
                     [sys.executable, "-m", "makerkg.cli", "serve", "--port", str(t.port)], {"MAKERKG_OUT": str(out)}
                 ),
             ),
             (
                 Target("oxigraph serve-read-only", free_port(), "/query"),
-                lambda t: start(
+                lambda t, out=out, build=build: start(
                     [oxigraph, "serve-read-only", "--location", str(build.store_dir), "--bind", f"127.0.0.1:{t.port}"]
                 ),
             ),
             (
                 Target("rdflib-endpoint", free_port(), "/"),
-                lambda t: start(
+                lambda t, out=out, build=build: start(
                     [
                         rdflib_endpoint,
                         "serve",
