@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from makerkg.errors import UsageError
-from makerkg.graph.iris import DEFAULT_BASE
+
+DEFAULT_BASE = "https://w3id.org/makerkg/"
 
 
 @dataclass(frozen=True)

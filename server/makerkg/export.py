@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from makerkg.graph.vocab import PREFIXES
+from makerkg.namespaces import PREFIXES
 from makerkg.store.build import Build
 
 

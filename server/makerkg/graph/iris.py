@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 from rdflib import URIRef
 
+from makerkg.config import DEFAULT_BASE
 from makerkg.model import LineRange, Role, Section
-
-DEFAULT_BASE = "https://w3id.org/makerkg/"
 
 
 @dataclass(frozen=True)

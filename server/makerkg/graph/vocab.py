@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from rdflib import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD, Namespace
 
-MKG = Namespace("https://w3id.org/makerkg/ontology#")
-ONTOLOGY_IRI = "https://w3id.org/makerkg/ontology"
+from makerkg.namespaces import MKG as _MKG
+from makerkg.namespaces import ONTOLOGY_IRI, PREFIXES
+
+MKG = Namespace(_MKG)
 SCHEMA = Namespace("https://schema.org/")
 ORG = Namespace("http://www.w3.org/ns/org#")
 VOID = Namespace("http://rdfs.org/ns/void#")
@@ -13,19 +15,6 @@ DCAT = Namespace("http://www.w3.org/ns/dcat#")
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 WD = Namespace("http://www.wikidata.org/entity/")
 
-PREFIXES: dict[str, str] = {
-    "mkg": str(MKG),
-    "schema": str(SCHEMA),
-    "org": str(ORG),
-    "prov": str(PROV),
-    "skos": str(SKOS),
-    "dcterms": str(DCTERMS),
-    "owl": str(OWL),
-    "rdf": str(RDF),
-    "rdfs": str(RDFS),
-    "xsd": str(XSD),
-    "wd": str(WD),
-}
 
 __all__ = [
     "DCAT",

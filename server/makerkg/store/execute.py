@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pyoxigraph as ox
 
-from makerkg.graph.vocab import PREFIXES
+from makerkg.namespaces import PREFIXES
 from makerkg.sparql.results import ROW_WRITERS, SELECT_TYPES, Row, boolean_text
 from makerkg.store.embedded import text
 from makerkg.store.pool import Answer, Job
