@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from rdflib import URIRef
 
-from makerkg.config import DEFAULT_BASE
+from makerkg.config import DEFAULT_BASE as DEFAULT_BASE
 from makerkg.model import LineRange, Role, Section
 
 

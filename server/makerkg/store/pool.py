@@ -7,16 +7,19 @@ worker, so the row cap and the deadline cover serialisation too.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing as mp
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
 
 from makerkg.errors import MakerkgError, QuerySyntaxError, StoreMissing
+from makerkg.store.build import Build
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,10 @@ class _Worker:
         self.process.start()
         child.close()
         # wait until the worker has opened the store, so that no request pays for its start
-        message = self.conn.recv() if self.conn.poll(READY_TIMEOUT) else ("error", "no answer from a new worker")
+        try:
+            message = self.conn.recv() if self.conn.poll(READY_TIMEOUT) else ("error", "no answer from a new worker")
+        except (EOFError, OSError):
+            message = ("error", f"the worker ended with exit code {self.process.exitcode} before it was ready")
         if message[0] != "ready":
             self.stop()
             raise StoreMissing(store, f"the store cannot be opened ({message[1]})")
@@ -134,10 +140,17 @@ class QueryPool:
 
     def execute(self, job: Job) -> Answer:
         """Run ``job`` in a worker; raises QueryTimeout, Busy, WorkerLost or QuerySyntaxError."""
-        try:
-            worker = self._idle.get(timeout=self.timeout)
-        except queue.Empty as err:
-            raise Busy(self.timeout) from err
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                worker = self._idle.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty as err:
+                raise Busy(self.timeout) from err
+            if worker.process.is_alive():
+                break
+            # ended while idle (killed, or out of memory): not this request's fault, so take another
+            log.warning("query worker %s ended while idle (exit code %s)", worker.process.pid, worker.process.exitcode)
+            self._replace(worker)
         try:
             worker.conn.send(job)
             if not worker.conn.poll(self.timeout):
@@ -171,6 +184,35 @@ class QueryPool:
             worker.stop()
 
 
+# what a build's store must answer before a server listens on it: triples of the default graph (the merge), and quads
+VERIFY_QUERIES = (
+    "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }",
+    "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }",
+)
+
+
+def verify(build: Build, timeout: float) -> None:
+    """Open the build's store as the server's workers do and count its statements against build.json; raises
+    StoreMissing when it cannot be opened or read, or counts otherwise (files damaged or replaced on disk)."""
+    from makerkg.store.execute import ROWS_JSON
+
+    pool = QueryPool(build.store_dir, 1, timeout)  # raises StoreMissing when the store does not open
+    try:
+        expected = (build.info.triples, sum(build.info.quads_per_graph.values()))
+        for query, count in zip(VERIFY_QUERIES, expected, strict=True):
+            try:
+                answer = pool.execute(Job(query, ROWS_JSON, 1))
+            except MakerkgError as err:
+                raise StoreMissing(build.store_dir, f"the store cannot be read ({err})") from err
+            found = int(json.loads(answer.body)["rows"][0]["n"])
+            if found != count:
+                raise StoreMissing(
+                    build.store_dir, f"the store holds {found} statements where build.json counts {count}: damaged"
+                )
+    finally:
+        pool.close()
+
+
 def _serve(store_path: str, conn: Connection) -> None:
     """The worker's loop: open the store once, then answer jobs until the pipe closes."""
     import pyoxigraph as ox
@@ -179,7 +221,7 @@ def _serve(store_path: str, conn: Connection) -> None:
 
     try:
         store = ox.Store.read_only(store_path)
-    except OSError as err:
+    except (OSError, RuntimeError) as err:  # RuntimeError: RocksDB's "Corruption: …"
         conn.send(("error", str(err)))
         return
     conn.send(("ready", None))
