@@ -87,7 +87,11 @@ class _Worker:
         self.process: SpawnProcess = _CONTEXT.Process(target=_serve, args=(str(store), child), daemon=True)
         self.process.start()
         child.close()
-        # wait until the worker has opened the store, so that no request pays for its start
+        self.store = store
+
+    def wait_ready(self) -> None:
+        """Wait until the worker has opened the store; raises StoreMissing if it cannot."""
+        store = self.store
         try:
             message = self.conn.recv() if self.conn.poll(READY_TIMEOUT) else ("error", "no answer from a new worker")
         except (EOFError, OSError):
@@ -113,14 +117,34 @@ class QueryPool:
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
-        for _ in range(size):
-            worker = _Worker(store)  # raises StoreMissing: a server with a broken store does not start
-            self._all.add(worker)
-            self._idle.put(worker)
+        # start every worker at once; answer as soon as the first is ready, the others join when they are
+        workers = [_Worker(store) for _ in range(size)]
+        self._all.update(workers)
+        try:
+            workers[0].wait_ready()  # raises StoreMissing: a server with a broken store does not start
+        except StoreMissing:
+            for worker in workers:
+                worker.stop()
+            raise
+        self._idle.put(workers[0])
+        for worker in workers[1:]:
+            threading.Thread(target=self._ready, args=(worker,), name="makerkg-worker-ready", daemon=True).start()
+
+    def _ready(self, worker: _Worker) -> None:
+        try:
+            worker.wait_ready()
+        except StoreMissing:
+            if not self._closed:  # a pool closed while its workers start stops them on purpose
+                log.exception("a query worker could not start")
+            with self._lock:
+                self._all.discard(worker)
+            return
+        self._idle.put(worker)
 
     def _add(self) -> None:
         try:
             worker = _Worker(self.store)
+            worker.wait_ready()
         except StoreMissing:
             log.exception("a replacement query worker could not start")
             return
@@ -232,8 +256,8 @@ def _serve(store_path: str, conn: Connection) -> None:
             return
         try:
             conn.send(("answer", run(store, job)))
-        except SyntaxError as err:
-            conn.send(("syntax", str(err)))
+        except SyntaxError as err:  # Oxigraph's message spans lines; an error message is one
+            conn.send(("syntax", " ".join(str(err).split())))
         except Exception as err:  # noqa: BLE001 - the boundary of the worker: report, keep serving
             log.exception("query failed in the worker")
             conn.send(("error", f"the query could not be evaluated: {type(err).__name__}"))
