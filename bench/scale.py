@@ -106,6 +106,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="real,100k,1m")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--work", default=None, help="a directory for sources and builds (default: a temporary one)")
+    parser.add_argument(
+        "--no-rdflib-above",
+        type=int,
+        default=10**9,
+        metavar="TRIPLES",
+        help="skip the rdflib store and rdflib-endpoint for builds larger than this",
+    )
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="makerkg-scale-"))
     bin_dir = Path(sys.executable).parent
@@ -140,7 +147,11 @@ def main() -> None:
             flush=True,
         )
         queries = {name: bound_text(q, bind_parameters(q, {}, build.info.base)) for name, q in named.items()}
-        for engine, path in (("pyoxigraph", str(build.store_dir)), ("rdflib memory", str(build.graph_file))):
+        with_rdflib = build.info.triples <= args.no_rdflib_above
+        engines = [("pyoxigraph", str(build.store_dir))] + (
+            [("rdflib memory", str(build.graph_file))] if with_rdflib else []
+        )
+        for engine, path in engines:
             _, engine_rss, result = timed(
                 [sys.executable, "-c", IN_PROCESS, engine.split()[0], path, "60"],
                 stdin=json.dumps(queries),
@@ -183,6 +194,8 @@ def main() -> None:
             ),
         ]
         results = {}
+        if not with_rdflib:
+            targets = targets[:2]
         for target, launcher in targets:
             target.process = launcher(target)
             try:
