@@ -5,18 +5,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Iterator
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from rdflib import Dataset, Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 
-from makerkg.config import load
 from makerkg.pipeline import BuildResult
 from makerkg.store import EmbeddedStore
-from makerkg.web import create_app
 
 BASE = "https://w3id.org/makerkg/"
 VOID = "http://rdfs.org/ns/void#"
@@ -24,18 +20,6 @@ CHROME = (
     "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,"
     "application/signed-exchange;v=b3;q=0.7"
 )
-
-
-@pytest.fixture(scope="module")
-def app(built: BuildResult) -> Iterator[Flask]:
-    application = create_app(load(env={}, out=built.build.path.parent.parent))
-    yield application
-    application.extensions["makerkg"].close()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 RESOURCES = [

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from makerkg.config import load
-from makerkg.pipeline import BuildResult, build
+from makerkg.pipeline import build
 from makerkg.queries import bind_parameters, bound_text, load_queries
 from makerkg.web import create_app, ui
 
@@ -78,18 +77,6 @@ def text(element: ET.Element) -> str:
 
 def classes(element: ET.Element) -> set[str]:
     return set(element.get("class", "").split())
-
-
-@pytest.fixture(scope="module")
-def app(built: BuildResult) -> Iterator[Flask]:
-    application = create_app(load(env={}, out=built.build.path.parent.parent))
-    yield application
-    application.extensions["makerkg"].close()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def page(client: FlaskClient, path: str) -> ET.Element:

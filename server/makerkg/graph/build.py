@@ -89,6 +89,22 @@ def _labels(g: Graph, node: URIRef, zh: str, en: str | None) -> None:
             g.add((node, predicate, _en(en)))
 
 
+def _scheme(g: Graph, scheme: URIRef, zh: str, en: str) -> URIRef:
+    g.add((scheme, RDF.type, SKOS.ConceptScheme))
+    _labels(g, scheme, zh, en)
+    return scheme
+
+
+def _concept(g: Graph, scheme: URIRef, node: URIRef, zh: str, en: str | None) -> URIRef:
+    """A top concept of ``scheme`` with its labels."""
+    g.add((node, RDF.type, SKOS.Concept))
+    g.add((node, SKOS.inScheme, scheme))
+    g.add((node, SKOS.topConceptOf, scheme))
+    g.add((scheme, SKOS.hasTopConcept, node))
+    _labels(g, node, zh, en)
+    return node
+
+
 def _reference(g: Graph, ref: Reference, minter: Minter) -> None:
     for place in ref.places:
         node = minter.place(place.id)
@@ -107,16 +123,9 @@ def _reference(g: Graph, ref: Reference, minter: Minter) -> None:
             g.add((node, OWL.sameAs, WD[place.wikidata]))
         g.add((node, DCTERMS.source, _en(place.source)))
 
-    kinds = minter.scheme("org-kinds")
-    g.add((kinds, RDF.type, SKOS.ConceptScheme))
-    _labels(g, kinds, "组织类型", "Kinds of organization")
+    kinds = _scheme(g, minter.scheme("org-kinds"), "组织类型", "Kinds of organization")
     for kind in ref.org_kinds:
-        node = minter.org_kind(kind.id)
-        g.add((node, RDF.type, SKOS.Concept))
-        g.add((node, SKOS.inScheme, kinds))
-        g.add((node, SKOS.topConceptOf, kinds))
-        g.add((kinds, SKOS.hasTopConcept, node))
-        _labels(g, node, kind.label_zh, kind.label_en)
+        node = _concept(g, kinds, minter.org_kind(kind.id), kind.label_zh, kind.label_en)
         if kind.definition_en:
             g.add((node, SKOS.definition, _en(kind.definition_en)))
         g.add((node, DCTERMS.source, _en(kind.source)))
@@ -143,16 +152,9 @@ def _reference(g: Graph, ref: Reference, minter: Minter) -> None:
             (node, SKOS.editorialNote, _en(f"Printed as {misprint.printed} ({misprint.source}): {misprint.evidence}"))
         )
 
-    scheme = minter.scheme("tracks")
-    g.add((scheme, RDF.type, SKOS.ConceptScheme))
-    _labels(g, scheme, "专题赛赛道", "Thematic tracks")
+    scheme = _scheme(g, minter.scheme("tracks"), "专题赛赛道", "Thematic tracks")
     for track in ref.tracks:
-        node = minter.track(track.id)
-        g.add((node, RDF.type, SKOS.Concept))
-        g.add((node, SKOS.inScheme, scheme))
-        g.add((node, SKOS.topConceptOf, scheme))
-        g.add((scheme, SKOS.hasTopConcept, node))
-        _labels(g, node, track.label_zh, track.label_en)
+        node = _concept(g, scheme, minter.track(track.id), track.label_zh, track.label_en)
         for alt in track.alt_labels:
             g.add((node, SKOS.altLabel, _zh(alt)))
         g.add((node, DCTERMS.source, _en(track.source)))
