@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -21,7 +22,7 @@ CHEAP = "/api/queries"  # answered from memory: no query worker involved
 BURST = 5
 
 
-def _app(built: BuildResult, **overrides: object) -> Flask:
+def _app(built: BuildResult, **overrides: Any) -> Flask:
     return create_app(load(env={}, out=built.build.path.parent.parent, query_workers=1, **overrides))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
@@ -25,6 +26,9 @@ FORMS = {"SelectQuery": "SELECT", "AskQuery": "ASK", "ConstructQuery": "CONSTRUC
 ONLY_DATASET = "only the dataset's graphs may be named"
 # Longer texts are parsed on every call, so that the cache stays small (1024 entries of at most this many characters).
 CACHED_CHARS = 16_384
+# pyparsing is not thread-safe (pyparsing issue #89): when two threads first run a parse action at once, its arity
+# can be fixed wrongly for good, and from then on every parse in the process fails. So: one parse at a time.
+_PARSING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,8 @@ def refuse_outside(clause: str, iris: Iterable[str], dataset_graphs: Collection[
 def _examine(text: str) -> _Outcome:
     """Parse a query once and say what its text alone allows: its form and graphs, or why it is refused."""
     try:
-        tree = parseQuery(text)
+        with _PARSING:
+            tree = parseQuery(text)
     except ParseBaseException as err:
         return _Outcome(refused=READ_ONLY) if _is_update(text) else _Outcome(syntax_error=syntax_message(err))
     except RecursionError:  # pyparsing recurses once per nesting level of the query
@@ -107,7 +112,8 @@ _examine_cached = functools.lru_cache(maxsize=1024)(_examine)
 def _is_update(text: str) -> bool:
     """Whether the text is a SPARQL Update with at least one operation (an empty update is valid syntax too)."""
     try:
-        return "request" in parseUpdate(text)
+        with _PARSING:
+            return "request" in parseUpdate(text)
     except (ParseBaseException, RecursionError, ValueError):
         return False
 

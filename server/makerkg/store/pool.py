@@ -226,6 +226,8 @@ def verify(build: Build, timeout: float) -> None:
         for query, count in zip(VERIFY_QUERIES, expected, strict=True):
             try:
                 answer = pool.execute(Job(query, ROWS_JSON, 1))
+            except WorkerLost as err:  # killed, or out of memory: damaged tables can make reads allocate without end
+                raise StoreMissing(build.store_dir, "the store cannot be read: the worker reading it died") from err
             except MakerkgError as err:
                 raise StoreMissing(build.store_dir, f"the store cannot be read ({err})") from err
             found = int(json.loads(answer.body)["rows"][0]["n"])

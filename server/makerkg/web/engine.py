@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 
 from makerkg.config import Settings
 from makerkg.queries import NamedQuery, load_queries
@@ -66,7 +66,16 @@ class Engine:
         return Snapshot(build, pool, frozenset(build.info.quads_per_graph))
 
     def snapshot(self) -> Snapshot:
-        """The build to answer this request from (a newly published build once it is complete)."""
+        """The build to answer this request from (a newly published build once it is complete), the same for the
+        whole request: its body, the build named in its footer and its ETag never come from two builds."""
+        if not has_request_context():
+            return self._latest()
+        pinned: Snapshot | None = g.get("makerkg_snapshot")
+        if pinned is None:
+            pinned = g.makerkg_snapshot = self._latest()
+        return pinned
+
+    def _latest(self) -> Snapshot:
         now = time.monotonic()
         if now - self._checked < CHECK_EVERY:
             return self._snapshot
@@ -82,7 +91,9 @@ class Engine:
                 old, self._snapshot, self._link = self._snapshot, fresh, target
                 log.info("now serving build %s", fresh.build.info.id)
                 grace = self.settings.query_timeout + 5
-                threading.Timer(grace, old.pool.close).start()
+                closer = threading.Timer(grace, old.pool.close)
+                closer.daemon = True  # a stopping server waits for no grace period (the pool's workers die with it)
+                closer.start()
             return self._snapshot
 
     def close(self) -> None:

@@ -268,10 +268,14 @@ def _excerpt(snapshot: Snapshot, iri: str, base: str) -> dict[str, object] | Non
 
 def _source_file(snapshot: Snapshot, name: str) -> Path | None:
     directory = snapshot.build.path / SOURCES_DIR
-    candidate = directory / name
-    if "/" in name or not candidate.is_file() or candidate.parent != directory:
+    if "/" in name or "\0" in name or not 0 < len(name.encode()) <= 255:  # a name the file system cannot hold
         return None
-    return candidate
+    candidate = directory / name
+    try:
+        found = candidate.is_file() and candidate.parent == directory
+    except OSError:
+        return None
+    return candidate if found else None
 
 
 def _source(snapshot: Snapshot, iri: str, path: Path, media: str) -> Response:

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 from gunicorn.app.base import BaseApplication
+from gunicorn.http.errors import NoMoreData, ParseException
 
 from makerkg.config import Settings
 from makerkg.web import create_app
+from makerkg.web.errors import problem
 
 
 def application() -> Flask:
     """The app, configured from the environment (for ``gunicorn 'makerkg.web.wsgi:application()'``)."""
-    return create_app()
+    return _under_gunicorn(create_app())
+
+
+def _under_gunicorn(app: Flask) -> Flask:
+    """``app`` with gunicorn's errors for a body it cannot read (a malformed chunk, a client gone mid-body) answered
+    400, as Werkzeug answers a short body; they reach the view that reads the body, which knows no gunicorn."""
+    app.register_error_handler(ParseException, _unreadable_body)
+    app.register_error_handler(NoMoreData, _unreadable_body)
+    return app
+
+
+def _unreadable_body(err: Exception) -> Response:
+    return problem(400, f"body: the request body cannot be read ({err})", parameter="body")
 
 
 class Server(BaseApplication):  # type: ignore[misc]
@@ -44,7 +58,7 @@ class Server(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        return create_app(self.settings)
+        return _under_gunicorn(create_app(self.settings))
 
 
 def serve(settings: Settings) -> None:

@@ -1,0 +1,145 @@
+"""Hostile bytes on the wire, through gunicorn as `makerkg serve` runs it: what a test client cannot send (bytes
+outside ASCII in the request line, oversized and malformed headers, request smuggling). Every answer is a 4xx or
+a normal answer; the server keeps answering and logs no error while handling a request."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from makerkg.pipeline import BuildResult
+from tests.e2e.conftest import Server, start, stop
+
+pytestmark = pytest.mark.e2e
+
+CHEAP = b"GET /api/queries/provinces-without-regional?edition=8 HTTP/1.1\r\nHost: x\r\n"
+
+
+@pytest.fixture(scope="module")
+def server(built: BuildResult, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    log = tmp_path_factory.mktemp("raw-http") / "serve.log"
+    running = start(built.build.path.parent.parent, log, query_timeout="3")
+    yield running
+    stop(running)
+    logged = log.read_text(encoding="utf-8", errors="replace")
+    # the app's last-resort handler and gunicorn's own, for an exception while handling a request
+    assert "unexpected error on" not in logged and "Error handling request" not in logged
+
+
+def exchange(server: Server, data: bytes, *, timeout: float = 15) -> bytes:
+    """Send raw bytes, half-close, and read the whole answer (the server closes, or the timeout ends it)."""
+    port = int(server.url.rsplit(":", 1)[1])
+    answer = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        try:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:  # the server answered and closed before reading everything (413)
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            answer += chunk
+    return answer
+
+
+def statuses(answer: bytes) -> list[int]:
+    return [int(line.split(b" ")[1]) for line in answer.split(b"\r\n") if line.startswith(b"HTTP/1.")]
+
+
+RAW = {
+    "byte 0xff in the path": b"GET /org/miit\xff HTTP/1.1\r\nHost: x\r\n\r\n",
+    "invalid UTF-8 in the query string": b"GET /sparql?query=ASK%7B%7D\xc0\xaf HTTP/1.1\r\nHost: x\r\n\r\n",
+    "%-encoded invalid UTF-8 in the query string": b"GET /sparql?query=ASK%7B%7D%c0%af HTTP/1.1\r\nHost: x\r\n\r\n",
+    "%-encoded invalid UTF-8 in the path": b"GET /org/%ff%fe HTTP/1.1\r\nHost: x\r\n\r\n",
+    "%-encoded NUL in the path": b"GET /source/plan-11.txt%00.ttl HTTP/1.1\r\nHost: x\r\n\r\n",
+    "%-encoded traversal": b"GET /source/..%2f..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: x\r\n\r\n",
+    "bytes 0xff 0xfe in Accept": b"GET /org/miit-nisc HTTP/1.1\r\nHost: x\r\nAccept: text/\xff\xfe\r\n\r\n",
+    "NUL in a header": b"GET / HTTP/1.1\r\nHost: x\r\nAccept: a\x00b\r\n\r\n",
+    "request line over the limit": b"GET /sparql?query=" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "header over the limit": b"GET / HTTP/1.1\r\nHost: x\r\nAccept: " + b"a" * 20_000 + b"\r\n\r\n",
+    "200 headers": b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % n for n in range(200)) + b"\r\n",
+    "folded header": b"GET / HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n  , text/plain\r\n\r\n",
+    "Content-Length and Transfer-Encoding": (
+        b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: application/sparql-query\r\nContent-Length: 6\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n"
+    ),
+    "two Content-Lengths": (
+        b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: application/sparql-query\r\nContent-Length: 6\r\n"
+        b"Content-Length: 60\r\n\r\nASK {}"
+    ),
+    "negative Content-Length": b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    "Content-Length not a number": b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Length: 1e3\r\n\r\n",
+    "body shorter than its Content-Length": (
+        b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: application/sparql-query\r\nContent-Length: 500\r\n\r\nASK"
+    ),
+    "body over max_request_bytes": (
+        b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: application/sparql-query\r\nContent-Length: 300000\r\n\r\n"
+        + b"#" * 300_000
+    ),
+    "chunked body of invalid UTF-8": (
+        b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: application/sparql-query\r\nTransfer-Encoding: chunked"
+        b"\r\n\r\n3\r\n\xff\xfe\xfd\r\n0\r\n\r\n"
+    ),
+    "bad chunk size": (
+        b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: application/sparql-query\r\nTransfer-Encoding: chunked"
+        b"\r\n\r\nzz\r\nASK {}\r\n0\r\n\r\n"
+    ),
+    "unknown method": b"BREW /sparql HTTP/1.1\r\nHost: x\r\n\r\n",
+    "HTTP/0.9": b"GET /\r\n\r\n",
+    "HTTP/9.9": b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+    "absolute URI elsewhere": b"GET http://example.org/ HTTP/1.1\r\nHost: example.org\r\n\r\n",
+    "CONNECT": b"CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n",
+    "no request at all": b"\r\n\r\n\r\n",
+    "garbage": bytes(range(256)) * 4,
+}
+
+
+@pytest.mark.parametrize("name", RAW)
+def test_raw_requests_get_a_4xx_or_an_answer(server: Server, name: str) -> None:
+    answer = exchange(server, RAW[name])
+    found = statuses(answer)
+    assert all(s < 500 for s in found), (found, answer[:500])
+    assert b"Traceback" not in answer
+    for status in found:
+        if status >= 400:  # whoever refused it (gunicorn or the app) said why
+            assert answer.split(b"\r\n\r\n", 1)[1].strip(), answer[:500]
+    assert statuses(exchange(server, CHEAP + b"Connection: close\r\n\r\n")) == [200]
+
+
+def test_pipelined_requests_get_no_5xx(server: Server) -> None:
+    """gunicorn's gthread worker answers the first of pipelined requests and closes the connection (the client
+    sends the rest again); nothing is answered out of order or with an error."""
+    answer = exchange(server, CHEAP + b"\r\n" + b"GET /nothing-here HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert statuses(answer)[0] == 200 and all(s < 500 for s in statuses(answer))
+
+
+def test_silent_connections_do_not_stop_others(server: Server) -> None:
+    """Connections that send nothing are handed back to gunicorn's poller: they hold no request thread for long."""
+    port = int(server.url.rsplit(":", 1)[1])
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(10)]
+    try:
+        assert statuses(exchange(server, CHEAP + b"Connection: close\r\n\r\n", timeout=30)) == [200]
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_the_server_answers_again_when_slow_clients_leave(server: Server) -> None:
+    """A client that sends half a request holds one request thread until it sends the rest or leaves (gthread
+    has no header timeout: docs/hardening.md, slow clients); once they leave, every thread is free again."""
+    port = int(server.url.rsplit(":", 1)[1])
+    slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(40)]
+    for sock in slow:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # a request line and no end of headers
+    for sock in slow:
+        sock.close()
+    assert statuses(exchange(server, CHEAP + b"Connection: close\r\n\r\n", timeout=30)) == [200]
