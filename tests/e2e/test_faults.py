@@ -24,6 +24,7 @@ from pathlib import Path
 import pyoxigraph as ox
 import pytest
 
+from makerkg.config import Settings
 from makerkg.pipeline import BuildResult
 from makerkg.store import current
 from tests.e2e.conftest import Server, free_port, start, stop
@@ -107,7 +108,9 @@ def has_store_open(pid: int, store: Path) -> bool:
         return False
 
 
-def full_strength(server: Server, workers: int = 2, per_worker: int = 2) -> bool:
+def full_strength(
+    server: Server, workers: int = Settings().workers, per_worker: int = Settings().query_workers
+) -> bool:
     """Every web worker runs with every query worker ready on the current build's store."""
     store = current(server.out).store_dir.resolve()
     found = web_workers(server)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
+import os
 import queue
 import threading
 import time
@@ -107,6 +108,22 @@ class _Worker:
         self.conn.close()
 
 
+SLOW = 0.5  # seconds after which a running query is lowered in CPU priority
+LOW_PRIORITY = 15  # its nice value
+
+
+def _set_priority(worker: _Worker, niceness: int) -> bool:
+    """Set the worker process's nice value; False when the system refuses (raising it back needs privileges)."""
+    pid = worker.process.pid
+    if pid is None:
+        return False
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, niceness)
+    except OSError:
+        return False
+    return True
+
+
 class QueryPool:
     """A fixed number of worker processes over one build's store."""
 
@@ -175,17 +192,24 @@ class QueryPool:
             # ended while idle (killed, or out of memory): not this request's fault, so take another
             log.warning("query worker %s ended while idle (exit code %s)", worker.process.pid, worker.process.exitcode)
             self._replace(worker)
+        demoted = False
         try:
             worker.conn.send(job)
-            if not worker.conn.poll(self.timeout):
-                log.warning("query stopped after %s s: %.200s", self.timeout, job.query)
-                self._replace(worker)
-                raise QueryTimeout(self.timeout)
+            if not worker.conn.poll(min(SLOW, self.timeout)):
+                # a slow query yields the CPU to quick ones: the explosive few must not starve the many
+                demoted = _set_priority(worker, LOW_PRIORITY)
+                if not worker.conn.poll(max(0.0, self.timeout - SLOW)):
+                    log.warning("query stopped after %s s: %.200s", self.timeout, job.query)
+                    self._replace(worker)
+                    raise QueryTimeout(self.timeout)
             kind, payload = worker.conn.recv()
         except (EOFError, OSError, BrokenPipeError) as err:
             self._replace(worker)
             raise WorkerLost() from err
-        self._idle.put(worker)
+        if demoted and not _set_priority(worker, 0):
+            self._replace(worker)  # raising a priority back needs privileges; a fresh worker starts at normal
+        else:
+            self._idle.put(worker)
         if kind == "syntax":
             raise QuerySyntaxError(str(payload))
         if kind == "error":
