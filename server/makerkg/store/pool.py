@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
 
@@ -100,6 +100,11 @@ class _Worker:
         if message[0] != "ready":
             self.stop()
             raise StoreMissing(store, f"the store cannot be opened ({message[1]})")
+
+    def ended(self) -> bool:
+        """Whether the process has ended. Its sentinel says so whoever reaped it: is_alive() answers True when
+        another thread's Process.start() has just reaped it (multiprocessing reaps all children there)."""
+        return bool(wait([self.process.sentinel], timeout=0))
 
     def stop(self) -> None:
         if self.process.is_alive():
@@ -187,7 +192,7 @@ class QueryPool:
                 worker = self._idle.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty as err:
                 raise Busy(self.timeout) from err
-            if worker.process.is_alive():
+            if not worker.ended():
                 break
             # ended while idle (killed, or out of memory): not this request's fault, so take another
             log.warning("query worker %s ended while idle (exit code %s)", worker.process.pid, worker.process.exitcode)
