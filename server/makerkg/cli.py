@@ -349,11 +349,13 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from makerkg.store import current
-    from makerkg.store.pool import verify
-    from makerkg.web.wsgi import serve
+    from makerkg.store.pool import QueryPool, verify
 
     build = current(settings.out)  # a clear message and exit, before any worker starts, when there is no build
-    verify(build, settings.query_timeout)  # … or when its store cannot be opened or read
+    checker = QueryPool(build.store_dir, 1, settings.query_timeout)  # it starts while the web layer is imported
+    from makerkg.web.wsgi import serve
+
+    verify(build, checker)  # … or when its store cannot be opened or read
     print(f"serving build {build.info.id} at http://{settings.host}:{settings.port}/sparql", file=sys.stderr)
     serve(settings)
     return EXIT_OK

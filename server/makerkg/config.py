@@ -25,7 +25,7 @@ class Settings:
     port: int = 8000
     workers: int = 2  # web server processes
     threads: int = 8  # request threads per web server process
-    query_workers: int = 2  # query processes per web server process (a slow query holds one; 3 keeps more free)
+    query_workers: int = 3  # query processes per web server process: with 2 held by slow queries, one stays free
     access_log: str = (
         ""  # "-" for standard output, or a file; off by default, as in gunicorn (it costs ~0.5 ms a request)
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from makerkg.namespaces import PREFIXES
-from makerkg.store.build import Build
+from makerkg.store.build import DUMPS_DIR, Build, Files
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,7 @@ def read_quads(build: Build) -> list[ox.Quad]:
         return list(ox.parse(handle, format=ox.RdfFormat.N_QUADS))
 
 
-def triples(quads: Sequence[ox.Quad]) -> list[ox.Triple]:
-    """The union of all graphs: each triple once, sorted."""
-    unique = {ox.Triple(q.subject, q.predicate, q.object) for q in quads}
-    return sorted(unique, key=lambda t: (str(t.subject), str(t.predicate), str(t.object)))
-
-
+DUMP_NAME = "makerkg"
 CONTEXT_FILE = "makerkg.context.jsonld"
 
 
@@ -64,8 +60,9 @@ def _compact(key: str, by_length: list[tuple[str, str]]) -> str:
     return key
 
 
-def _compact_jsonld(expanded: bytes) -> bytes:
-    """Expanded JSON-LD with property names and datatypes shortened to prefixed names of ``context()``.
+def _compact_jsonld(expanded: bytes) -> list[object]:
+    """The nodes of an expanded JSON-LD document with property names and datatypes shortened to prefixed names of
+    ``context()``.
 
     Hand-written because only keys and ``@type`` values change (@id values stay whole IRIs): a general JSON-LD
     compaction (pyld) does far more work than this needs and is slow on large dumps; a round-trip test checks it.
@@ -89,27 +86,44 @@ def _compact_jsonld(expanded: bytes) -> bytes:
             return out
         return node
 
-    document = {"@context": context()["@context"], "@graph": walk(json.loads(expanded))}
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    nodes = walk(json.loads(expanded))
+    if not isinstance(nodes, list):
+        raise TypeError("pyoxigraph's JSON-LD is not a list of nodes")
+    return nodes
 
 
-def serialise(quads: Sequence[ox.Quad], fmt: Format, merged: Sequence[ox.Triple] | None = None) -> bytes:
-    """``quads`` (canonical order) in ``fmt``; triple-only formats get the union of the graphs (``merged``, when
-    the caller has it already)."""
-    data: Sequence[ox.Quad] | Sequence[ox.Triple] = quads if fmt.quads else (merged or triples(quads))
-    prefixes = None if fmt.rdf_format in (ox.RdfFormat.N_TRIPLES, ox.RdfFormat.N_QUADS) else PREFIXES
-    out = ox.serialize(data, format=fmt.rdf_format, prefixes=prefixes)
-    if fmt.rdf_format == ox.RdfFormat.JSON_LD and isinstance(out, bytes):
-        out = _compact_jsonld(out)
-    if not isinstance(out, bytes):
-        raise TypeError("pyoxigraph returned no bytes")
-    return out
+def write(files: Files, fmt: Format, target: Path) -> None:
+    """Write the build in ``fmt`` to ``target``, streaming from the build's files: the quad formats from
+    ``graph.nq`` (JSON-LD graph by graph), the triple formats from the merge ``union.nt``. Memory stays that of
+    one named graph whatever the size of the build."""
+    source = files.graph_file if fmt.quads else files.union_file
+    if fmt.rdf_format in (ox.RdfFormat.N_QUADS, ox.RdfFormat.N_TRIPLES):
+        shutil.copyfile(source, target)  # already canonical N-Quads / N-Triples
+    elif fmt.rdf_format == ox.RdfFormat.JSON_LD:
+        _write_jsonld(files.graphs, target)
+    else:
+        input_format = ox.RdfFormat.N_QUADS if fmt.quads else ox.RdfFormat.N_TRIPLES
+        # parse and serialise are both lazy: pyoxigraph writes each statement as it reads it
+        ox.serialize(ox.parse(path=source, format=input_format), target, format=fmt.rdf_format, prefixes=PREFIXES)
+
+
+def _write_jsonld(graphs: Sequence[Path], target: Path) -> None:
+    """One JSON-LD document, ``{"@context": …, "@graph": [graph, …]}``, written a named graph at a time."""
+    head = json.dumps(context(), ensure_ascii=False, separators=(",", ":"))[:-1]
+    with target.open("wb") as out:
+        out.write(f'{head},"@graph":['.encode())
+        for i, graph in enumerate(graphs):
+            expanded = ox.serialize(ox.parse(path=graph, format=ox.RdfFormat.N_QUADS), format=ox.RdfFormat.JSON_LD)
+            for j, node in enumerate(_compact_jsonld(expanded or b"[]")):
+                out.write(b"," if i or j else b"")
+                out.write(json.dumps(node, ensure_ascii=False, separators=(",", ":")).encode())
+        out.write(b"]}")
 
 
 def export(build: Build, fmt: Format, target: Path | None) -> bytes | None:
-    """Write the build in ``fmt`` to ``target``, or return the bytes when there is no target."""
-    data = serialise(read_quads(build), fmt)
+    """The build in ``fmt``: its dump, written to ``target``, or the bytes when there is no target."""
+    dump = build.path / DUMPS_DIR / f"{DUMP_NAME}.{fmt.extension}"
     if target is None:
-        return data
-    target.write_bytes(data)
+        return dump.read_bytes()
+    shutil.copyfile(dump, target)
     return None

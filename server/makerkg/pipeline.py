@@ -20,17 +20,17 @@ import pyoxigraph as ox
 from makerkg import resources
 from makerkg.config import Settings
 from makerkg.errors import UnresolvedNames, ValidationFailed
-from makerkg.export import CONTEXT_FILE, FORMATS, context, serialise, triples
+from makerkg.export import CONTEXT_FILE, DUMP_NAME, FORMATS, context, write
 from makerkg.graph import Minter, named_graphs
 from makerkg.link import Links, load_reference, resolve
 from makerkg.model import Section, Sources
 from makerkg.parse import read_sources
-from makerkg.store import Build, canonical, publish
-from makerkg.store.build import CHECKSUMS, DUMPS_DIR, SOURCES_DIR, triples_of
-from makerkg.validate import ValidationReport, check, check_chunks, union
+from makerkg.store import Build, Draft, Files
+from makerkg.store.build import CHECKSUMS, DUMPS_DIR, SOURCES_DIR
+from makerkg.store.from_rdflib import triples_of
+from makerkg.validate import ValidationReport, Validator, check, union
 
 log = logging.getLogger(__name__)
-DUMP_NAME = "makerkg"
 
 
 @dataclass(frozen=True)
@@ -64,42 +64,47 @@ def build(settings: Settings, *, strict: bool = False, progress: Callable[[str],
         raise UnresolvedNames([str(u) for u in links.unresolved])
     lap("link")
     minter = Minter(settings.base)
-    quads: list[ox.Quad] = []
-    chunks: list[bytes] = []
-    reference: list[ox.Triple] = []
-    pending: list[ox.Triple] = []
-    for name, graph in named_graphs(sources, links, ref, resources.ontology_file(), minter):
-        triples = triples_of(graph)
-        del graph  # one edition's rdflib graph at a time
-        node = ox.NamedNode(str(name))
-        quads.extend(ox.Quad(t.subject, t.predicate, t.object, node) for t in triples)
-        if name == minter.reference_graph():
-            reference = triples
-        elif name != minter.ontology_graph():
-            pending.extend(triples)
-            if len(pending) >= CHUNK_TRIPLES:
-                chunks.append(_chunk(reference, pending))
-                pending = []
-    if pending or not chunks:
-        chunks.append(_chunk(reference, pending))
-    lap("graph")
-    say(f"validating the graph against the SHACL shapes ({len(chunks)} chunk(s)) …")
-    report = check_chunks(chunks, resources.shapes_file(), os.cpu_count() or 1)
-    del chunks
-    if not report.conforms:
-        raise ValidationFailed(report.text(), len(report.violations))
-    lap("validate")
-    quads = canonical(quads)
-    say("writing the store and the dumps …")
-    summary = {**summarise(sources, links, len(quads)), "statistics": statistics(quads)}
+    special = {minter.ontology_graph(), minter.reference_graph()}
+    with Draft(settings.out) as draft, Validator(resources.shapes_file(), os.cpu_count() or 1) as validator:
+        reference = b""
+        pending: list[bytes] = []
+        pending_triples = 0
+        for name, graph in named_graphs(sources, links, ref, resources.ontology_file(), minter):
+            triples = triples_of(graph)
+            del graph  # one edition's rdflib graph at a time
+            draft.add(str(name), triples)
+            if name == minter.reference_graph():
+                reference = _ntriples(triples)
+            elif name not in special:
+                pending.append(_ntriples(triples))
+                pending_triples += len(triples)
+                if pending_triples >= CHUNK_TRIPLES:  # validated in a worker while the next editions are made
+                    validator.add(reference, *pending)
+                    pending, pending_triples = [], 0
+        if pending or not validator.chunks:
+            validator.add(reference, *pending)
+        lap("graph")
+        say(f"validating the graph against the SHACL shapes ({validator.chunks} chunk(s)) …")
+        report = validator.report()
+        if not report.conforms:
+            raise ValidationFailed(report.text(), len(report.violations))
+        lap("validate")
+        say("writing the store and the dumps …")
 
-    def extras(directory: Path, written: list[ox.Quad]) -> None:
-        write_dumps(directory, written)
-        copy_sources(directory, sources)
+        def extras(files: Files) -> None:
+            write_dumps(files)
+            copy_sources(files.directory, sources)
 
-    published = publish(quads, settings.out, settings.base, summary, extras)
+        published = draft.publish(settings.base, summarise(sources, links, draft.quads), extras)
     lap("store")
     return BuildResult(published, links, report, timings)
+
+
+CHUNK_TRIPLES = 5_000  # edition triples validated together; SHACL time grows faster than linearly with size
+
+
+def _ntriples(triples: list[ox.Triple]) -> bytes:
+    return ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES) or b""
 
 
 def copy_sources(directory: Path, sources: Sources) -> None:
@@ -110,47 +115,24 @@ def copy_sources(directory: Path, sources: Sources) -> None:
         shutil.copyfile(edition.entry.path, target / edition.entry.file)
 
 
-RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-
-
-def statistics(quads: list[ox.Quad]) -> dict[str, Any]:
-    """VoID figures of the merged graph: entities per class, triples per property, distinct subjects and objects."""
-    triples = {(q.subject, q.predicate, q.object) for q in quads}
-    classes: dict[str, set[str]] = {}
-    properties: Counter[str] = Counter()
-    for s, p, o in triples:
-        properties[p.value] += 1
-        if p.value == RDF_TYPE and isinstance(o, ox.NamedNode):
-            classes.setdefault(o.value, set()).add(str(s))
-    return {
-        "classes": {c: len(members) for c, members in sorted(classes.items())},
-        "properties": dict(sorted(properties.items())),
-        "distinct_subjects": len({s for s, _, _ in triples}),
-        "distinct_objects": len({o for _, _, o in triples}),
-        "entities": len({s for s, _, _ in triples if isinstance(s, ox.NamedNode)}),
-    }
-
-
-CHUNK_TRIPLES = 5_000  # edition triples validated together; SHACL time grows faster than linearly with size
-
-
-def _chunk(reference: list[ox.Triple], triples: list[ox.Triple]) -> bytes:
-    """Some editions' triples with the reference data they link to, as N-Triples for a validation worker."""
-    data = ox.serialize([*reference, *triples], format=ox.RdfFormat.N_TRIPLES)
-    return data or b""
-
-
-def write_dumps(directory: Path, quads: list[ox.Quad]) -> None:
+def write_dumps(files: Files) -> None:
     """Every format of ``FORMATS``, plain and gzipped, byte-reproducible (gzip with no name and time 0)."""
-    target = directory / DUMPS_DIR
+    target = files.directory / DUMPS_DIR
     target.mkdir()
-    merged = triples(quads)
     for fmt in FORMATS.values():
-        data = serialise(quads, fmt, merged)
-        (target / f"{DUMP_NAME}.{fmt.extension}").write_bytes(data)
-        (target / f"{DUMP_NAME}.{fmt.extension}.gz").write_bytes(gzip.compress(data, compresslevel=6, mtime=0))
+        plain = target / f"{DUMP_NAME}.{fmt.extension}"
+        write(files, fmt, plain)
+        with (
+            plain.open("rb") as source,
+            (target / f"{plain.name}.gz").open("wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as packed,
+        ):
+            shutil.copyfileobj(source, packed, 1 << 20)
     (target / CONTEXT_FILE).write_text(json.dumps(context(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    sums = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n" for p in sorted(target.iterdir())]
+    sums = []
+    for path in sorted(target.iterdir()):
+        with path.open("rb") as handle:
+            sums.append(f"{hashlib.file_digest(handle, 'sha256').hexdigest()}  {path.name}\n")
     (target / CHECKSUMS).write_text("".join(sums), encoding="utf-8")
 
 

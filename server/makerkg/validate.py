@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+import tempfile
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from multiprocessing import get_context
@@ -90,23 +90,65 @@ def _text(node: Node | None) -> str:
     return "" if node is None else str(node)
 
 
-def check_ntriples(data: bytes, shapes: Path) -> ValidationReport:
-    """Validate a graph given as N-Triples (what a worker process receives)."""
-    return check(Graph().parse(data=data, format="nt"), shapes)
+def check_ntriples(path: Path, shapes: Path) -> ValidationReport:
+    """Validate a graph given as an N-Triples file (what a worker process receives)."""
+    return check(Graph().parse(path, format="nt"), shapes)
 
 
-def check_chunks(chunks: Sequence[bytes], shapes: Path, workers: int) -> ValidationReport:
-    """Validate each chunk (N-Triples) on its own, in ``workers`` processes when there are several chunks.
+class Validator:
+    """Validates a graph given in chunks, each on its own, in ``workers`` processes once there are several.
 
     A chunk is some editions' graphs with the reference data they link to: every shape constrains nodes of one
     edition or of the reference data, so chunks give the same results as the whole graph, in time that grows
-    linearly with the size of the graph (SHACL-SPARQL constraints over the whole graph do not).
+    linearly with the size of the graph (SHACL-SPARQL constraints over the whole graph do not). Chunks wait in
+    files, so memory holds the ones being validated only; workers start on a chunk as soon as it is added.
     """
-    if len(chunks) <= 1 or workers <= 1:
-        reports = [check_ntriples(chunk, shapes) for chunk in chunks]
-    else:
-        # spawn: the parent may hold threads and large structures a fork would copy
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            reports = list(pool.map(check_ntriples, chunks, [shapes] * len(chunks)))
-    violations = sorted({v for r in reports for v in r.violations}, key=lambda v: (v.focus, v.path, v.message, v.value))
-    return ValidationReport(conforms=all(r.conforms for r in reports), violations=tuple(violations))
+
+    def __init__(self, shapes: Path, workers: int) -> None:
+        self.shapes = shapes
+        self.workers = workers
+        self._directory = tempfile.TemporaryDirectory(prefix="makerkg-validate-")
+        self._paths: list[Path] = []
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: list[Future[ValidationReport]] = []
+
+    def __enter__(self) -> Validator:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def chunks(self) -> int:
+        return len(self._paths)
+
+    def add(self, *parts: bytes) -> None:
+        """A chunk, as pieces of N-Triples (one piece per graph)."""
+        path = Path(self._directory.name) / f"{len(self._paths)}.nt"
+        with path.open("wb") as handle:
+            handle.writelines(parts)
+        self._paths.append(path)
+        if self._pool is None and len(self._paths) > 1 and self.workers > 1:
+            # spawn: the parent may hold threads and large structures a fork would copy
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
+            self._futures.append(self._pool.submit(check_ntriples, self._paths[0], self.shapes))
+        if self._pool is not None:
+            self._futures.append(self._pool.submit(check_ntriples, path, self.shapes))
+
+    def report(self) -> ValidationReport:
+        """The results of every chunk, merged; waits for the workers."""
+        if self._pool is None:
+            reports = [check_ntriples(path, self.shapes) for path in self._paths]
+        else:
+            reports = [future.result() for future in self._futures]
+        violations = sorted(
+            {v for r in reports for v in r.violations}, key=lambda v: (v.focus, v.path, v.message, v.value)
+        )
+        return ValidationReport(conforms=all(r.conforms for r in reports), violations=tuple(violations))
+
+    def close(self) -> None:
+        """Stop the workers (chunks not started are dropped) and remove the chunk files."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._directory.cleanup()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import makerkg
@@ -56,3 +58,13 @@ def test_only_store_and_its_users_know_the_engine() -> None:
         module = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
         if "pyoxigraph" in path.read_text(encoding="utf-8"):
             assert module.split(".")[0] in allowed, module
+
+
+def test_the_query_workers_package_imports_no_rdflib() -> None:
+    """A query worker imports makerkg.store.pool and the store package; without rdflib it starts in a fraction of
+    the time, which is most of a fresh server's time to its first answer."""
+    code = (
+        "import sys, makerkg.store.pool, makerkg.store.execute; print(sorted(m for m in sys.modules if 'rdflib' in m))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.strip() == "[]"

@@ -1,17 +1,19 @@
-"""Stage 5: the published build on disk and the engine that answers queries over it."""
+"""Stage 5: the published build on disk and the engine that answers queries over it.
 
-from makerkg.store.build import Build, BuildInfo, canonical, current, from_rdflib, publish
+Nothing here imports rdflib: the query worker processes import this package, and start faster without it.
+"""
+
+from makerkg.store.build import Build, BuildInfo, Draft, Files, current
 from makerkg.store.embedded import EmbeddedStore, Result, Term, text
 
 __all__ = [
     "Build",
     "BuildInfo",
+    "Draft",
     "EmbeddedStore",
+    "Files",
     "Result",
     "Term",
-    "canonical",
     "current",
-    "from_rdflib",
-    "publish",
     "text",
 ]

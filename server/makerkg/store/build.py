@@ -1,4 +1,10 @@
-"""A published build on disk: ``OUT/current`` points at ``OUT/builds/ID``, swapped atomically."""
+"""A published build on disk: ``OUT/current`` points at ``OUT/builds/ID``, swapped atomically.
+
+A build is written as files first and never held whole in memory: each named graph goes to its own sorted N-Quads
+file as it is made (``Draft.add``); ``Draft.publish`` concatenates them into ``graph.nq``, writes their merge as
+sorted N-Triples (``union.nt``), bulk-loads both into a new Oxigraph store from the files, and only then swaps
+``OUT/current``. At a million triples the Python side holds lines of text, never a million term objects.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,14 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import pyoxigraph as ox
-from rdflib import BNode, Dataset, Graph, URIRef
-from rdflib import Literal as RdfLiteral
-from rdflib.term import Node
 
 from makerkg.errors import StoreMissing
 
@@ -25,12 +29,14 @@ log = logging.getLogger(__name__)
 
 CURRENT = "current"
 BUILDS = "builds"
-GRAPH_FILE = "graph.nq"
+GRAPH_FILE = "graph.nq"  # every named graph, sorted by graph then by line
+UNION_FILE = "union.nt"  # the merge of the named graphs (the default graph), each triple once, sorted
 STORE_DIR = "store"
 INFO_FILE = "build.json"
 SOURCES_DIR = "sources"  # the plans the build was read from
 DUMPS_DIR = "dumps"
 CHECKSUMS = "SHA256SUMS"  # in DUMPS_DIR, the format sha256sum -c reads
+PARTS_DIR = ".parts"  # one sorted N-Quads file per named graph while a build is written
 KEEP = 2  # the current build and the one before, which a server may still be reading
 
 
@@ -59,130 +65,192 @@ class Build:
         return self.path / GRAPH_FILE
 
     @property
+    def union_file(self) -> Path:
+        return self.path / UNION_FILE
+
+    @property
     def store_dir(self) -> Path:
         return self.path / STORE_DIR
 
 
-def sort_key(quad: ox.Quad) -> tuple[str, str]:
-    """Graph first (TriG writes one block per graph), then the quad's N-Quads text: two strings, not four, per quad
-    (at a million quads the sort keys are most of the build's memory)."""
-    return (str(quad.graph_name), str(quad))
+@dataclass(frozen=True)
+class Files:
+    """The files of a build being written, for the writers of further files (dumps): the whole dataset, its merge,
+    and each named graph's own file in the order ``graph.nq`` holds them."""
+
+    directory: Path
+    graph_file: Path
+    union_file: Path
+    graphs: Sequence[Path]
 
 
-def _term(node: Node) -> ox.NamedNode | ox.BlankNode | ox.Literal:
-    if isinstance(node, URIRef):
-        return ox.NamedNode(str(node))
-    if isinstance(node, BNode):
-        return ox.BlankNode(str(node))
-    if isinstance(node, RdfLiteral):
-        if node.language:
-            return ox.Literal(str(node), language=node.language)
-        if node.datatype:
-            return ox.Literal(str(node), datatype=ox.NamedNode(str(node.datatype)))
-        return ox.Literal(str(node))
-    raise TypeError(f"not an RDF term: {node!r}")
-
-
-def triples_of(graph: Graph) -> list[ox.Triple]:
-    """An rdflib graph's triples as Oxigraph triples."""
-    out = []
-    for s, p, o in graph:
-        subject, predicate, obj = _term(s), _term(p), _term(o)
-        if not isinstance(predicate, ox.NamedNode) or isinstance(subject, ox.Literal):
-            raise TypeError(f"not an RDF triple: {s!r} {p!r} {o!r}")
-        out.append(ox.Triple(subject, predicate, obj))
-    return out
-
-
-def from_rdflib(ds: Dataset) -> list[ox.Quad]:
-    """The quads of an rdflib dataset as Oxigraph quads, in canonical order (the default graph is left out)."""
-    quads = []
-    for s, p, o, g in ds.quads((None, None, None, None)):
-        graph = getattr(g, "identifier", g)
-        if not isinstance(graph, URIRef) or str(graph) == "urn:x-rdflib:default":
-            continue
-        subject, predicate, obj = _term(s), _term(p), _term(o)
-        if not isinstance(predicate, ox.NamedNode) or isinstance(subject, ox.Literal):
-            raise TypeError(f"not an RDF triple: {s!r} {p!r} {o!r}")
-        quads.append(ox.Quad(subject, predicate, obj, ox.NamedNode(str(graph))))
-    return canonical(quads)
-
-
-def canonical(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
-    """Quads without duplicates in one fixed order, so that the same graph always serialises to the same bytes.
+def canonical_lines(graph: str, triples: Sequence[ox.Triple]) -> list[bytes]:
+    """One named graph's quads as N-Quads lines, each once, sorted: the same graph always gives the same bytes.
 
     Blank nodes (the ontology's owl:unionOf lists) get labels by W3C RDF Dataset Canonicalization (RDFC-1.0):
     a parser gives them fresh random labels each time.
     """
-    unique = set(quads)
-    blank = {q.graph_name for q in unique if isinstance(q.subject, ox.BlankNode) or isinstance(q.object, ox.BlankNode)}
-    if blank:
-        with_blanks = [q for q in unique if q.graph_name in blank]
-        dataset = ox.Dataset(with_blanks)
+    name = ox.NamedNode(graph)
+    quads = [ox.Quad(t.subject, t.predicate, t.object, name) for t in triples]
+    if any(isinstance(q.subject, ox.BlankNode) or isinstance(q.object, ox.BlankNode) for q in quads):
+        dataset = ox.Dataset(quads)
         dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
-        unique = {q for q in unique if q.graph_name not in blank} | set(dataset)
-    return sorted(unique, key=sort_key)
+        quads = list(dataset)
+    data = ox.serialize(quads, format=ox.RdfFormat.N_QUADS) or b""
+    return sorted(set(data.splitlines(keepends=True)))
 
 
-def publish(
-    quads: list[ox.Quad],
-    out: Path,
-    base: str,
-    summary: dict[str, Any],
-    extras: Callable[[Path, list[ox.Quad]], None] | None = None,
-) -> Build:
-    """Write a build beside the current one and swap ``OUT/current`` to it only when it is complete.
+class Draft:
+    """A build being written in a directory beside the published ones; removed unless it is published.
 
-    ``extras`` writes further files (dumps) into the new build directory before the swap. A failure anywhere
-    leaves the previous build in place and removes the partial one.
+    Use as a context manager: ``add`` each named graph, then ``publish``. Any error on the way (a graph that does
+    not validate, a full disk) leaves ``OUT/current`` as it was and removes the draft.
     """
-    builds = out / BUILDS
-    builds.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".new-", dir=builds))
-    try:
-        nquads = ox.serialize(quads, format=ox.RdfFormat.N_QUADS) or b""
-        (tmp / GRAPH_FILE).write_bytes(nquads)
-        digest = hashlib.sha256(nquads).hexdigest()
-        store = ox.Store(str(tmp / STORE_DIR))
-        store.bulk_extend(quads)
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        builds = out / BUILDS
+        builds.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=".new-", dir=builds))
+        self._parts = self.path / PARTS_DIR
+        self._parts.mkdir()
+        self._graphs: dict[str, tuple[Path, int]] = {}
+
+    def __enter__(self) -> Draft:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove the draft (nothing, once it is published)."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    @property
+    def quads(self) -> int:
+        """The quads added so far."""
+        return sum(count for _, count in self._graphs.values())
+
+    def add(self, graph: str, triples: Sequence[ox.Triple]) -> int:
+        """Write one named graph; returns the number of its quads."""
+        if graph in self._graphs:
+            raise ValueError(f"graph {graph} is added twice")
+        lines = canonical_lines(graph, triples)
+        part = self._parts / f"{len(self._graphs)}.nq"
+        with part.open("wb") as handle:
+            handle.writelines(lines)
+        self._graphs[graph] = (part, len(lines))
+        return len(lines)
+
+    def publish(self, base: str, summary: dict[str, Any], extras: Callable[[Files], None] | None = None) -> Build:
+        """Write ``graph.nq``, ``union.nt`` and the store, then ``extras`` (dumps), and swap ``OUT/current``."""
+        # graph by graph in the order of their N-Triples form, as the lines within each graph
+        order = sorted(self._graphs, key=lambda g: f"<{g}>")
+        parts = [self._graphs[g][0] for g in order]
+        digest = hashlib.sha256()
+        with (self.path / GRAPH_FILE).open("wb") as target:
+            for part in parts:
+                with part.open("rb") as source:
+                    while block := source.read(1 << 20):
+                        digest.update(block)
+                        target.write(block)
+        triples = _write_union(self._graphs, self.path / UNION_FILE)
+        store = ox.Store(str(self.path / STORE_DIR))
+        store.bulk_load(path=self.path / GRAPH_FILE, format=ox.RdfFormat.N_QUADS)
         # The default graph is the RDF merge of the named graphs, each triple once, as SPARQL defines a merge;
         # Oxigraph's use_default_graph_as_union would answer a triple once per graph that holds it.
-        store.bulk_extend(ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in _triples(quads))
+        store.bulk_load(path=self.path / UNION_FILE, format=ox.RdfFormat.N_TRIPLES)
         store.flush()
         store.optimize()
+        summary = {**summary, "statistics": statistics(store)}
         del store
-        per_graph: dict[str, int] = {}
-        for quad in quads:
-            name = str(quad.graph_name)[1:-1]  # <iri> → iri: every quad of a build is in a named graph
-            per_graph[name] = per_graph.get(name, 0) + 1
         now = datetime.now(UTC).replace(microsecond=0)
-        build_id = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
+        content = digest.hexdigest()
+        build_id = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{content[:8]}"
         info = BuildInfo(
             id=build_id,
             created=now.isoformat().replace("+00:00", "Z"),
-            content_sha256=digest,
+            content_sha256=content,
             base=base,
-            triples=len(_triples(quads)),
-            quads_per_graph=dict(sorted(per_graph.items())),
+            triples=triples,
+            quads_per_graph={g: self._graphs[g][1] for g in sorted(self._graphs)},
             summary=summary,
         )
         if extras is not None:
-            extras(tmp, quads)
-        (tmp / INFO_FILE).write_text(json.dumps(asdict(info), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            extras(Files(self.path, self.path / GRAPH_FILE, self.path / UNION_FILE, parts))
+        shutil.rmtree(self._parts)
+        (self.path / INFO_FILE).write_text(
+            json.dumps(asdict(info), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
+        builds = self.out / BUILDS
         final = builds / build_id
         if final.exists():
             shutil.rmtree(final)
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _swap(out, final)
-    _prune(builds, keep={final.name})
-    return Build(final, info)
+        self.path.rename(final)
+        self.path = final / PARTS_DIR  # gone: discard() has nothing left to remove
+        _swap(self.out, final)
+        _prune(builds, keep={final.name})
+        return Build(final, info)
 
 
-def _triples(quads: list[ox.Quad]) -> list[ox.Triple]:
-    return sorted({ox.Triple(q.subject, q.predicate, q.object) for q in quads}, key=str)
+def _write_union(graphs: dict[str, tuple[Path, int]], target: Path) -> int:
+    """The merge of the named graphs as sorted N-Triples; returns its number of triples.
+
+    Each quad line ends with its graph's name, so the triple is the line without it: lines, not parsed terms,
+    because a million lines of bytes take a fifth of the memory of a million pyoxigraph triples.
+    """
+    union: set[bytes] = set()
+    for graph, (part, _) in graphs.items():
+        suffix = f" <{graph}> .\n".encode()
+        with part.open("rb") as handle:
+            for line in handle:
+                if not line.endswith(suffix):
+                    raise ValueError(f"{part}: a line of graph {graph} ends otherwise: {line!r}")
+                union.add(line[: -len(suffix)] + b" .\n")
+    ordered = sorted(union)
+    del union
+    with target.open("wb") as handle:
+        handle.writelines(ordered)
+    return len(ordered)
+
+
+_GROUPED = {  # figure → a query of (key, count) rows
+    "classes": "SELECT ?c (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?c FILTER isIRI(?c) } GROUP BY ?c",
+    "properties": "SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?o } GROUP BY ?p",
+}
+_COUNTS = {  # figure → a query of one count
+    "distinct_subjects": "SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o }",
+    "distinct_objects": "SELECT (COUNT(DISTINCT ?o) AS ?n) WHERE { ?s ?p ?o }",
+    "entities": "SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o FILTER isIRI(?s) }",
+}
+
+
+def statistics(store: ox.Store) -> dict[str, Any]:
+    """VoID figures of the merged (default) graph, counted by the store: entities per class, triples per property,
+    distinct subjects and objects, and entities (subjects that are IRIs)."""
+    out: dict[str, Any] = {}
+    for key, query in _GROUPED.items():
+        rows = _solutions(store, query)
+        out[key] = dict(sorted((_value(row[0]), int(_value(row[1]))) for row in rows))
+    for key, query in _COUNTS.items():
+        rows = _solutions(store, query)
+        out[key] = int(_value(next(iter(rows))[0]))
+    return out
+
+
+def _solutions(store: ox.Store, query: str) -> ox.QuerySolutions:
+    rows = store.query(query)
+    if not isinstance(rows, ox.QuerySolutions):
+        raise TypeError(f"not a SELECT query: {query}")
+    return rows
+
+
+def _value(term: object) -> str:
+    if not isinstance(term, ox.NamedNode | ox.Literal):
+        raise TypeError(f"a statistic is not a value: {term!r}")
+    return term.value
 
 
 def _swap(out: Path, target: Path) -> None:

@@ -133,42 +133,47 @@ class QueryPool:
     """A fixed number of worker processes over one build's store."""
 
     def __init__(self, store: Path, size: int, timeout: float) -> None:
+        """Start the first worker and return at once: it imports and opens the store while the caller goes on.
+        ``ready()`` waits for it, and starts the others."""
         self.store = store
         self.timeout = timeout
+        self.size = size
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
-        # start every worker at once; answer as soon as the first is ready, the others join when they are
-        workers = [_Worker(store) for _ in range(size)]
-        self._all.update(workers)
-        try:
-            workers[0].wait_ready()  # raises StoreMissing: a server with a broken store does not start
-        except StoreMissing:
-            for worker in workers:
-                worker.stop()
-            raise
-        self._idle.put(workers[0])
-        for worker in workers[1:]:
-            threading.Thread(target=self._ready, args=(worker,), name="makerkg-worker-ready", daemon=True).start()
+        self._first: _Worker | None = _Worker(store)
+        self._all.add(self._first)
 
-    def _ready(self, worker: _Worker) -> None:
+    def ready(self) -> QueryPool:
+        """Wait until the first worker has opened the store (raises StoreMissing: a server with a broken store does
+        not start), then start the others one after the other, in the background: the first answers meanwhile,
+        and on a fresh server each start has the cores to itself."""
+        first, self._first = self._first, None
+        if first is None:
+            return self
         try:
-            worker.wait_ready()
+            first.wait_ready()
         except StoreMissing:
-            if not self._closed:  # a pool closed while its workers start stops them on purpose
-                log.exception("a query worker could not start")
-            with self._lock:
-                self._all.discard(worker)
-            return
-        self._idle.put(worker)
+            self.close()
+            raise
+        self._idle.put(first)
+        threading.Thread(target=self._grow, name="makerkg-worker-start", daemon=True).start()
+        return self
+
+    def _grow(self) -> None:
+        for _ in range(self.size - 1):
+            if self._closed:
+                return
+            self._add()
 
     def _add(self) -> None:
         try:
             worker = _Worker(self.store)
             worker.wait_ready()
         except StoreMissing:
-            log.exception("a replacement query worker could not start")
+            if not self._closed:  # a pool closed while its workers start stops them on purpose
+                log.exception("a query worker could not start")
             return
         with self._lock:
             if self._closed:
@@ -244,13 +249,14 @@ VERIFY_QUERIES = (
 )
 
 
-def verify(build: Build, timeout: float) -> None:
-    """Open the build's store as the server's workers do and count its statements against build.json; raises
-    StoreMissing when it cannot be opened or read, or counts otherwise (files damaged or replaced on disk)."""
+def verify(build: Build, pool: QueryPool) -> None:
+    """Count the statements of the build's store, through ``pool`` (a pool of one worker over it, then closed),
+    against build.json; raises StoreMissing when it cannot be opened or read, or counts otherwise (files damaged
+    or replaced on disk)."""
     from makerkg.store.execute import ROWS_JSON
 
-    pool = QueryPool(build.store_dir, 1, timeout)  # raises StoreMissing when the store does not open
     try:
+        pool.ready()  # raises StoreMissing when the store does not open
         expected = (build.info.triples, sum(build.info.quads_per_graph.values()))
         for query, count in zip(VERIFY_QUERIES, expected, strict=True):
             try:

@@ -8,11 +8,11 @@ so the row cap, the media types and the cut-off notice are the same as with the 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
 
 import pyoxigraph as ox
 
@@ -94,6 +94,10 @@ class RemotePool:
             return answer(result, job)
         return answer(list(ox.parse(body, format=ox.RdfFormat.N_TRIPLES)), job)
 
+    def ready(self) -> RemotePool:
+        """Nothing to wait for: the store is its operator's, and answers or not at each request."""
+        return self
+
     def pids(self) -> list[int]:
         return []
 
@@ -105,22 +109,23 @@ def load(build: Build, graphs_url: str, timeout: float = 600.0) -> dict[str, int
     """Replace the store's content with the build: each named graph, and the default graph as their merge (PUT with
     the Graph Store HTTP Protocol). Returns the triples sent per graph."""
     _check_url("store_graphs", graphs_url)
-    quads = list(ox.parse(build.graph_file.read_bytes(), format=ox.RdfFormat.N_QUADS))
-    by_graph: dict[str, list[ox.Triple]] = {}
-    for q in quads:
-        by_graph.setdefault(str(q.graph_name)[1:-1], []).append(ox.Triple(q.subject, q.predicate, q.object))
-    merged = sorted({t for triples in by_graph.values() for t in triples}, key=str)
     sent = {}
-    for name, triples in sorted(by_graph.items()):
+    # graph.nq holds each graph's quads together: one graph in memory at a time
+    for graph, quads in itertools.groupby(
+        ox.parse(path=build.graph_file, format=ox.RdfFormat.N_QUADS), key=lambda q: q.graph_name
+    ):
+        triples = [ox.Triple(q.subject, q.predicate, q.object) for q in quads]
+        name = str(graph)[1:-1]
         _put(graphs_url, {"graph": name}, triples, timeout)
         sent[name] = len(triples)
-    _put(graphs_url, {"default": ""}, merged, timeout)
-    sent["(default graph: the merge)"] = len(merged)
+    _put(graphs_url, {"default": ""}, build.union_file.read_bytes(), timeout)
+    sent["(default graph: the merge)"] = build.info.triples
     return sent
 
 
-def _put(url: str, params: dict[str, str], triples: Iterable[ox.Triple], timeout: float) -> None:
-    data = ox.serialize(list(triples), format=ox.RdfFormat.N_TRIPLES) or b""
+def _put(url: str, params: dict[str, str], triples: list[ox.Triple] | bytes, timeout: float) -> None:
+    """PUT a graph, given as triples or as N-Triples."""
+    data = triples if isinstance(triples, bytes) else ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES) or b""
     target = f"{url}?{urllib.parse.urlencode(params)}"
     request = urllib.request.Request(  # noqa: S310 - the operator's http(s) URL, checked by load()
         target, data=data, method="PUT", headers={"Content-Type": "application/n-triples"}

@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["makerkg"] = Engine(settings)
+    engine = app.extensions["makerkg"] = Engine(settings)  # … which its query workers start from
     # read routes answer any origin, without credentials; preflight requests are answered for POST queries
     CORS(app, origins="*", send_wildcard=True, supports_credentials=False, expose_headers=EXPOSED, max_age=86400)
     errors.register(app)
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(pages.bp)  # last: its catch-all route serves every other path under the base
     app.after_request(_etag)
     app.context_processor(_template_globals)
+    engine.ready()  # … while the app was set up
     return app
 
 

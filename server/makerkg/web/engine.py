@@ -45,11 +45,16 @@ class Engine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.queries: dict[str, NamedQuery] = load_queries()
         self._lock = threading.Lock()
         self._checked = time.monotonic()
         self._link = self._target()
-        self._snapshot = self._open(current(settings.out))
+        self._snapshot = self._open(current(settings.out))  # its first query worker starts meanwhile …
+        self.queries: dict[str, NamedQuery] = load_queries()
+
+    def ready(self) -> Engine:
+        """Wait until the snapshot answers (raises StoreMissing when its store cannot be opened)."""
+        self._snapshot.pool.ready()
+        return self
 
     def _target(self) -> str:
         try:
@@ -85,6 +90,7 @@ class Engine:
             if target and target != self._link:
                 try:
                     fresh = self._open(current(self.settings.out))
+                    fresh.pool.ready()
                 except Exception:  # noqa: BLE001 - keep serving the old build; the next look tries again
                     log.exception("the new build %s cannot be opened; still serving %s", target, self._link)
                     return self._snapshot
