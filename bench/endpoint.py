@@ -43,7 +43,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until_up(target: Target, probe: str) -> None:
+def wait_until_up(target: Target, probe: str, poll: float = 0.3) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -52,7 +52,7 @@ def wait_until_up(target: Target, probe: str) -> None:
                 return
         except OSError:
             pass
-        time.sleep(0.3)
+        time.sleep(poll)
     raise SystemExit(f"{target.name} did not come up")
 
 
