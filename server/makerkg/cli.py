@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -209,8 +210,7 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _validate(args: argparse.Namespace, settings: Settings) -> int:
-    from makerkg.export import read_quads
-    from makerkg.pipeline import validate_file, validate_quads
+    from makerkg.pipeline import validate_build, validate_file
     from makerkg.store import current
 
     if args.file:
@@ -224,7 +224,7 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
         what = str(path)
     else:
         build = current(settings.out)
-        report = validate_quads(read_quads(build))
+        report = validate_build(build, os.cpu_count() or 1)
         what = f"build {build.info.id}"
     if report.conforms:
         print(f"{what}: conforms to ontology/shapes.ttl")

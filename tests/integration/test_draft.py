@@ -8,9 +8,9 @@ from pathlib import Path
 import pyoxigraph as ox
 import pytest
 
-from makerkg import resources
+from makerkg import pipeline, resources
 from makerkg.pipeline import BuildResult
-from makerkg.store import Draft, current
+from makerkg.store import Build, Draft, current
 from makerkg.validate import Validator
 
 BASE = "https://w3id.org/makerkg/"
@@ -101,3 +101,24 @@ def test_one_chunk_is_validated_in_process_and_conforms(built: BuildResult) -> N
     with Validator(resources.shapes_file(), workers=2) as validator:
         validator.add(_nt(graphs[f"{BASE}graph/reference"]), _nt(graphs[f"{BASE}graph/edition/8"]))
         assert validator.report().conforms
+
+
+@pytest.mark.parametrize("whole_up_to", [10**9, 0], ids=["whole", "in-chunks"])
+def test_validating_a_build_whole_or_in_chunks_finds_the_same(
+    built: BuildResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole_up_to: int
+) -> None:
+    monkeypatch.setattr(pipeline, "WHOLE_GRAPH_TRIPLES", whole_up_to)
+    monkeypatch.setattr(pipeline, "CHUNK_TRIPLES", 1)  # one chunk per edition: several chunks, in worker processes
+    assert pipeline.validate_build(built.build, workers=2).conforms
+    contest = f"<{BASE}edition/11/regional/110000> <https://schema.org/name> "
+    lines = built.build.graph_file.read_bytes().splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith(contest.encode())]
+    assert len(kept) == len(lines) - 1
+    (tmp_path / "graph.nq").write_bytes(b"".join(kept))
+    report = pipeline.validate_build(Build(tmp_path, built.build.info), workers=2)
+    assert [(v.focus, v.message) for v in report.violations] == [
+        (
+            f"{BASE}edition/11/regional/110000",
+            "A contest needs exactly one schema:name: the name as printed, a non-empty Chinese string tagged @zh.",
+        )
+    ]
