@@ -66,24 +66,17 @@ def build(settings: Settings, *, strict: bool = False, progress: Callable[[str],
     lap("link")
     minter = Minter(settings.base)
     special = {minter.ontology_graph(), minter.reference_graph()}
-    with Draft(settings.out) as draft, Validator(resources.shapes_file(), os.cpu_count() or 1) as validator:
-        reference = b""
-        pending: list[bytes] = []
-        pending_triples = 0
+    workers = os.cpu_count() or 1
+    with Draft(settings.out) as draft, Validator(resources.shapes_file(), workers, CHUNK_TRIPLES) as validator:
         for name, graph in named_graphs(sources, links, ref, resources.ontology_file(), minter):
             triples = triples_of(graph)
             del graph  # one edition's rdflib graph at a time
             draft.add(str(name), triples)
-            if name == minter.reference_graph():
-                reference = _ntriples(triples)
+            if name == minter.reference_graph():  # made before the editions
+                validator.reference = _ntriples(triples)
             elif name not in special:
-                pending.append(_ntriples(triples))
-                pending_triples += len(triples)
-                if pending_triples >= CHUNK_TRIPLES:  # validated in a worker while the next editions are made
-                    validator.add(reference, *pending)
-                    pending, pending_triples = [], 0
-        if pending or not validator.chunks:
-            validator.add(reference, *pending)
+                validator.add_edition(_ntriples(triples), len(triples))
+        validator.flush()
         lap("graph")
         say(f"validating the graph against the SHACL shapes ({validator.chunks} chunk(s)) …")
         report = validator.report()
@@ -203,17 +196,9 @@ def validate_build(build: Build, workers: int) -> ValidationReport:
 
     # the reference graph sorts after the editions in graph.nq: one pass for it, one for the editions
     reference = next((_ntriples(triples) for name, triples in graphs() if name == reference_name), b"")
-    with Validator(resources.shapes_file(), workers) as validator:
-        pending: list[bytes] = []
-        pending_triples = 0
+    with Validator(resources.shapes_file(), workers, CHUNK_TRIPLES) as validator:
+        validator.reference = reference
         for name, triples in graphs():
-            if name in (reference_name, ontology_name):
-                continue
-            pending.append(_ntriples(triples))
-            pending_triples += len(triples)
-            if pending_triples >= CHUNK_TRIPLES:
-                validator.add(reference, *pending)
-                pending, pending_triples = [], 0
-        if pending or not validator.chunks:
-            validator.add(reference, *pending)
+            if name not in (reference_name, ontology_name):
+                validator.add_edition(_ntriples(triples), len(triples))
         return validator.report()

@@ -104,9 +104,13 @@ class Validator:
     files, so memory holds the ones being validated only; workers start on a chunk as soon as it is added.
     """
 
-    def __init__(self, shapes: Path, workers: int) -> None:
+    def __init__(self, shapes: Path, workers: int, chunk_triples: int = 5_000) -> None:
         self.shapes = shapes
         self.workers = workers
+        self.chunk_triples = chunk_triples
+        self.reference = b""  # N-Triples of the reference data, which every chunk of editions carries
+        self._pending: list[bytes] = []
+        self._pending_triples = 0
         self._directory = tempfile.TemporaryDirectory(prefix="makerkg-validate-")
         self._paths: list[Path] = []
         self._pool: ProcessPoolExecutor | None = None
@@ -135,8 +139,24 @@ class Validator:
         if self._pool is not None:
             self._futures.append(self._pool.submit(check_ntriples, path, self.shapes))
 
+    def add_edition(self, ntriples: bytes, triples: int) -> None:
+        """One edition's graph (N-Triples, ``triples`` of them): chunked with others and the reference data, and
+        validated in a worker once the chunk holds ``chunk_triples``, while the caller makes the next ones."""
+        self._pending.append(ntriples)
+        self._pending_triples += triples
+        if self._pending_triples >= self.chunk_triples:
+            self.flush()
+
+    def flush(self) -> None:
+        """Make a chunk of the editions added since the last one (a chunk of the reference data alone when there
+        has been no chunk at all)."""
+        if self._pending or not self._paths:
+            self.add(self.reference, *self._pending)
+        self._pending, self._pending_triples = [], 0
+
     def report(self) -> ValidationReport:
-        """The results of every chunk, merged; waits for the workers."""
+        """The results of every chunk, merged (the editions still pending make the last); waits for the workers."""
+        self.flush()
         if self._pool is None:
             reports = [check_ntriples(path, self.shapes) for path in self._paths]
         else:

@@ -115,6 +115,7 @@ class Draft:
         self._parts = self.path / PARTS_DIR
         self._parts.mkdir()
         self._graphs: dict[str, tuple[Path, int]] = {}
+        self._published = False
 
     def __enter__(self) -> Draft:
         return self
@@ -126,7 +127,8 @@ class Draft:
 
     def discard(self) -> None:
         """Remove the draft (nothing, once it is published)."""
-        shutil.rmtree(self.path, ignore_errors=True)
+        if not self._published:
+            shutil.rmtree(self.path, ignore_errors=True)
 
     @property
     def quads(self) -> int:
@@ -189,7 +191,7 @@ class Draft:
         if final.exists():
             shutil.rmtree(final)
         self.path.rename(final)
-        self.path = final / PARTS_DIR  # gone: discard() has nothing left to remove
+        self._published = True
         _swap(self.out, final)
         _prune(builds, keep={final.name})
         return Build(final, info)
