@@ -264,33 +264,45 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         raise UsageError("SPARQL", "give a query, a .rq file or --named NAME")
-    result = _open_store(settings).query(sparql)
-    _print_result(result, args.format)
+    _run_query(settings, sparql, args.format)
     return EXIT_OK
 
 
-def _print_result(result: Any, fmt: str) -> None:
-    import pyoxigraph as ox
+def _runner(settings: Settings) -> Any:
+    """The in-process, sandboxed query runner over the current build."""
+    from makerkg.store import current
+    from makerkg.store.local import LocalRunner
+    from makerkg.store.worker import spec_for
 
-    from makerkg.sparql.results import csv_rows, json_boolean, json_rows
-    from makerkg.store import text
+    return LocalRunner(spec_for(current(settings.out), settings))
 
+
+def _run_query(settings: Settings, sparql: str, fmt: str) -> None:
+    """Check, run and print a query, with the server's pre-check, engine and caps."""
+    from makerkg.formats import by_name
+    from makerkg.sparql.precheck import precheck
+    from makerkg.store.query import Job, solutions, value
+
+    checked = precheck(sparql)
+    runner = _runner(settings)
     out = sys.stdout
-    if result.kind == "ask":
-        out.write(json_boolean(result.boolean) if fmt == "json" else f"{str(result.boolean).lower()}\n")
+    if checked.form in ("CONSTRUCT", "DESCRIBE"):
+        media = by_name("ttl").media_type
+    elif fmt == "table" and checked.form == "SELECT":
+        names, found = solutions(runner, sparql, settings.max_rows)
+        _table(names, [[value(row, n) for n in names] for row in found], out)
+        print(f"({len(found)} row{'s' if len(found) != 1 else ''})", file=out)
         return
-    if result.kind == "graph":
-        data = ox.serialize(list(result.triples), format=ox.RdfFormat.TURTLE)
-        out.write(data.decode("utf-8") if isinstance(data, bytes) else "")
-        return
-    if fmt == "json":
-        out.writelines(json_rows(result.variables, result.rows))
-    elif fmt == "csv":
-        out.writelines(line.replace("\r\n", "\n") for line in csv_rows(result.variables, result.rows))
     else:
-        rows = [[text(t) for t in row] for row in result.rows]
-        _table(list(result.variables), rows, out)
-        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", file=out)
+        media = by_name("csv" if fmt == "csv" else "json").media_type
+    job = Job(checked.text, checked.form, media, settings.max_rows, settings.max_answer_bytes, prefixes=True)
+    reply = runner.execute(job)
+    body = reply.read().decode("utf-8")
+    if checked.form == "ASK" and fmt == "table":
+        body = "true\n" if '"boolean": true' in body else "false\n"
+    out.write(body.replace("\r\n", "\n") if fmt == "csv" else body)
+    if reply.answer.truncated:
+        print(f"makerkg: the answer was cut at {reply.answer.truncated}", file=sys.stderr)
 
 
 def _queries(args: argparse.Namespace, settings: Settings) -> int:
@@ -350,9 +362,10 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from makerkg.store import current
     from makerkg.store.pool import QueryPool, verify
+    from makerkg.store.worker import spec_for
 
     build = current(settings.out)  # a clear message and exit, before any worker starts, when there is no build
-    checker = QueryPool(build.store_dir, 1, settings.query_timeout)  # it starts while the web layer is imported
+    checker = QueryPool(spec_for(build, settings), 1, settings.query_timeout)  # it starts while the web loads
     from makerkg.web.wsgi import serve
 
     verify(build, checker)  # … or when its store cannot be opened or read

@@ -31,7 +31,13 @@ class Settings:
     )
     query_timeout: float = 10.0  # seconds
     max_rows: int = 10_000
+    max_answer_bytes: int = 32 << 20  # an answer is cut at this size (its rows, or triples, up to it)
     max_request_bytes: int = 100_000
+    query_memory: int = 1024  # MiB a query worker may allocate beyond the store it holds; 0: no limit
+    sandbox: bool = True  # query workers refuse to start where they cannot be cut off the network
+    engine: str = "auto"  # "memory", "disk", or "auto": in memory up to memory_store_triples statements
+    memory_store_triples: int = 500_000
+    build_grace: float = 600.0  # seconds a replaced build is kept for servers still reading it
     store: str | None = None  # a remote SPARQL query endpoint instead of the embedded store
     store_graphs: str | None = None  # its Graph Store HTTP Protocol endpoint (guessed for Oxigraph and Fuseki)
     rate_limit: int = 0  # requests per minute per client and web server process; 0: no limit
@@ -40,6 +46,7 @@ class Settings:
 
 
 _ENV_PREFIX = "MAKERKG_"
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
 def load(path: Path | None = None, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -74,7 +81,10 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
             if name in ("out", "sources"):
                 changes[name] = Path(raw)
             elif isinstance(default, bool):
-                changes[name] = str(raw).lower() in ("1", "true", "yes", "on")
+                word = str(raw).strip().lower()
+                if word not in _BOOLEANS:
+                    raise ValueError(word)
+                changes[name] = _BOOLEANS[word]
             elif isinstance(default, int):
                 changes[name] = int(raw)
             elif isinstance(default, float):
@@ -86,10 +96,14 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
     result = replace(settings, **changes)
     if not result.base.endswith("/") or not result.base.startswith(("http://", "https://")):
         raise UsageError("base", f"an http(s) IRI ending with '/' is needed, found {result.base!r}")
-    for name in ("query_timeout", "max_rows", "max_request_bytes", "workers", "threads", "query_workers"):
+    if result.engine not in ("auto", "memory", "disk"):
+        raise UsageError("engine", f"expected auto, memory or disk, found {result.engine!r}")
+    for name in (
+        "query_timeout", "max_rows", "max_answer_bytes", "max_request_bytes", "workers", "threads", "query_workers"
+    ):  # fmt: skip
         if getattr(result, name) <= 0:
             raise UsageError(name, f"must be positive, found {getattr(result, name)}")
-    for name in ("rate_limit", "trusted_proxies"):
+    for name in ("rate_limit", "trusted_proxies", "query_memory", "memory_store_triples", "build_grace"):
         if getattr(result, name) < 0:
             raise UsageError(name, f"must not be negative, found {getattr(result, name)}")
     if result.rate_burst <= 0:

@@ -132,3 +132,54 @@ class NotAcceptable(MakerkgError):
 
     def __str__(self) -> str:
         return f"none of the media types on offer is acceptable: {', '.join(self.offers)}"
+
+
+class QueryTimeout(MakerkgError):
+    """The query ran past the deadline and its worker was stopped."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return (
+            f"the query ran longer than the limit of {self.seconds:g} s (query_timeout) and was stopped; "
+            "simplify it or add a LIMIT"
+        )
+
+
+class QueryTooLarge(MakerkgError):
+    """The query needed more memory than a query worker may take, and its worker was stopped."""
+
+    def __init__(self, limit_mib: int) -> None:
+        self.limit_mib = limit_mib
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return (
+            f"the query needed more than the {self.limit_mib} MiB a query may use (query_memory) and was stopped; "
+            "simplify it or add a LIMIT"
+        )
+
+
+class QueryFailed(MakerkgError):
+    """The engine parsed the query but could not evaluate it (an unbound SERVICE name, a bad regular expression…)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class Busy(MakerkgError):
+    """Every query worker stayed busy for the whole wait."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"all query workers are busy; try again in {seconds:g} s")
+
+
+class WorkerLost(MakerkgError):
+    """The worker process ended while running the query."""
+
+    def __init__(self) -> None:
+        super().__init__("the query worker stopped unexpectedly; try again")

@@ -67,7 +67,10 @@ def build(settings: Settings, *, strict: bool = False, progress: Callable[[str],
     minter = Minter(settings.base)
     special = {minter.ontology_graph(), minter.reference_graph()}
     workers = os.cpu_count() or 1
-    with Draft(settings.out) as draft, Validator(resources.shapes_file(), workers, CHUNK_TRIPLES) as validator:
+    with (
+        Draft(settings.out, say, settings.build_grace) as draft,
+        Validator(resources.shapes_file(), workers, CHUNK_TRIPLES) as validator,
+    ):
         for name, graph in named_graphs(sources, links, ref, resources.ontology_file(), minter):
             triples = triples_of(graph)
             del graph  # one edition's rdflib graph at a time

@@ -98,12 +98,11 @@ def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None
     raise AssertionError(f"not within {seconds} s: {what}")
 
 
-def has_store_open(pid: int, store: Path) -> bool:
-    """Whether a query worker has opened the store (it tells its pool it is ready right after)."""
+def has_store_open(pid: int, build: Path) -> bool:
+    """Whether a query worker holds the build open (it does once it has loaded the store, and tells its pool it is
+    ready right after)."""
     try:
-        return any(
-            os.readlink(f"/proc/{pid}/fd/{fd}").startswith(f"{store}{os.sep}") for fd in os.listdir(f"/proc/{pid}/fd")
-        )
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(build) for fd in os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return False
 
@@ -112,7 +111,7 @@ def full_strength(
     server: Server, workers: int = Settings().workers, per_worker: int = Settings().query_workers
 ) -> bool:
     """Every web worker runs with every query worker ready on the current build's store."""
-    store = current(server.out).store_dir.resolve()
+    store = current(server.out).path.resolve()
     found = web_workers(server)
     return len(found) == workers and all(
         len(ready) == per_worker for ready in ([q for q in query_workers(w) if has_store_open(q, store)] for w in found)
@@ -445,14 +444,32 @@ def dangling_current(store: Path) -> None:
     shutil.rmtree(store.parent)
 
 
-DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
-    "store deleted": (delete_store, "the build is incomplete (no build.json or store)"),
-    "store directory empty": (empty_store, "the store cannot be opened (IO error: No such file or directory"),
-    "every store file garbage": (garbage_files, "the store cannot be opened (Corruption:"),
-    "the store's tables garbage": (garbage_tables, "the store cannot be opened (Corruption:"),
-    "another store in its place": (another_store, "the store holds 1 statements where build.json counts"),
-    "build.json garbage": (garbage_description, "unreadable build description"),
-    "current points at nothing": (dangling_current, "no built graph here"),
+def delete_graph_file(store: Path) -> None:
+    (store.parent / "graph.nq").unlink()
+
+
+def garbage_graph_file(store: Path) -> None:
+    with (store.parent / "graph.nq").open("ab") as handle:
+        handle.write(b"<urn:a> <urn:b> not n-quads .\n")
+
+
+def union_file_short(store: Path) -> None:
+    union = store.parent / "union.nt"
+    union.write_bytes(b"".join(union.read_bytes().splitlines(keepends=True)[1:]))
+
+
+# name → (the engine that reads what is damaged, the damage, the one line `makerkg serve` prints)
+DAMAGE: dict[str, tuple[str, Callable[[Path], None], str]] = {
+    "store deleted": ("disk", delete_store, "the build is incomplete (no build.json or store)"),
+    "store directory empty": ("disk", empty_store, "the store cannot be opened (IO error: No such file or directory"),
+    "every store file garbage": ("disk", garbage_files, "the store cannot be opened (Corruption:"),
+    "the store's tables garbage": ("disk", garbage_tables, "the store cannot be opened (Corruption:"),
+    "another store in its place": ("disk", another_store, "the store holds 1 statements where build.json counts"),
+    "build.json garbage": ("memory", garbage_description, "unreadable build description"),
+    "current points at nothing": ("memory", dangling_current, "no built graph here"),
+    "graph.nq deleted": ("memory", delete_graph_file, "the store cannot be opened (No such file or directory"),
+    "graph.nq garbage": ("memory", garbage_graph_file, "the store cannot be opened ("),
+    "union.nt short of a line": ("memory", union_file_short, "statements where build.json counts"),
 }
 
 
@@ -460,14 +477,14 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
 def test_serve_refuses_a_missing_or_damaged_store_in_one_line(built: BuildResult, tmp_path: Path, damage: str) -> None:
     out = copy_out(built, tmp_path)
     store = current(out).store_dir
-    harm, expected = DAMAGE[damage]
+    engine, harm, expected = DAMAGE[damage]
     harm(store)
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "makerkg.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "MAKERKG_OUT": str(out)},
+        env={**os.environ, "MAKERKG_OUT": str(out), "MAKERKG_ENGINE": engine},
         start_new_session=True,
     )
     answered = 0

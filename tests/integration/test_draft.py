@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import threading
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -11,6 +13,7 @@ import pytest
 from makerkg import pipeline, resources
 from makerkg.pipeline import BuildResult
 from makerkg.store import Build, Draft, current
+from makerkg.store.build import _unique_id, prune
 from makerkg.validate import Validator
 
 BASE = "https://w3id.org/makerkg/"
@@ -122,3 +125,80 @@ def test_validating_a_build_whole_or_in_chunks_finds_the_same(
             "A contest needs exactly one schema:name: the name as printed, a non-empty Chinese string tagged @zh.",
         )
     ]
+
+
+def _publish(out: Path, graphs: dict[str, list[ox.Triple]], note: str, grace: float = 600.0) -> Build:
+    with Draft(out, grace=grace) as draft:
+        for name, triples in graphs.items():
+            draft.add(name, triples)
+        return draft.publish(BASE, {"note": note})
+
+
+def test_two_builds_of_one_content_in_one_second_keep_both(built: BuildResult, tmp_path: Path) -> None:
+    """Issue "Safe on the open internet": the same content in the same second gave the same build id, and the
+    second build removed the first while a server read it."""
+    out = tmp_path / "out"
+    graphs = _graphs(built)
+    first = _publish(out, graphs, "first")
+    second = _publish(out, graphs, "second")
+    assert first.path != second.path and first.path.is_dir() and second.path.is_dir()
+    assert current(out).info.summary["note"] == "second"
+    (out / "builds" / "20260101T000000Z-abcdef12").mkdir()
+    (out / "builds" / "20260101T000000Z-abcdef12-2").mkdir()
+    assert _unique_id(out / "builds", "20260101T000000Z-abcdef12") == "20260101T000000Z-abcdef12-3"
+
+
+def test_a_build_held_open_is_not_pruned(built: BuildResult, tmp_path: Path) -> None:
+    """A query worker holds its build's directory open for its whole life; builds beyond the newest two are pruned
+    only when no process holds them and their grace period is over."""
+    out = tmp_path / "out"
+    graphs = _graphs(built)
+    oldest = _publish(out, graphs, "oldest", grace=0)
+    lease = os.open(oldest.path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        _publish(out, graphs, "second", grace=0)
+        _publish(out, graphs, "third", grace=0)
+        assert oldest.path.is_dir()  # beyond the newest two, past its grace, but held open
+    finally:
+        os.close(lease)
+    fourth = _publish(out, graphs, "fourth", grace=0)
+    assert not oldest.path.exists()
+    assert len(list((out / "builds").iterdir())) == 2 and current(out).path == fourth.path
+
+
+def test_a_replaced_build_is_kept_for_its_grace_period(built: BuildResult, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    graphs = _graphs(built)
+    builds = [_publish(out, graphs, str(n), grace=3600) for n in range(4)]
+    assert all(b.path.is_dir() for b in builds)
+    assert prune(out / "builds", keep=set(), grace=0) == [builds[0].path.name, builds[1].path.name]
+
+
+def test_a_draft_left_by_a_killed_build_is_removed_by_the_next(built: BuildResult, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "builds" / ".new-killed").mkdir(parents=True)
+    (out / "builds" / ".new-killed" / "graph.nq").write_bytes(b"half")
+    _publish(out, _graphs(built), "after")
+    assert [p.name for p in (out / "builds").iterdir() if p.name.startswith(".new-")] == []
+
+
+def test_a_second_build_waits_for_the_first(built: BuildResult, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    messages: list[str] = []
+    first = Draft(out)
+    order: list[str] = []
+
+    def second() -> None:
+        with Draft(out, waiting=messages.append) as draft:
+            order.append("second started")
+            draft.add(f"{BASE}graph/ontology", _graphs(built)[f"{BASE}graph/ontology"])
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(timeout=1.0)
+    assert thread.is_alive() and order == []  # waiting on the lock
+    order.append("first done")
+    first.discard()
+    thread.join(timeout=30)
+    assert order == ["first done", "second started"]
+    assert messages == [f"waiting for the build running in process {os.getpid()} to finish with {out}"]

@@ -53,7 +53,7 @@ def test_parse_knows_no_rdf() -> None:
 
 
 def test_only_store_and_its_users_know_the_engine() -> None:
-    allowed = {"store", "export", "pipeline", "sparql", "queries", "diff", "cli", "web"}
+    allowed = {"store", "formats", "export", "pipeline", "sparql", "queries", "diff", "cli", "web"}
     for path in PACKAGE.rglob("*.py"):
         module = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
         if "pyoxigraph" in path.read_text(encoding="utf-8"):

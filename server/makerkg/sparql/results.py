@@ -1,15 +1,18 @@
-"""SPARQL 1.1 query results, one streaming serialiser per media type.
+"""SPARQL 1.1 query results, written a row at a time, so that a row cap and a byte cap can stop between rows.
 
-Written here rather than taken from a library because the rows come from makerkg's own row cap and worker
-process, not from a library's result object; each format is a few lines of a W3C recommendation:
-JSON (https://www.w3.org/TR/sparql11-results-json/), XML (https://www.w3.org/TR/rdf-sparql-XMLres/),
-CSV and TSV (https://www.w3.org/TR/sparql11-results-csv-tsv/).
+Written here rather than taken from pyoxigraph's serialiser because the caps must cut a result between two rows
+and say so in its head, which a whole-result serialiser cannot; each format is a few lines of a W3C
+recommendation: JSON (https://www.w3.org/TR/sparql11-results-json/), XML (https://www.w3.org/TR/rdf-sparql-XMLres/),
+CSV and TSV (https://www.w3.org/TR/sparql11-results-csv-tsv/). XML 1.0 cannot carry most control characters, even
+escaped; the XML writer replaces them (and lone surrogates) with U+FFFD, so that its output is always well-formed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 import pyoxigraph as ox
@@ -17,14 +20,7 @@ import pyoxigraph as ox
 Term = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
 Row = Sequence[Term | None]
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
-RDF_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
-
-SELECT_TYPES = {
-    "application/sparql-results+json": "json",
-    "application/sparql-results+xml": "xml",
-    "text/csv": "csv",
-    "text/tab-separated-values": "tsv",
-}
+TRUNCATED = "urn:makerkg:result-truncated"  # the link a cut SPARQL JSON or XML result carries in its head
 
 
 def term_json(term: Term) -> dict[str, object]:
@@ -54,62 +50,39 @@ def term_json(term: Term) -> dict[str, object]:
     return out
 
 
-def json_rows(variables: Sequence[str], rows: Iterable[Row], extra: dict[str, object] | None = None) -> Iterator[str]:
-    """SPARQL 1.1 Query Results JSON, row by row. ``extra`` goes into the head (e.g. a cut-off notice)."""
-    head: dict[str, object] = {"vars": list(variables)}
-    if extra:
-        head.update(extra)
-    yield '{"head": ' + json.dumps(head, ensure_ascii=False) + ', "results": {"bindings": ['
-    first = True
-    for row in rows:
-        binding = {v: term_json(t) for v, t in zip(variables, row, strict=True) if t is not None}
-        yield ("" if first else ",") + "\n" + json.dumps(binding, ensure_ascii=False)
-        first = False
-    yield "\n]}}\n"
+# XML 1.0's Char production: tab, newline, carriage return, and U+0020 upwards but surrogates and U+FFFE/U+FFFF
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def json_boolean(value: bool) -> str:
-    return json.dumps({"head": {}, "boolean": value}) + "\n"
+def xml_text(value: str) -> str:
+    """Text escaped for XML 1.0, with the characters it cannot carry replaced by U+FFFD.
+
+    >>> xml_text("a\\x01<b>")
+    'a\\ufffd&lt;b&gt;'
+    """
+    return escape(_NOT_XML.sub("\ufffd", value))
+
+
+def xml_attribute(value: str) -> str:
+    """A quoted XML attribute value, with the characters XML 1.0 cannot carry replaced by U+FFFD."""
+    return quoteattr(_NOT_XML.sub("\ufffd", value))
 
 
 def _xml_term(term: Term) -> str:
     if isinstance(term, ox.NamedNode):
-        return f"<uri>{escape(term.value)}</uri>"
+        return f"<uri>{xml_text(term.value)}</uri>"
     if isinstance(term, ox.BlankNode):
-        return f"<bnode>{escape(term.value)}</bnode>"
+        return f"<bnode>{xml_text(term.value)}</bnode>"
     if isinstance(term, ox.Triple):
         return (
             f"<triple><subject>{_xml_term(term.subject)}</subject><predicate>{_xml_term(term.predicate)}"
             f"</predicate><object>{_xml_term(term.object)}</object></triple>"
         )
     if term.language:
-        return f"<literal xml:lang={quoteattr(term.language)}>{escape(term.value)}</literal>"
+        return f"<literal xml:lang={xml_attribute(term.language)}>{xml_text(term.value)}</literal>"
     if term.datatype.value != XSD_STRING:
-        return f"<literal datatype={quoteattr(term.datatype.value)}>{escape(term.value)}</literal>"
-    return f"<literal>{escape(term.value)}</literal>"
-
-
-_XML_HEAD = '<?xml version="1.0" encoding="utf-8"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">\n'
-
-
-def xml_rows(variables: Sequence[str], rows: Iterable[Row], link: str | None = None) -> Iterator[str]:
-    """SPARQL Query Results XML, row by row; ``link`` is an href in the head (used for a cut-off notice)."""
-    head = "".join(f"<variable name={quoteattr(v)}/>" for v in variables)
-    if link:
-        head += f"<link href={quoteattr(link)}/>"
-    yield _XML_HEAD + f"<head>{head}</head>\n<results>\n"
-    for row in rows:
-        cells = "".join(
-            f"<binding name={quoteattr(v)}>{_xml_term(t)}</binding>"
-            for v, t in zip(variables, row, strict=True)
-            if t is not None
-        )
-        yield f"<result>{cells}</result>\n"
-    yield "</results>\n</sparql>\n"
-
-
-def xml_boolean(value: bool) -> str:
-    return _XML_HEAD + f"<head/>\n<boolean>{'true' if value else 'false'}</boolean>\n</sparql>\n"
+        return f"<literal datatype={xml_attribute(term.datatype.value)}>{xml_text(term.value)}</literal>"
+    return f"<literal>{xml_text(term.value)}</literal>"
 
 
 def _csv_cell(term: Term | None) -> str:
@@ -127,13 +100,6 @@ def _csv_cell(term: Term | None) -> str:
     return value
 
 
-def csv_rows(variables: Sequence[str], rows: Iterable[Row]) -> Iterator[str]:
-    """SPARQL 1.1 Query Results CSV (lines end with CRLF, as RFC 4180 says)."""
-    yield ",".join(_csv_cell(ox.Literal(v)) for v in variables) + "\r\n"
-    for row in rows:
-        yield ",".join(_csv_cell(t) for t in row) + "\r\n"
-
-
 def _tsv_cell(term: Term | None) -> str:
     """TSV carries terms in Turtle syntax; tabs and newlines inside literals are escaped."""
     if term is None:
@@ -141,29 +107,69 @@ def _tsv_cell(term: Term | None) -> str:
     return str(term).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def tsv_rows(variables: Sequence[str], rows: Iterable[Row]) -> Iterator[str]:
-    """SPARQL 1.1 Query Results TSV."""
-    yield "\t".join(f"?{v}" for v in variables) + "\n"
-    for row in rows:
-        yield "\t".join(_tsv_cell(t) for t in row) + "\n"
+_XML_HEAD = '<?xml version="1.0" encoding="utf-8"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">\n'
 
 
-def boolean_text(value: bool, kind: str) -> str:
-    """An ASK answer in a SELECT media type: JSON and XML have a form for it; CSV and TSV carry one cell."""
-    if kind == "json":
-        return json_boolean(value)
-    if kind == "xml":
-        return xml_boolean(value)
-    return (
-        ("_askResult\r\n" if kind == "csv" else "?_askResult\n")
-        + ("true" if value else "false")
-        + ("\r\n" if kind == "csv" else "\n")
-    )
+@dataclass(frozen=True)
+class ResultWriter:
+    """One SPARQL results format, written as head, rows (each a string, joined by ``separator``) and tail."""
+
+    name: str
+
+    def head(self, variables: Sequence[str], truncated: bool) -> str:
+        if self.name == "json":
+            head: dict[str, object] = {"vars": list(variables)}
+            if truncated:
+                head["link"] = [TRUNCATED]
+            return '{"head": ' + json.dumps(head, ensure_ascii=False) + ', "results": {"bindings": [\n'
+        if self.name == "xml":
+            names = "".join(f"<variable name={xml_attribute(v)}/>" for v in variables)
+            link = f"<link href={xml_attribute(TRUNCATED)}/>" if truncated else ""
+            return _XML_HEAD + f"<head>{names}{link}</head>\n<results>\n"
+        if self.name == "csv":
+            return ",".join(_csv_cell(ox.Literal(v)) for v in variables) + "\r\n"
+        return "\t".join(f"?{v}" for v in variables) + "\n"
+
+    @property
+    def separator(self) -> str:
+        return ",\n" if self.name == "json" else ""
+
+    def row(self, variables: Sequence[str], row: Row) -> str:
+        if self.name == "json":
+            binding = {v: term_json(t) for v, t in zip(variables, row, strict=True) if t is not None}
+            return json.dumps(binding, ensure_ascii=False)
+        if self.name == "xml":
+            cells = "".join(
+                f"<binding name={xml_attribute(v)}>{_xml_term(t)}</binding>"
+                for v, t in zip(variables, row, strict=True)
+                if t is not None
+            )
+            return f"<result>{cells}</result>\n"
+        if self.name == "csv":
+            return ",".join(_csv_cell(t) for t in row) + "\r\n"
+        return "\t".join(_tsv_cell(t) for t in row) + "\n"
+
+    def tail(self) -> str:
+        if self.name == "json":
+            return "\n]}}\n"
+        if self.name == "xml":
+            return "</results>\n</sparql>\n"
+        return ""
+
+    def boolean(self, value: bool) -> str:
+        """An ASK answer: JSON and XML have a form for it; CSV and TSV carry one cell.
+
+        >>> ResultWriter("csv").boolean(True)
+        '_askResult\\r\\ntrue\\r\\n'
+        """
+        word = "true" if value else "false"
+        if self.name == "json":
+            return json.dumps({"head": {}, "boolean": value}) + "\n"
+        if self.name == "xml":
+            return _XML_HEAD + f"<head/>\n<boolean>{word}</boolean>\n</sparql>\n"
+        if self.name == "csv":
+            return f"_askResult\r\n{word}\r\n"
+        return f"?_askResult\n{word}\n"
 
 
-ROW_WRITERS: dict[str, Callable[[Sequence[str], Iterable[Row]], Iterator[str]]] = {
-    "json": json_rows,
-    "xml": xml_rows,
-    "csv": csv_rows,
-    "tsv": tsv_rows,
-}
+WRITERS = {name: ResultWriter(name) for name in ("json", "xml", "csv", "tsv")}

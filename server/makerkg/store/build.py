@@ -8,12 +8,14 @@ sorted N-Triples (``union.nt``), bulk-loads both into a new Oxigraph store from 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -37,7 +39,11 @@ SOURCES_DIR = "sources"  # the plans the build was read from
 DUMPS_DIR = "dumps"
 CHECKSUMS = "SHA256SUMS"  # in DUMPS_DIR, the format sha256sum -c reads
 PARTS_DIR = ".parts"  # one sorted N-Quads file per named graph while a build is written
-KEEP = 2  # the current build and the one before, which a server may still be reading
+DRAFT_PREFIX = ".new-"  # a build being written; one left by a killed build is removed by the next build
+LOCK_FILE = ".lock"  # in OUT: held by the build writing there
+SUPERSEDED = ".superseded"  # in a build directory: when another build replaced it as current
+KEEP = 2  # the current build and the one before are never pruned
+GRACE = 600.0  # seconds a replaced build stays, whoever reads it, before it may be pruned (setting build_grace)
 
 
 @dataclass(frozen=True)
@@ -100,18 +106,49 @@ def canonical_lines(graph: str, triples: Sequence[ox.Triple]) -> list[bytes]:
     return sorted(set(data.splitlines(keepends=True)))
 
 
+class OutLock:
+    """The lock on an out directory that one build at a time holds (``flock``, released when its process ends,
+    however it ends). A second build waits for the first, saying so through ``waiting``."""
+
+    def __init__(self, out: Path, waiting: Callable[[str], None] | None = None) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.path = out / LOCK_FILE
+        self._handle = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._handle.seek(0)
+            holder = self._handle.read().strip() or "another process"
+            if waiting is not None:
+                waiting(f"waiting for the build running in {holder} to finish with {out}")
+            fcntl.flock(self._handle, fcntl.LOCK_EX)
+        self._handle.seek(0)
+        self._handle.truncate()
+        self._handle.write(f"process {os.getpid()}\n")
+        self._handle.flush()
+
+    def release(self) -> None:
+        self._handle.close()  # closing releases the lock
+
+
 class Draft:
     """A build being written in a directory beside the published ones; removed unless it is published.
 
     Use as a context manager: ``add`` each named graph, then ``publish``. Any error on the way (a graph that does
-    not validate, a full disk) leaves ``OUT/current`` as it was and removes the draft.
+    not validate, a full disk) leaves ``OUT/current`` as it was and removes the draft. A draft holds the out
+    directory's lock from start to end, so builds into one directory never overlap; drafts that a killed build
+    left behind are removed when the next one starts.
     """
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, waiting: Callable[[str], None] | None = None, grace: float = GRACE) -> None:
         self.out = out
+        self.grace = grace
+        self._lock = OutLock(out, waiting)
         builds = out / BUILDS
         builds.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=".new-", dir=builds))
+        for stale in builds.glob(DRAFT_PREFIX + "*"):  # no other build runs: these are left by killed ones
+            shutil.rmtree(stale, ignore_errors=True)
+        self.path = Path(tempfile.mkdtemp(prefix=DRAFT_PREFIX, dir=builds))
         self._parts = self.path / PARTS_DIR
         self._parts.mkdir()
         self._graphs: dict[str, tuple[Path, int]] = {}
@@ -126,9 +163,10 @@ class Draft:
         self.discard()
 
     def discard(self) -> None:
-        """Remove the draft (nothing, once it is published)."""
+        """Remove the draft (nothing, once it is published) and release the out directory."""
         if not self._published:
             shutil.rmtree(self.path, ignore_errors=True)
+        self._lock.release()
 
     @property
     def quads(self) -> int:
@@ -160,17 +198,14 @@ class Draft:
                         target.write(block)
         triples = _write_union(self._graphs, self.path / UNION_FILE)
         store = ox.Store(str(self.path / STORE_DIR))
-        store.bulk_load(path=self.path / GRAPH_FILE, format=ox.RdfFormat.N_QUADS)
-        # The default graph is the RDF merge of the named graphs, each triple once, as SPARQL defines a merge;
-        # Oxigraph's use_default_graph_as_union would answer a triple once per graph that holds it.
-        store.bulk_load(path=self.path / UNION_FILE, format=ox.RdfFormat.N_TRIPLES)
+        load_files(store, self.path)
         store.flush()
         store.optimize()
         summary = {**summary, "statistics": statistics(store)}
         del store
         now = datetime.now(UTC).replace(microsecond=0)
         content = digest.hexdigest()
-        build_id = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{content[:8]}"
+        build_id = _unique_id(self.out / BUILDS, f"{now.strftime('%Y%m%dT%H%M%SZ')}-{content[:8]}")
         info = BuildInfo(
             id=build_id,
             created=now.isoformat().replace("+00:00", "Z"),
@@ -188,13 +223,22 @@ class Draft:
         )
         builds = self.out / BUILDS
         final = builds / build_id
-        if final.exists():
-            shutil.rmtree(final)
         self.path.rename(final)
         self._published = True
-        _swap(self.out, final)
-        _prune(builds, keep={final.name})
+        replaced = _swap(self.out, final)
+        if replaced is not None:
+            (replaced / SUPERSEDED).write_text(f"{time.time():.0f}\n", encoding="ascii")
+        prune(builds, keep={final.name}, grace=self.grace)
         return Build(final, info)
+
+
+def load_files(store: ox.Store, directory: Path) -> None:
+    """Load a build's ``graph.nq`` and ``union.nt`` into ``store``: every named graph, and the default graph as the
+    RDF merge of the named graphs, each triple once, as SPARQL defines a merge (Oxigraph's
+    use_default_graph_as_union would answer a triple once per graph that holds it). Blank nodes keep their labels,
+    so the default graph and the named graphs share them (``bulk_load`` would give each file fresh ones)."""
+    for name, fmt in ((GRAPH_FILE, ox.RdfFormat.N_QUADS), (UNION_FILE, ox.RdfFormat.N_TRIPLES)):
+        store.bulk_extend(ox.parse(path=directory / name, format=fmt, rename_blank_nodes=False))
 
 
 def _write_union(graphs: dict[str, tuple[Path, int]], target: Path) -> int:
@@ -255,21 +299,71 @@ def _value(term: object) -> str:
     return term.value
 
 
-def _swap(out: Path, target: Path) -> None:
-    """Point ``OUT/current`` at ``target`` in one rename, so readers see the old build or the new one."""
+def _unique_id(builds: Path, wanted: str) -> str:
+    """``wanted``, or ``wanted-2``, ``-3``… where a build of that id exists (two builds of one content in one
+    second): a published build is never replaced in place."""
+    candidate, n = wanted, 1
+    while (builds / candidate).exists():
+        n += 1
+        candidate = f"{wanted}-{n}"
+    return candidate
+
+
+def _swap(out: Path, target: Path) -> Path | None:
+    """Point ``OUT/current`` at ``target`` in one rename, so readers see the old build or the new one; returns
+    the build it pointed at before, if any."""
     link = out / CURRENT
+    before = link.resolve() if link.is_symlink() and link.exists() else None
     tmp_link = out / f".{CURRENT}-{os.getpid()}"
     if tmp_link.is_symlink() or tmp_link.exists():
         tmp_link.unlink()
     tmp_link.symlink_to(Path(BUILDS) / target.name)
     os.replace(tmp_link, link)
+    return before if before != target.resolve() else None
 
 
-def _prune(builds: Path, keep: set[str]) -> None:
+def prune(builds: Path, keep: set[str], grace: float = GRACE) -> list[str]:
+    """Remove published builds no one needs: beyond the newest ``KEEP``, not in ``keep``, replaced more than
+    ``grace`` seconds ago, and held open by no process (a query worker holds its build's directory for its whole
+    life). Returns the names removed."""
     done = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
-    for old in done[:-KEEP]:
-        if old.name not in keep:
+    candidates = [old for old in done[:-KEEP] if old.name not in keep and _replaced_before(old, time.time() - grace)]
+    in_use = _held_open([old.resolve() for old in candidates])
+    removed = []
+    for old in candidates:
+        if old.resolve() not in in_use:
             shutil.rmtree(old, ignore_errors=True)
+            removed.append(old.name)
+    return removed
+
+
+def _replaced_before(build: Path, moment: float) -> bool:
+    """Whether ``build`` was replaced as current before ``moment`` (a build never marked counts as long ago)."""
+    try:
+        return float((build / SUPERSEDED).read_text(encoding="ascii")) < moment
+    except (OSError, ValueError):
+        return True
+
+
+def _held_open(builds: list[Path]) -> set[Path]:
+    """Which of ``builds`` some process holds a file or directory open in, as far as /proc shows (all processes
+    for root, one's own otherwise; on systems without /proc, none, and the grace period alone protects them)."""
+    if not builds:
+        return set()
+    prefixes = {str(b): b for b in builds}
+    held: set[Path] = set()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            fds = list(fd_dir.iterdir())
+        except OSError:  # gone, or not ours to read
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:  # closed meanwhile
+                continue
+            held.update(b for prefix, b in prefixes.items() if target == prefix or target.startswith(prefix + os.sep))
+    return held
 
 
 def current(out: Path) -> Build:

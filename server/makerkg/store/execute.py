@@ -1,69 +1,237 @@
-"""Run one query on an Oxigraph store and serialise its answer in the requested media type, rows capped."""
+"""Run one job on an Oxigraph store: Oxigraph parses and evaluates it, the answer is cut by the row and byte caps
+and serialised in parts. Used by the query workers and by the command line's in-process runner alike.
+
+The caps are applied while the answer is read, before its head is written, so that a cut answer says so in its
+head (SPARQL JSON and XML) and in the response headers, and the memory an answer takes is bounded by the byte cap.
+"""
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
 
 import pyoxigraph as ox
 
+from makerkg.errors import QueryFailed, QueryRefused, QuerySyntaxError
+from makerkg.formats import Kind, by_media_type
 from makerkg.namespaces import PREFIXES
-from makerkg.sparql.results import ROW_WRITERS, SELECT_TYPES, Row, boolean_text
-from makerkg.store.embedded import text
-from makerkg.store.pool import Answer, Job
+from makerkg.sparql.results import WRITERS
+from makerkg.store.query import Answer, Job, Term
 
-RDF_TYPES = {
-    "text/turtle": ox.RdfFormat.TURTLE,
-    "application/n-triples": ox.RdfFormat.N_TRIPLES,
-    "application/ld+json": ox.RdfFormat.JSON_LD,
-    "application/rdf+xml": ox.RdfFormat.RDF_XML,
-}
-TRUNCATED = "urn:makerkg:result-truncated"  # the link a cut SPARQL JSON or XML result carries in its head
-ROWS_JSON = "application/json"  # the named-query API's rows: {"columns": [...], "rows": [{...}], "truncated": …}
+T = TypeVar("T")
+PART_BYTES = 256 << 10  # the size of a streamed part
+STREAM_AFTER = 1 << 20  # answers up to this size are sent whole; longer ones stream in parts
+ROWS = by_media_type("application/json", [Kind.ROWS]).media_type  # the named-query API's JSON rows
+_FORMS = {ox.QuerySolutions: ("SELECT",), ox.QueryBoolean: ("ASK",), ox.QueryTriples: ("CONSTRUCT", "DESCRIBE")}
+# what the sandbox makes of a request that would leave the process: socket() refused, or no route in an empty
+# namespace, or a name that cannot be looked up
+_NETWORK = re.compile(r"os error (1|13|101)\b|lookup address|Network is unreachable|Permission denied", re.I)
 
 
-def run(store: ox.Store, job: Job) -> Answer:
-    """Evaluate ``job`` on ``store``; raises SyntaxError for a query the engine rejects."""
+@dataclass(frozen=True)
+class Output:
+    """A query's answer before it is sent: what the response headers need, and the body in parts."""
+
+    media_type: str
+    form: str
+    truncated: str | None
+    parts: Iterator[bytes]
+
+
+def evaluate(store: ox.Store, job: Job) -> ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples:
+    """Parse and evaluate ``job`` with Oxigraph; raises QuerySyntaxError, QueryRefused or QueryFailed."""
     kwargs: dict[str, object] = {}
     if job.default_graphs:
         kwargs["default_graph"] = [ox.NamedNode(g) for g in job.default_graphs]
     if job.named_graphs:
         kwargs["named_graphs"] = [ox.NamedNode(g) for g in job.named_graphs]
-    return answer(store.query(job.query, **kwargs), job)  # type: ignore[arg-type]
+    try:
+        result = store.query(job.query, base_iri=job.base_iri, prefixes=PREFIXES if job.prefixes else None, **kwargs)  # type: ignore[arg-type]
+    except SyntaxError as err:
+        raise QuerySyntaxError(syntax_message(str(err), job.query)) from err
+    except (OSError, RuntimeError) as err:
+        raise failure(err) from err
+    if job.form not in _FORMS[type(result)]:
+        # the pre-check read another form (or none) than the engine: the two readings disagree, so it does not run
+        raise QueryRefused("the query reads as a different query to the pre-check and to the engine; not run")
+    return result
 
 
-def answer(result: ox.QueryBoolean | ox.QuerySolutions | ox.QueryTriples | list[ox.Triple], job: Job) -> Answer:
-    """Serialise a query's result (local, or parsed from a remote store's answer) in the job's media type."""
+def failure(err: OSError | RuntimeError) -> QueryRefused | QueryFailed:
+    """The error to report for one the engine raised while evaluating."""
+    message = " ".join(str(err).split())
+    if isinstance(err, OSError) and _NETWORK.search(message):
+        return QueryRefused("the query tried to reach the network (SERVICE), which query workers cannot do")
+    return QueryFailed(f"the query cannot be evaluated: {message}")
+
+
+def output(result: ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples, job: Job) -> Output:
+    """The answer in ``job.media_type``, cut at ``job.max_rows`` rows or ``job.max_bytes`` bytes; raises
+    QueryRefused or QueryFailed for an error the engine meets while the answer is read (evaluation is lazy)."""
+    try:
+        return _output(result, job)
+    except (OSError, RuntimeError) as err:
+        raise failure(err) from err
+
+
+def _output(result: ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples, job: Job) -> Output:
+    fmt = by_media_type(job.media_type)
+    if job.check_only:
+        return Output(fmt.media_type, "none", None, iter(()))
     if isinstance(result, ox.QueryBoolean):
-        kind = SELECT_TYPES.get(job.media_type, "json")
-        return Answer(boolean_text(bool(result), kind).encode("utf-8"), job.media_type, False, "ask")
+        writer = WRITERS.get(fmt.name, WRITERS["json"])
+        return Output(fmt.media_type, "ask", None, iter([writer.boolean(bool(result)).encode()]))
     if isinstance(result, ox.QuerySolutions):
-        variables = [v.value for v in result.variables]
-        rows: list[Row] = [tuple(s[v] for v in variables) for s in itertools.islice(result, job.max_rows + 1)]
-        truncated = len(rows) > job.max_rows
-        rows = rows[: job.max_rows]
-        if job.media_type == ROWS_JSON:
-            document = {
-                "columns": variables,
-                "rows": [{v: text(t) for v, t in zip(variables, row, strict=True)} for row in rows],
-                "truncated": truncated,
-            }
-            return Answer(json.dumps(document, ensure_ascii=False).encode("utf-8"), ROWS_JSON, truncated, "select")
-        kind = SELECT_TYPES.get(job.media_type, "json")
-        body = "".join(_rows(kind, variables, rows, truncated)).encode("utf-8")
-        return Answer(body, job.media_type, truncated, "select")
-    triples = list(itertools.islice(result, job.max_rows + 1))
-    truncated = len(triples) > job.max_rows
-    fmt = RDF_TYPES.get(job.media_type, ox.RdfFormat.TURTLE)
-    prefixes = PREFIXES if fmt in (ox.RdfFormat.TURTLE, ox.RdfFormat.RDF_XML, ox.RdfFormat.JSON_LD) else None
-    body = ox.serialize(triples[: job.max_rows], format=fmt, prefixes=prefixes) or b""
-    return Answer(body, job.media_type, truncated, "graph")
+        if fmt.kind is Kind.ROWS:
+            return _api_rows(result, job)
+        return _solutions(result, job, fmt.name)
+    return _triples(result, job)
 
 
-def _rows(kind: str, variables: list[str], rows: list[Row], truncated: bool) -> Iterator[str]:
-    if kind == "json":
-        return ROW_WRITERS["json"](variables, rows, {"link": [TRUNCATED]} if truncated else None)  # type: ignore[call-arg]
-    if kind == "xml":
-        return ROW_WRITERS["xml"](variables, rows, TRUNCATED if truncated else None)  # type: ignore[call-arg]
-    return ROW_WRITERS[kind](variables, rows)
+def _capped(items: Iterator[T], job: Job, size: Callable[[T], int]) -> tuple[list[T], str | None]:
+    """The first items of an answer within the row cap and the byte cap, and which cap cut it (None: whole)."""
+    kept: list[T] = []
+    total = 0
+    for item in items:
+        if len(kept) == job.max_rows:
+            return kept, f"max_rows={job.max_rows}"
+        total += size(item)
+        if total > job.max_bytes:
+            return kept, f"max_answer_bytes={job.max_bytes}"
+        kept.append(item)
+    return kept, None
+
+
+def _solutions(result: ox.QuerySolutions, job: Job, name: str) -> Output:
+    writer = WRITERS[name]
+    variables = [v.value for v in result.variables]
+    lines = ((writer.separator + writer.row(variables, tuple(s[v] for v in variables))).encode() for s in result)
+    rows, truncated = _capped(lines, job, len)
+    if rows:  # the first row has no separator before it
+        rows[0] = rows[0][len(writer.separator.encode()) :]
+    head = writer.head(variables, truncated is not None).encode()
+    return Output(job.media_type, "select", truncated, itertools.chain([head], rows, [writer.tail().encode()]))
+
+
+def _api_rows(result: ox.QuerySolutions, job: Job) -> Output:
+    """The named-query API's rows: {"columns": [...], "rows": [{column: text}], "truncated": true|false}."""
+    variables = [v.value for v in result.variables]
+    lines = ((",\n" + json.dumps({v: _text(s[v]) for v in variables}, ensure_ascii=False)).encode() for s in result)
+    rows, truncated = _capped(lines, job, len)
+    if rows:
+        rows[0] = rows[0][2:]
+    head = ('{"columns": ' + json.dumps(variables, ensure_ascii=False) + ', "rows": [\n').encode()
+    tail = ('\n], "truncated": ' + ("true" if truncated else "false") + "}\n").encode()
+    return Output(ROWS, "select", truncated, itertools.chain([head], rows, [tail]))
+
+
+def _text(term: Term | None) -> str:
+    if term is None:
+        return ""
+    return str(term) if isinstance(term, ox.Triple) else term.value
+
+
+def _triples(result: ox.QueryTriples, job: Job) -> Output:
+    fmt = by_media_type(job.media_type, [Kind.GRAPH])
+    # a triple's N-Triples line measures its size in every format
+    triples, truncated = _capped(iter(result), job, lambda t: len(str(t)) + 3)
+    rdf_format = fmt.oxigraph
+    assert isinstance(rdf_format, ox.RdfFormat)  # noqa: S101 - a GRAPH format always has one
+    prefixes = PREFIXES if rdf_format in (ox.RdfFormat.TURTLE, ox.RdfFormat.RDF_XML, ox.RdfFormat.TRIG) else None
+    body = ox.serialize(triples, format=rdf_format, prefixes=prefixes) or b""  # within the byte cap
+    return Output(
+        fmt.media_type, "graph", truncated, (body[i : i + PART_BYTES] for i in range(0, len(body), PART_BYTES))
+    )
+
+
+def answers(out: Output) -> Iterator[Answer | bytes]:
+    """The answer as the worker sends it: one whole ``Answer`` when it is short, else an ``Answer`` holding the
+    first part (``streamed``) followed by the further parts, each about ``PART_BYTES``."""
+    buffered: list[bytes] = []
+    size = 0
+    parts = iter(out.parts)
+    for part in parts:
+        buffered.append(part)
+        size += len(part)
+        if size > STREAM_AFTER:
+            break
+    else:
+        yield Answer(b"".join(buffered), out.media_type, out.form, out.truncated)
+        return
+    yield Answer(b"".join(buffered), out.media_type, out.form, out.truncated, streamed=True)
+    pending: list[bytes] = []
+    size = 0
+    for part in parts:
+        pending.append(part)
+        size += len(part)
+        if size >= PART_BYTES:
+            yield b"".join(pending)
+            pending, size = [], 0
+    if pending:
+        yield b"".join(pending)
+
+
+# Oxigraph's messages: "error at 3:17: expected one of …", where a character class is spelled out in full
+_POSITION = re.compile(r"^error at (\d+):(\d+): (.*)$", re.DOTALL)
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_WORD = re.compile(r"^[A-Z][A-Z_]+$")
+_NAME = re.compile(r"[\w.-]*:[\w.%-]*$")
+
+
+def syntax_message(message: str, query: str) -> str:
+    """Oxigraph's syntax error as one line: line and column, what was found there, and what was expected, in words.
+
+    >>> syntax_message("error at 1:10: expected CONSTRUCT", "SELEC * {}")
+    "SPARQL syntax error at line 1, column 10: found '}', expected CONSTRUCT"
+    >>> syntax_message("error at 1:11: expected one of Prefix not found, ['%']", "ASK { ex:a ?p ?o }")
+    'SPARQL syntax error at line 1, column 11: the prefix ex: is not declared (declare it with PREFIX ex: <…>)'
+    """
+    flat = " ".join(message.split())
+    match = _POSITION.match(flat)
+    if match is None:
+        return f"SPARQL syntax error: {flat}"
+    line, column, rest = int(match[1]), int(match[2]), match[3]
+    where = f"SPARQL syntax error at line {line}, column {column}"
+    lines = query.split("\n")
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    before, after = text[: column - 1], text[column - 1 :]
+    rest = rest.removeprefix("expected ")
+    if "Prefix not found" in rest:
+        name = _NAME.search(before.rstrip())
+        prefix = name.group().split(":", 1)[0] if name else ""
+        return f"{where}: the prefix {prefix}: is not declared (declare it with PREFIX {prefix}: <…>)"
+    if "IRI parsing failed" in rest:
+        return f"{where}: not a valid IRI"
+    word_start = re.search(r"\w*$", before)  # a position inside a word shows the whole word
+    after = (word_start.group() if word_start else "") + after
+    found = re.match(r"\w{1,30}|\S", after.lstrip())
+    shown = repr(found.group()) if found else "the end of the text"
+    expected = _expected(rest)
+    return f"{where}: found {shown}, expected {expected}"
+
+
+def _expected(listing: str) -> str:
+    """The items of Oxigraph's "expected" list as words: keywords and tokens as they are, character classes named.
+
+    >>> _expected("one of DISTINCT, WHERE, [_]")
+    'DISTINCT, WHERE or more text'
+    """
+    if not listing.startswith("one of ") and ("[" not in listing and " " in listing.strip()):
+        return listing.strip()  # a sentence, such as "\\u escape sequence should be followed by hexadecimal digits"
+    listing = listing.removeprefix("one of ")
+    items: list[str] = list(_QUOTED.findall(listing))
+    classes = re.findall(r"\[[^\]]*\]", listing)
+    bare = _QUOTED.sub("", re.sub(r"\[[^\]]*\]", " ", listing))
+    items += [word for word in re.split(r"[\s,|]+", bare) if _WORD.match(word)]
+    unique = list(dict.fromkeys(items))[:10]
+    if any(c != "[_]" for c in classes):
+        unique.append("a name or number")
+    if "[_]" in classes:
+        unique.append("more text")
+    if not unique:
+        return listing.strip() or "something else"
+    return ", ".join(unique[:-1]) + (" or " if len(unique) > 1 else "") + unique[-1]

@@ -1,9 +1,9 @@
 """A remote SPARQL 1.1 server instead of the embedded store: queries over the Protocol, loading over the Graph
 Store HTTP Protocol. For data that outgrows one machine (Virtuoso, Apache Jena Fuseki, QLever, GraphDB, Oxigraph).
 
-The web layer's checks run before a query is sent (read-only, no SERVICE, FROM only the dataset's graphs), so the
-only outbound requests are to the one store the operator configured. Answers are parsed and re-serialised here,
-so the row cap, the media types and the cut-off notice are the same as with the embedded store.
+The web layer's pre-check runs before a query is sent (read-only, no SERVICE), so makerkg's only outbound requests
+are to the one store the operator configured (which must not itself dereference FROM IRIs). Answers are parsed and
+re-serialised here, so the caps, the media types and the cut-off notice are the same as with the embedded store.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ import urllib.request
 
 import pyoxigraph as ox
 
-from makerkg.errors import MakerkgError, QuerySyntaxError, UsageError
-from makerkg.sparql.results import SELECT_TYPES
+from makerkg.errors import MakerkgError, QuerySyntaxError, QueryTimeout, UsageError
 from makerkg.store.build import Build
-from makerkg.store.execute import answer
-from makerkg.store.pool import Answer, Job, QueryTimeout
+from makerkg.store.execute import answers, output
+from makerkg.store.query import Answer, Job, Reply
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +60,9 @@ class RemotePool:
         self.url = _check_url("store", url)
         self.timeout = timeout
 
-    def execute(self, job: Job) -> Answer:
+    def execute(self, job: Job) -> Reply:
         """Run ``job`` remotely; raises QueryTimeout, QuerySyntaxError or StoreUnavailable."""
-        select = job.media_type in SELECT_TYPES or job.media_type == "application/json"
+        select = job.form in ("SELECT", "ASK")
         accept = "application/sparql-results+json" if select else "application/n-triples"
         fields: list[tuple[str, str]] = [("query", job.query)]
         fields += [("default-graph-uri", g) for g in job.default_graphs]
@@ -89,10 +88,16 @@ class RemotePool:
             if isinstance(err.reason, TimeoutError):
                 raise QueryTimeout(self.timeout) from err
             raise StoreUnavailable(self.url, f"cannot be reached ({err.reason})") from err
+        result: ox.QuerySolutions | ox.QueryBoolean | list[ox.Triple]
         if content_type in ("application/sparql-results+json", "application/json"):
             result = ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
-            return answer(result, job)
-        return answer(list(ox.parse(body, format=ox.RdfFormat.N_TRIPLES)), job)
+        else:
+            result = list(ox.parse(body, format=ox.RdfFormat.N_TRIPLES))
+        messages = answers(output(result, job))  # type: ignore[arg-type]
+        first = next(messages)
+        assert isinstance(first, Answer)  # noqa: S101 - answers() begins with one
+        rest = b"".join(m for m in messages if isinstance(m, bytes))
+        return Reply(Answer(first.body + rest, first.media_type, first.form, first.truncated))
 
     def ready(self) -> RemotePool:
         """Nothing to wait for: the store is its operator's, and answers or not at each request."""

@@ -10,8 +10,8 @@ from makerkg import __version__
 from makerkg.errors import UsageError
 from makerkg.queries import TYPES, NamedQuery, Parameter, bind_parameters, bound_text
 from makerkg.sparql.negotiate import negotiate
-from makerkg.store.execute import ROWS_JSON
-from makerkg.store.pool import Job
+from makerkg.store.execute import ROWS as ROWS_JSON
+from makerkg.store.query import Job
 from makerkg.web.engine import get_engine
 from makerkg.web.sparql import respond
 
@@ -58,8 +58,9 @@ def run(name: str) -> Response:
             raise UsageError(key, "given more than once")
     bindings = bind_parameters(query, params, engine.settings.base)
     media = negotiate(request.headers.get("Accept"), request.args.get("format"), OFFERS, ALIASES)
-    job = Job(bound_text(query, bindings), media, engine.settings.max_rows)
-    return respond(engine.snapshot().pool.execute(job), engine.settings.max_rows)
+    settings = engine.settings
+    job = Job(bound_text(query, bindings), "SELECT", media, settings.max_rows, settings.max_answer_bytes)
+    return respond(engine.snapshot().pool.execute(job))
 
 
 def _schema(param: Parameter) -> dict[str, Any]:

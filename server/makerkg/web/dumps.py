@@ -11,11 +11,12 @@ from rdflib.namespace import DCTERMS, FOAF, RDF, XSD
 
 from makerkg.errors import NotAcceptable
 from makerkg.export import CONTEXT_FILE, FORMATS
+from makerkg.formats import Kind, by_media_type
 from makerkg.graph.vocab import DCAT, MKG, PREFIXES, SD, VOID
 from makerkg.sparql.negotiate import negotiate
 from makerkg.store.build import CHECKSUMS, DUMPS_DIR
 from makerkg.web.engine import Snapshot, get_engine, rows
-from makerkg.web.sparql import GRAPH_ALIASES, RDF_OFFERS, RDFLIB_FORMATS
+from makerkg.web.sparql import GRAPH_ALIASES, RDF_OFFERS
 
 bp = Blueprint("dumps", __name__)
 SPDX = "http://spdx.org/rdf/terms#"
@@ -252,7 +253,8 @@ def well_known_void() -> Response:
         response = Response(render_template("void.html", turtle=turtle), content_type="text/html; charset=utf-8")
     else:
         response = Response(
-            g.serialize(format=RDFLIB_FORMATS[media], encoding="utf-8"), content_type=f"{media}; charset=utf-8"
+            g.serialize(format=by_media_type(media, [Kind.GRAPH]).rdflib_name, encoding="utf-8"),
+            content_type=f"{media}; charset=utf-8",
         )
     response.headers["Vary"] = "Accept"
     return response

@@ -6,7 +6,6 @@ the longest query could have finished, so requests see the old graph or the new 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -19,9 +18,10 @@ from flask import current_app, g, has_request_context
 from makerkg.config import Settings
 from makerkg.queries import NamedQuery, load_queries
 from makerkg.store import Build, current
-from makerkg.store.execute import ROWS_JSON
-from makerkg.store.pool import Job, QueryPool
+from makerkg.store.pool import QueryPool
+from makerkg.store.query import solutions, value
 from makerkg.store.remote import RemotePool
+from makerkg.store.worker import spec_for
 
 log = logging.getLogger(__name__)
 CHECK_EVERY = 1.0  # seconds between looks at OUT/current
@@ -67,7 +67,7 @@ class Engine:
         if self.settings.store:  # the build's description and dumps are local; its triples are in the store
             pool = RemotePool(self.settings.store, self.settings.query_timeout)
         else:
-            pool = QueryPool(build.store_dir, self.settings.query_workers, self.settings.query_timeout)
+            pool = QueryPool(spec_for(build, self.settings), self.settings.query_workers, self.settings.query_timeout)
         return Snapshot(build, pool, frozenset(build.info.quads_per_graph))
 
     def snapshot(self) -> Snapshot:
@@ -108,9 +108,8 @@ class Engine:
 
 def rows(snapshot: Snapshot, sparql: str, max_rows: int = 10_000) -> list[dict[str, str]]:
     """A SELECT query's rows as plain strings (IRIs and lexical values; "" where unbound), through the pool."""
-    answer = snapshot.pool.execute(Job(sparql, ROWS_JSON, max_rows))
-    document = json.loads(answer.body)
-    return [{k: str(v) for k, v in row.items()} for row in document["rows"]]
+    names, found = solutions(snapshot.pool, sparql, max_rows)
+    return [{name: value(row, name) for name in names} for row in found]
 
 
 def get_engine() -> Engine:

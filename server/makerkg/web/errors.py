@@ -12,16 +12,20 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from makerkg.errors import (
+    Busy,
     MakerkgError,
     NotAcceptable,
     ProtocolError,
+    QueryFailed,
     QueryRefused,
     QuerySyntaxError,
+    QueryTimeout,
+    QueryTooLarge,
     StoreMissing,
     UsageError,
+    WorkerLost,
 )
 from makerkg.sparql.negotiate import negotiate
-from makerkg.store.pool import Busy, QueryTimeout, WorkerLost
 from makerkg.store.remote import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -59,6 +63,10 @@ def register(app: Flask) -> None:
     def syntax_error(err: QuerySyntaxError) -> Response:
         return problem(400, f"query: {err.message}", parameter="query")
 
+    @app.errorhandler(QueryFailed)
+    def failed(err: QueryFailed) -> Response:
+        return problem(400, f"query: {err.message}", parameter="query")
+
     @app.errorhandler(QueryRefused)
     def refused(err: QueryRefused) -> Response:
         return problem(403, f"query: {err.reason}", parameter="query")
@@ -77,6 +85,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(QueryTimeout)
     def timeout(err: QueryTimeout) -> Response:
         return problem(503, str(err), limit="query_timeout", seconds=err.seconds)
+
+    @app.errorhandler(QueryTooLarge)
+    def too_large(err: QueryTooLarge) -> Response:
+        return problem(503, str(err), limit="query_memory", mebibytes=err.limit_mib)
 
     @app.errorhandler(Busy)
     def busy(err: Busy) -> Response:

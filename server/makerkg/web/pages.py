@@ -14,23 +14,18 @@ from pathlib import Path
 import pyoxigraph as ox
 from flask import Blueprint, Response, abort, render_template, request
 
+from makerkg.formats import TRIPLE_FORMATS
 from makerkg.graph.vocab import MKG, ONTOLOGY_IRI, PREFIXES
 from makerkg.sparql.negotiate import negotiate
 from makerkg.store.build import SOURCES_DIR
-from makerkg.store.execute import RDF_TYPES
-from makerkg.store.pool import Job
+from makerkg.store.query import Job
 from makerkg.web.engine import Snapshot, get_engine, rows
-from makerkg.web.sparql import respond
+from makerkg.web.sparql import RDF_OFFERS, respond
 
 bp = Blueprint("pages", __name__)
 
-EXTENSIONS = {
-    "ttl": "text/turtle",
-    "jsonld": "application/ld+json",
-    "nt": "application/n-triples",
-    "rdf": "application/rdf+xml",
-}
-PAGE_OFFERS = ["text/html", *RDF_TYPES]
+EXTENSIONS = {f.extension: f.media_type for f in TRIPLE_FORMATS}
+PAGE_OFFERS = ["text/html", *RDF_OFFERS]
 LABELS = (
     "http://www.w3.org/2004/02/skos/core#prefLabel",
     "https://schema.org/name",
@@ -120,7 +115,7 @@ def resource(path: str) -> Response:
             media = negotiate(
                 request.headers.get("Accept"),
                 request.args.get("format"),
-                ["text/html", "text/plain", *RDF_TYPES],
+                ["text/html", "text/plain", *RDF_OFFERS],
                 {**EXTENSIONS, "txt": "text/plain"},
             )
             if media in ("text/html", "text/plain"):
@@ -144,7 +139,7 @@ def _rdf(snapshot: Snapshot, iri: str, media: str) -> Response:
         f"?part ?pp ?po }} UNION {{ ?s ?sp {node} }} }}"
     )
     settings = get_engine().settings
-    return respond(snapshot.pool.execute(Job(query, media, settings.max_rows)), settings.max_rows)
+    return respond(snapshot.pool.execute(Job(query, "CONSTRUCT", media, settings.max_rows, settings.max_answer_bytes)))
 
 
 def _page(snapshot: Snapshot, iri: str, base: str) -> Response:
@@ -321,13 +316,14 @@ def ontology(ext: str | None = None) -> Response:
         else negotiate(
             request.headers.get("Accept"),
             request.args.get("format"),
-            ["text/html", "text/turtle", *[m for m in RDF_TYPES if m != "text/turtle"]],
+            ["text/html", *RDF_OFFERS],
             EXTENSIONS,
         )
     )
     if media != "text/html":
         query = f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}"
-        return respond(snapshot.pool.execute(Job(query, media, 1_000_000)), 1_000_000)
+        settings = engine.settings
+        return respond(snapshot.pool.execute(Job(query, "CONSTRUCT", media, 1_000_000, settings.max_answer_bytes)))
     found = rows(
         snapshot,
         f"SELECT ?term ?p ?o (LANG(?o) AS ?lang) (isIRI(?o) AS ?link) WHERE {{ GRAPH {graph} {{ "

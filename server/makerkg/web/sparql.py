@@ -2,82 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import replace
+
 from flask import Blueprint, Response, request, url_for
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
-from makerkg.errors import ProtocolError
+from makerkg.errors import NotAcceptable
+from makerkg.formats import GRAPH_FORMATS, RESULT_FORMATS, TRIPLE_FORMATS, Kind, by_media_type
 from makerkg.graph.vocab import SD, VOID
-from makerkg.sparql.checks import check_query
 from makerkg.sparql.negotiate import negotiate
+from makerkg.sparql.precheck import precheck
 from makerkg.sparql.protocol import parse_request
-from makerkg.sparql.results import SELECT_TYPES
-from makerkg.store.execute import RDF_TYPES
-from makerkg.store.pool import Answer, Job
+from makerkg.store.query import Job, Reply
 from makerkg.web.engine import Snapshot, get_engine
 
 bp = Blueprint("sparql", __name__)
 
-SELECT_OFFERS = list(SELECT_TYPES)
-RDF_OFFERS = list(RDF_TYPES)
-# `format=` short names: results of SELECT and ASK, and graphs of CONSTRUCT and DESCRIBE (SPARQLWrapper sends
-# format=xml with a graph query and means RDF/XML, and format=n3 meaning Turtle, its subset)
-SELECT_ALIASES = {
-    "json": "application/sparql-results+json",
-    "xml": "application/sparql-results+xml",
-    "csv": "text/csv",
-    "tsv": "text/tab-separated-values",
-}
-GRAPH_ALIASES = {
-    "ttl": "text/turtle",
-    "turtle": "text/turtle",
-    "n3": "text/turtle",
-    "nt": "application/n-triples",
-    "ntriples": "application/n-triples",
-    "jsonld": "application/ld+json",
-    "json-ld": "application/ld+json",
-    "rdfxml": "application/rdf+xml",
-    "rdf": "application/rdf+xml",
-    "rdf+xml": "application/rdf+xml",
-    "xml": "application/rdf+xml",
-}
-# the W3C's IRIs for result and RDF formats, for the service description
-FORMAT_IRIS = {
-    "application/sparql-results+json": "http://www.w3.org/ns/formats/SPARQL_Results_JSON",
-    "application/sparql-results+xml": "http://www.w3.org/ns/formats/SPARQL_Results_XML",
-    "text/csv": "http://www.w3.org/ns/formats/SPARQL_Results_CSV",
-    "text/tab-separated-values": "http://www.w3.org/ns/formats/SPARQL_Results_TSV",
-    "text/turtle": "http://www.w3.org/ns/formats/Turtle",
-    "application/n-triples": "http://www.w3.org/ns/formats/N-Triples",
-    "application/ld+json": "http://www.w3.org/ns/formats/JSON-LD",
-    "application/rdf+xml": "http://www.w3.org/ns/formats/RDF_XML",
-}
+RESULT_OFFERS = [f.media_type for f in RESULT_FORMATS]
+RDF_OFFERS = [f.media_type for f in TRIPLE_FORMATS]
+RESULT_ALIASES = {alias: f.media_type for f in RESULT_FORMATS for alias in (f.name, *f.aliases)}
+# SPARQLWrapper sends format=xml with a graph query and means RDF/XML, and format=n3 meaning Turtle, its subset
+GRAPH_ALIASES = {alias: f.media_type for f in GRAPH_FORMATS for alias in (f.name, *f.aliases)}
 
 
-RDFLIB_FORMATS = {
-    "text/turtle": "turtle",
-    "application/n-triples": "nt",
-    "application/ld+json": "json-ld",
-    "application/rdf+xml": "xml",
-}
-
-
-def respond(answer: Answer, max_rows: int) -> Response:
-    """An HTTP response for a worker's answer; a cut result says which limit applied."""
-    text = answer.media_type.startswith("text/") or answer.media_type.endswith(("json", "xml"))
-    mimetype = f"{answer.media_type}; charset=utf-8" if text else answer.media_type
-    response = Response(answer.body, content_type=mimetype)
+def respond(reply: Reply) -> Response:
+    """An HTTP response for an answer: whole, or streamed part by part; a cut answer says which limit applied."""
+    answer = reply.answer
+    content_type = by_media_type(answer.media_type).content_type
+    if answer.streamed:
+        response = Response(_stream(reply), content_type=content_type)
+    else:
+        response = Response(answer.body, content_type=content_type)
     response.headers["Vary"] = "Accept"
     if answer.truncated:
-        response.headers["Makerkg-Result-Truncated"] = f"max_rows={max_rows}"
+        response.headers["Makerkg-Result-Truncated"] = answer.truncated
     return response
 
 
-def _graphs(parameter: str, values: tuple[str, ...], snapshot: Snapshot) -> tuple[str, ...]:
-    for iri in values:
-        if iri not in snapshot.graphs:
-            raise ProtocolError(400, parameter, f"<{iri}> is not a graph of this dataset (see the service description)")
-    return values
+def _stream(reply: Reply) -> Iterator[bytes]:
+    yield reply.answer.body
+    yield from reply.parts
 
 
 @bp.route("/sparql", methods=["GET", "POST", "HEAD"])
@@ -95,19 +61,30 @@ def endpoint() -> Response:
     snapshot = engine.snapshot()
     if parsed.query is None:
         return service_description(snapshot, parsed.format)
-    checked = check_query(parsed.query, snapshot.graphs)
-    if checked.form in ("SELECT", "ASK"):
-        media = negotiate(request.headers.get("Accept"), parsed.format, SELECT_OFFERS, SELECT_ALIASES)
-    else:
-        media = negotiate(request.headers.get("Accept"), parsed.format, RDF_OFFERS, GRAPH_ALIASES)
+    checked = precheck(parsed.query)
     job = Job(
         query=checked.text,
-        media_type=media,
+        form=checked.form,
+        media_type=RESULT_OFFERS[0],
         max_rows=settings.max_rows,
-        default_graphs=_graphs("default-graph-uri", parsed.default_graphs, snapshot),
-        named_graphs=_graphs("named-graph-uri", parsed.named_graphs, snapshot),
+        max_bytes=settings.max_answer_bytes,
+        default_graphs=parsed.default_graphs,
+        named_graphs=parsed.named_graphs,
+        base_iri=snapshot.build.info.base,
+        prefixes=True,
     )
-    return respond(snapshot.pool.execute(job), settings.max_rows)
+    graph = checked.form in ("CONSTRUCT", "DESCRIBE")
+    try:
+        if graph:
+            media = negotiate(request.headers.get("Accept"), parsed.format, RDF_OFFERS, GRAPH_ALIASES)
+        elif checked.form is not None:
+            media = negotiate(request.headers.get("Accept"), parsed.format, RESULT_OFFERS, RESULT_ALIASES)
+        else:  # not a query: the engine's parser says why; no format is worth refusing for
+            media = RESULT_OFFERS[0]
+    except NotAcceptable:
+        snapshot.pool.execute(replace(job, check_only=True, media_type=(RDF_OFFERS if graph else RESULT_OFFERS)[0]))
+        raise  # a syntax error is told first (the client's Accept may be for problem reports only)
+    return respond(snapshot.pool.execute(replace(job, media_type=media)))
 
 
 def service_description(snapshot: Snapshot, fmt: str | None) -> Response:
@@ -120,8 +97,9 @@ def service_description(snapshot: Snapshot, fmt: str | None) -> Response:
     g.add((service, RDF.type, SD.Service))
     g.add((service, SD.endpoint, endpoint))
     g.add((service, SD.supportedLanguage, SD.SPARQL11Query))
-    for iri in FORMAT_IRIS.values():
-        g.add((service, SD.resultFormat, URIRef(iri)))
+    for result_format in (*RESULT_FORMATS, *TRIPLE_FORMATS):
+        if result_format.w3c:
+            g.add((service, SD.resultFormat, URIRef(result_format.w3c)))
     dataset = BNode("dataset")
     g.add((service, SD.defaultDataset, dataset))
     g.add((dataset, RDF.type, SD.Dataset))
@@ -138,7 +116,7 @@ def service_description(snapshot: Snapshot, fmt: str | None) -> Response:
         g.add((graph, RDF.type, SD.Graph))
         g.add((graph, VOID.triples, Literal(count, datatype=XSD.integer)))
     media = negotiate(request.headers.get("Accept"), fmt, RDF_OFFERS, GRAPH_ALIASES)
-    rdflib_format = RDFLIB_FORMATS[media]
+    rdflib_format = by_media_type(media, [Kind.GRAPH]).rdflib_name
     response = Response(g.serialize(format=rdflib_format, encoding="utf-8"), content_type=f"{media}; charset=utf-8")
     response.headers["Vary"] = "Accept"
     return response

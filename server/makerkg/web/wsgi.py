@@ -9,7 +9,6 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.http.errors import NoMoreData, ParseException
 
 from makerkg.config import Settings
-from makerkg.sparql.checks import check_query
 from makerkg.web import create_app
 from makerkg.web.errors import problem
 
@@ -64,7 +63,4 @@ class Server(BaseApplication):  # type: ignore[misc]
 
 def serve(settings: Settings) -> None:
     """Run the production server until interrupted."""
-    # rdflib's SPARQL grammar finishes setting itself up on its first query (some 30 ms): do it once here, and the
-    # web workers forked from this process inherit it rather than each paying it on its first request
-    check_query("ASK {}", ())
     Server(settings).run()

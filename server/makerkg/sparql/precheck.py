@@ -1,0 +1,173 @@
+"""The one check a query passes before the engine sees it: a linear scan of its text, with no parser.
+
+Oxigraph alone parses a query, in the worker that runs it (syntax errors come from its parser, with line and
+column). Before that, this scan reads the text as tokens and answers four questions in time linear in its length:
+its form (SELECT, ASK, CONSTRUCT, DESCRIBE: negotiation needs it before the answer exists), whether it is an update
+(refused), whether it names ``SERVICE`` (refused: federated queries reach outside the dataset), and whether it is
+nested or chained beyond what the engine evaluates without exhausting its stack (refused with the limit named).
+
+The scan is a second reading of the text, so it is made conservative wherever it could differ from the engine's:
+- Oxigraph expands ``\\u``/``\\U`` escapes inside strings and IRIs only; SPARQL 1.1 (19.2) expands them over the
+  whole text first. A text holding such escapes is scanned both ways and refused where the two readings disagree
+  on its form, or where either finds SERVICE.
+- Only strings, IRIs, comments, variable names and the local part of prefixed names are read as opaque; wherever
+  the scan is unsure of a token's end it reads on as query text, so that more, never less, is checked. Any run of
+  letters ``service`` outside those spans counts as the keyword: Oxigraph reads ``SERVICEx:y {…}`` as
+  ``SERVICE x:y {…}``, so a word boundary proves nothing.
+The worker processes cannot open network connections in any case (see ``store/sandbox.py``): this check gives the
+clear refusal, the sandbox the guarantee.
+
+>>> precheck("PREFIX ex: <http://example.org/> SELECT * { ?s ex:p ?o }").form
+'SELECT'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from makerkg.errors import QueryRefused, QuerySyntaxError
+
+READ_ONLY = "this endpoint is read-only: SPARQL Update is not accepted"
+SERVICE_REFUSED = (
+    "SERVICE is refused: this endpoint queries only its own dataset (a name containing “service” outside an IRI, "
+    "string or variable reads as that keyword; rename it)"
+)
+FORMS = ("SELECT", "ASK", "CONSTRUCT", "DESCRIBE")
+UPDATES = ("INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "COPY", "MOVE", "ADD", "WITH")
+MAX_DEPTH = 200  # brackets open at once: ( { [
+# operators and the keywords that nest the algebra: each adds a level to the engine's recursion
+MAX_OPERATORS = 2_000
+
+
+@dataclass(frozen=True)
+class Prechecked:
+    """What the scan learnt: the query's form, how deeply it nests and how many operators it chains."""
+
+    text: str
+    form: str | None  # None: no query form where one belongs (the engine will report the syntax error)
+    depth: int
+    operators: int
+
+
+# Oxigraph's reading: whitespace is space, tab, CR, LF; a comment ends at CR or LF; strings and IRIs may hold
+# escapes. Possessive quantifiers keep every alternative linear.
+_TOKENS = re.compile(
+    r"""
+      (?P<space>[\ \t\r\n]++)
+    | (?P<comment>\#[^\r\n]*+)
+    | (?P<string>\"\"\"[^"\\]*+(?:(?:\\.|"(?!""))[^"\\]*+)*+\"\"\"
+                | '''[^'\\]*+(?:(?:\\.|'(?!''))[^'\\]*+)*+'''
+                | "[^"\\\r\n]*+(?:\\[^\r\n][^"\\\r\n]*+)*+"
+                | '[^'\\\r\n]*+(?:\\[^\r\n][^'\\\r\n]*+)*+')
+    | (?P<iri><[^<>"{}|^`\\\x00-\x20]*+>)
+    | (?P<var>[?$][^\W]++)
+    | (?P<local>(?<=:)[^\W]++(?:-[^\W]++)*+)
+    | (?P<word>[^\W\d]++)
+    | (?P<open>[({\[])
+    | (?P<close>[)}\]])
+    | (?P<datatype>\^\^)
+    | (?P<op>\|\||&&|!=|<=|>=|[-+*/!=<>|^])
+    | (?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_SERVICE = re.compile(r"service", re.IGNORECASE)
+_NESTING_WORDS = frozenset({"UNION", "OPTIONAL", "MINUS"})
+_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
+
+
+@dataclass
+class _Reading:
+    form: str | None = None
+    update: bool = False
+    service: bool = False
+    depth: int = 0
+    operators: int = 0
+
+
+def _read(text: str, max_operators: int) -> _Reading:
+    """One reading of the text as tokens; it stops once the operators pass ``max_operators`` (refused anyway)."""
+    reading = _Reading()
+    depth = 0
+    prologue = True  # BASE <iri> and PREFIX name: <iri> declarations come before the form
+    declaring = False  # inside a declaration, before its IRI
+    for match in _TOKENS.finditer(text):
+        kind = match.lastgroup
+        if kind == "iri":
+            declaring = False
+            continue
+        if kind in ("space", "comment", "string", "var", "local", "datatype"):
+            continue
+        token = match.group()
+        if kind == "word" and _SERVICE.search(token):
+            reading.service = True
+        if prologue:
+            if declaring:
+                continue  # the prefix's name
+            upper = token.upper()
+            if upper in ("BASE", "PREFIX"):
+                declaring = True
+                continue
+            prologue = False
+            if upper in FORMS:
+                reading.form = upper
+            elif upper in UPDATES:
+                reading.update = True
+        if kind == "word" and token.upper() in _NESTING_WORDS:
+            reading.operators += 1
+        elif kind == "open":
+            depth += 1
+            reading.depth = max(reading.depth, depth)
+        elif kind == "close":
+            depth = max(0, depth - 1)
+        elif kind == "op":
+            reading.operators += 1
+            if reading.operators > max_operators:
+                break
+    return reading
+
+
+def _unescaped(text: str) -> str:
+    r"""The text with every ``\u``/``\U`` escape replaced by its character, as SPARQL 1.1 section 19.2 reads it.
+
+    >>> _unescaped(r'"a\u0022 b')
+    '"a" b'
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        code = int(match.group(1) or match.group(2), 16)
+        return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else match.group()
+
+    return _ESCAPE.sub(replace, text)
+
+
+def precheck(text: str, max_depth: int = MAX_DEPTH, max_operators: int = MAX_OPERATORS) -> Prechecked:
+    """Scan a query; raises QueryRefused (an update, SERVICE, readings that disagree) or QuerySyntaxError (nesting
+    or chaining beyond the limits, naming the limit)."""
+    readings = [_read(text, max_operators)]
+    if _ESCAPE.search(text):
+        readings.append(_read(_unescaped(text), max_operators))
+    if any(r.service for r in readings):
+        raise QueryRefused(SERVICE_REFUSED)
+    if any(r.update for r in readings):
+        raise QueryRefused(READ_ONLY)
+    forms = {r.form for r in readings}
+    if len(forms) > 1:
+        raise QueryRefused(
+            "the query's \\u escapes make it read as a different query before and after they are expanded; "
+            "write the characters themselves"
+        )
+    depth = max(r.depth for r in readings)
+    operators = max(r.operators for r in readings)
+    if depth > max_depth:
+        raise QuerySyntaxError(
+            f"the query nests {depth} brackets deep, over the limit of {max_depth} (depth); flatten it"
+        )
+    if operators > max_operators:
+        raise QuerySyntaxError(
+            f"the query chains more than {max_operators} operators, over the limit (operators); "
+            "use IN ( … ) or VALUES for long lists"
+        )
+    # no form: not a query; the engine's parser says where and why, and the worker refuses it if it runs
+    return Prechecked(text, forms.pop(), depth, operators)

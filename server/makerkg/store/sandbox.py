@@ -1,0 +1,118 @@
+"""The confinement of a process that runs queries: no network, bounded memory, no core dumps.
+
+pyoxigraph evaluates ``SERVICE`` by making HTTP requests itself, so whatever the checks before it miss, the process
+that runs a query must be unable to reach any network. Two mechanisms the kernel enforces, each enough alone:
+
+1. A new, empty network namespace (``unshare(CLONE_NEWNET)``; as an unprivileged user inside a new user namespace):
+   the process sees no interface at all, not even loopback, so no connection, lookup or datagram can leave it.
+2. A seccomp filter (libseccomp, through ``pyseccomp``) that makes ``socket()`` fail with EACCES for every address
+   family but AF_UNIX, so that even an inherited namespace gives no network. The query worker keeps its pipe to the
+   web process, an AF_UNIX socket created before the filter.
+
+Both are applied where the kernel allows; a process that gets neither refuses to run queries (``SandboxError``)
+unless the operator turned the sandbox off. Memory is bounded by ``RLIMIT_AS``: an allocation past it fails, and
+Oxigraph (Rust) aborts the process, which the pool reports as a query that needed too much memory, instead of the
+kernel's OOM killer choosing a victim on the whole machine.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import os
+import resource
+import socket
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+
+
+class SandboxError(OSError):
+    """The process could not be confined as required."""
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """What was applied to the process."""
+
+    namespace: str  # "network", "user+network", or "" when no new namespace could be made
+    seccomp: bool
+    memory_limit: int | None  # bytes of address space, or None
+
+    def describe(self) -> str:
+        parts = []
+        if self.namespace:
+            parts.append(f"{self.namespace} namespace")
+        if self.seccomp:
+            parts.append("seccomp socket filter")
+        return " + ".join(parts) or "none"
+
+
+def _unshare(flags: int) -> bool:
+    """unshare(2) through libc: the os module has it only from Python 3.12."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    return int(libc.unshare(ctypes.c_int(flags))) == 0
+
+
+def _new_network_namespace() -> str:
+    """Move the calling thread (call it before any other thread starts) into a new, empty network namespace."""
+    if _unshare(_CLONE_NEWNET):
+        return "network"
+    if _unshare(_CLONE_NEWUSER | _CLONE_NEWNET):
+        return "user+network"
+    return ""
+
+
+def _seccomp_socket_filter() -> bool:
+    """Refuse socket() for every address family above AF_UNIX (all that reach a network), and io_uring, which can
+    make sockets without that call, for this thread and every thread it starts."""
+    try:
+        import pyseccomp as seccomp
+    except (ImportError, OSError) as err:  # OSError: libseccomp itself is missing
+        log.warning("no seccomp filter: %s", err)
+        return False
+    try:
+        rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+        rules.add_rule(seccomp.ERRNO(errno.EACCES), "socket", seccomp.Arg(0, seccomp.GT, socket.AF_UNIX))
+        rules.add_rule(seccomp.ERRNO(errno.EPERM), "io_uring_setup")
+        rules.load()
+    except (OSError, RuntimeError, ValueError) as err:
+        log.warning("no seccomp filter: %s", err)
+        return False
+    return True
+
+
+def address_space() -> int:
+    """The bytes of address space the process holds now."""
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def confine_network(required: bool) -> tuple[str, bool]:
+    """Cut the calling process off every network; raises SandboxError when ``required`` and nothing applied.
+
+    Call it first thing in a new process, before any thread starts: a namespace is per thread, and threads
+    started later inherit the caller's.
+    """
+    namespace = _new_network_namespace()
+    filtered = _seccomp_socket_filter()
+    if required and not (namespace or filtered):
+        raise SandboxError(
+            errno.EPERM,
+            "this system allows neither a new network namespace nor a seccomp filter, so query workers could reach "
+            "the network (SERVICE); run where one of them is allowed, or set sandbox = false to run unconfined "
+            "(never on the open internet)",
+        )
+    return namespace, filtered
+
+
+def limit_memory(extra: int) -> int:
+    """Let the process grow by ``extra`` bytes of address space beyond what it holds now; returns the limit."""
+    limit = address_space() + extra
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a query that aborts leaves no core file behind
+    return limit
