@@ -227,7 +227,7 @@ class Draft:
         self._published = True
         replaced = _swap(self.out, final)
         if replaced is not None:
-            (replaced / SUPERSEDED).write_text(f"{time.time():.0f}\n", encoding="ascii")
+            (replaced / SUPERSEDED).write_text(f"{time.time():.3f}\n", encoding="ascii")
         prune(builds, keep={final.name}, grace=self.grace)
         return Build(final, info)
 
