@@ -254,7 +254,10 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
             if not sep:
                 raise UsageError("--param", f"expected K=V, found {item!r}")
             params[key] = value
-        sparql = bound_text(named, bind_parameters(named, params, settings.base))
+        from makerkg.store import current
+
+        editions = current(settings.out).info.editions
+        sparql = bound_text(named, bind_parameters(named, params, settings.base, editions=editions))
     elif args.sparql:
         candidate = Path(args.sparql)
         sparql = (
