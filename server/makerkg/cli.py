@@ -82,6 +82,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.add_argument("--base", metavar="IRI", help="the IRI base of the data (default https://w3id.org/makerkg/)")
     p.add_argument("--strict", action="store_true", help="fail when a printed name matches no reference row")
+    p.add_argument(
+        "--drop",
+        type=int,
+        action="append",
+        default=[],
+        metavar="EDITION",
+        help="publish without EDITION, which the published build holds but the manifest no longer lists "
+        "(otherwise the build is refused); repeat for several",
+    )
     p.set_defaults(run=_build)
 
     p = sub.add_parser(
@@ -185,7 +194,7 @@ def _progress(message: str) -> None:
 def _build(args: argparse.Namespace, settings: Settings) -> int:
     from makerkg.pipeline import build
 
-    result = build(settings, strict=args.strict, progress=_progress)
+    result = build(settings, strict=args.strict, drop=args.drop, progress=_progress)
     info = result.build.info
     summary = info.summary
     print(f"built {info.id} in {sum(result.timings.values()):.2f} s → {result.build.path}")
