@@ -114,7 +114,7 @@ def _layout(text: str) -> list[tuple[int, str, tuple[int, str] | None]]:
     """(line, table, (entry index, key) or None) for each table header and key line. Hand-written because tomllib
     keeps no positions; only manifests tomllib has read are scanned, so the simple line shapes suffice."""
     out: list[tuple[int, str, tuple[int, str] | None]] = []
-    table, counts = "", {}
+    table, counts = "", dict[str, int]()
     for number, raw in enumerate(text.splitlines(), start=1):
         header = _HEADER.match(raw)
         if header is not None and not raw.strip().startswith("#"):
