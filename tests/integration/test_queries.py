@@ -3,8 +3,11 @@ renamed host told from a changed one (issue 14)."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
+from makerkg.diff import compare, render_table
 from makerkg.errors import PlanError, UsageError
 from makerkg.queries import bind_parameters, bound_text, load_queries, read_query
 from makerkg.store import EmbeddedStore
@@ -261,3 +264,20 @@ def test_a_query_header_without_title_is_refused(tmp_path) -> None:  # type: ign
     with pytest.raises(PlanError) as caught:
         read_query(path)
     assert str(caught.value) == f"{path}:1: expected a '# title:' line in the header, found none"
+
+
+def test_diff_tells_a_renamed_host_from_a_changed_one(store: EmbeddedStore) -> None:
+    """makerkg diff: Anhui's host is its department renamed, Jiangsu's another body (issue 14)."""
+    comparison = compare(store, 8, 11, BASE)
+    regions = {r["name"]: r for r in comparison["regions"]}
+    assert (regions["安徽省"]["hosts_changed"], regions["安徽省"]["hosts_renamed"]) == (False, True)
+    assert (regions["江苏省"]["hosts_changed"], regions["江苏省"]["hosts_renamed"]) == (True, False)
+    out = io.StringIO()
+    render_table(comparison, out)
+    text = out.getvalue()
+    anhui = next(line for line in text.splitlines() if line.startswith("安徽省"))
+    assert anhui.split()[:4] == ["安徽省", "安徽省经济和信息化厅", "安徽省工业和信息化厅", "renamed"]
+    assert "6 region(s) changed hosts; 1 kept a host that was renamed; 12 changed registration sites." in text
+    with pytest.raises(UsageError) as caught:
+        compare(store, 8, 12, BASE)
+    assert str(caught.value) == "B: no edition 12 in the graph (editions: 8, 11)"

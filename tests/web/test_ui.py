@@ -355,3 +355,29 @@ def test_text_from_the_plans_is_escaped(copy_sources: Callable[..., Path], tmp_p
         assert [s for s in doc.iter("script")] == []
     finally:
         application.extensions["makerkg"].close()
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter", "detail"),
+    [
+        ("/api/queries/region-hosts?a=9", "a", "a: no edition 9 in this build (editions: 8, 11)"),
+        ("/api/queries/orgs-new?since=12", "since", "since: no edition 12 in this build (editions: 8, 11)"),
+        ("/api/queries/orgs-ranked?edition=7", "edition", "edition: no edition 7 in this build (editions: 8, 11)"),
+    ],
+)
+def test_a_named_query_for_an_edition_the_build_lacks_is_400(
+    client: FlaskClient, path: str, parameter: str, detail: str
+) -> None:
+    """As diff and /compare do, a named query says which editions the build has (issue 14)."""
+    response = client.get(path, headers={"Accept": "application/problem+json"})
+    assert response.status_code == 400
+    assert response.get_json()["detail"] == detail and response.get_json()["parameter"] == parameter
+
+
+def test_named_query_defaults_are_the_builds_two_latest_editions(client: FlaskClient) -> None:
+    by_default = client.get("/api/queries/region-hosts").get_json()
+    assert by_default == client.get("/api/queries/region-hosts?a=8&b=11").get_json()
+    anhui = next(r for r in by_default["rows"] if r["regionName"] == "安徽省")
+    assert (anhui["changed"], anhui["renamed"]) == ("false", "true")
+    described = next(q for q in client.get("/api/queries").get_json()["queries"] if q["name"] == "region-hosts")
+    assert [(p["name"], p["default"]) for p in described["parameters"]] == [("a", 8), ("b", 11), ("region", None)]

@@ -107,7 +107,10 @@ def _check_keys(path: Path, text: str, data: dict[str, Any]) -> None:
 
 
 def _shown(table: str, value: Any) -> str:
-    return f"[[{table}]]" if isinstance(value, list) else f"[{table}]" if isinstance(value, dict) else repr(table)
+    """How the manifest wrote it: [[plans]], [plans] or a plain key."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return f"[[{table}]]"
+    return f"[{table}]" if isinstance(value, dict) else repr(table)
 
 
 def _layout(text: str) -> list[tuple[int, str, tuple[int, str] | None]]:
