@@ -63,10 +63,12 @@ def compare(store: Queryable, a: int, b: int, base: str) -> dict[str, Any]:
     ]
     since = {"edition": str(b), "since": str(a)}
     new = [
-        {"organization": r["organization"], "name": r["name"]} for r in _rows(store, "orgs-new", since, base, editions)
+        {"organization": r["organization"], "name": r["name"], "renamed_from": r["renamedFrom"]}
+        for r in _rows(store, "orgs-new", since, base, editions)
     ]
     gone = [
-        {"organization": r["organization"], "name": r["name"]} for r in _rows(store, "orgs-gone", since, base, editions)
+        {"organization": r["organization"], "name": r["name"], "renamed_to": r["renamedTo"]}
+        for r in _rows(store, "orgs-gone", since, base, editions)
     ]
     places = [
         {
@@ -135,8 +137,14 @@ def render_table(comparison: dict[str, Any], out: TextIO) -> None:
     table(
         ["new", "gone"],
         _columns(
-            [o["name"] for o in comparison["organizations"]["new"]],
-            [o["name"] for o in comparison["organizations"]["gone"]],
+            [
+                o["name"] + (f" (renamed from {o['renamed_from']})" if o["renamed_from"] else "")
+                for o in comparison["organizations"]["new"]
+            ],
+            [
+                o["name"] + (f" (renamed to {o['renamed_to']})" if o["renamed_to"] else "")
+                for o in comparison["organizations"]["gone"]
+            ],
         ),
         out,
     )

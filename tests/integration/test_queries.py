@@ -281,3 +281,11 @@ def test_diff_tells_a_renamed_host_from_a_changed_one(store: EmbeddedStore) -> N
     with pytest.raises(UsageError) as caught:
         compare(store, 8, 12, BASE)
     assert str(caught.value) == "B: no edition 12 in the graph (editions: 8, 11)"
+
+
+def test_orgs_new_and_gone_name_a_renamed_body(store: EmbeddedStore) -> None:
+    """A body renamed between the editions is listed new and gone under its two names, each naming the other."""
+    new = {r["name"]: r["renamedFrom"] for r in rows(store, "orgs-new") if r["renamedFrom"]}
+    gone = {r["name"]: r["renamedTo"] for r in rows(store, "orgs-gone") if r["renamedTo"]}
+    assert new == {"安徽省工业和信息化厅": "安徽省经济和信息化厅"}
+    assert gone == {"安徽省经济和信息化厅": "安徽省工业和信息化厅"}

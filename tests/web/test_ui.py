@@ -381,3 +381,13 @@ def test_named_query_defaults_are_the_builds_two_latest_editions(client: FlaskCl
     assert (anhui["changed"], anhui["renamed"]) == ("false", "true")
     described = next(q for q in client.get("/api/queries").get_json()["queries"] if q["name"] == "region-hosts")
     assert [(p["name"], p["default"]) for p in described["parameters"]] == [("a", 8), ("b", 11), ("region", None)]
+
+
+def test_compare_says_which_new_and_gone_organizations_were_renamed(client: FlaskClient) -> None:
+    doc = page(client, "/compare")
+    for table, expected in (
+        ("orgs-new", "安徽省工业和信息化厅renamed from 安徽省经济和信息化厅"),  # a link, then a block below it
+        ("orgs-gone", "安徽省经济和信息化厅renamed to 安徽省工业和信息化厅"),
+    ):
+        renamed = [text(row.find("th")) for row in _rows(doc, table) if "renamed" in classes(row)]  # type: ignore[arg-type]
+        assert renamed == [expected]

@@ -330,6 +330,7 @@ def comparison(snapshot: Snapshot, a: int, b: int) -> dict[str, Any]:
                 "name": r["name"],
                 "contests": int(r["contests"]),
                 "contest_names": split(r["contestNames"], " | "),
+                "renamed": r.get("renamedFrom") or r.get("renamedTo") or "",
             }
             for r in named_rows(snapshot, f"orgs-{kind}", since)
         ]
