@@ -17,6 +17,7 @@ from makerkg.errors import MakerkgError, UsageError, ValidationFailed
 from makerkg.terminal import table as _table
 
 EXIT_OK = 0
+EXIT_IO = 6  # a file or directory that cannot be read or written
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as err:  # a file or directory that cannot be written or read: full disk, no permission, no such
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"makerkg: {where}{err.strerror or err}", file=sys.stderr)
+        return EXIT_IO
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,6 +87,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.add_argument("--base", metavar="IRI", help="the IRI base of the data (default https://w3id.org/makerkg/)")
     p.add_argument("--strict", action="store_true", help="fail when a printed name matches no reference row")
+    p.add_argument(
+        "--drop",
+        type=int,
+        action="append",
+        default=[],
+        metavar="EDITION",
+        help="publish without EDITION, which the published build holds but the manifest no longer lists "
+        "(otherwise the build is refused); repeat for several",
+    )
     p.set_defaults(run=_build)
 
     p = sub.add_parser(
@@ -185,7 +199,7 @@ def _progress(message: str) -> None:
 def _build(args: argparse.Namespace, settings: Settings) -> int:
     from makerkg.pipeline import build
 
-    result = build(settings, strict=args.strict, progress=_progress)
+    result = build(settings, strict=args.strict, drop=args.drop, progress=_progress)
     info = result.build.info
     summary = info.summary
     print(f"built {info.id} in {sum(result.timings.values()):.2f} s → {result.build.path}")
@@ -217,10 +231,7 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
         path = Path(args.file)
         if not path.is_file():
             raise UsageError("FILE", f"{path}: no such file")
-        try:
-            report = validate_file(path)
-        except (ValueError, SyntaxError) as err:
-            raise UsageError("FILE", f"{path}: not readable RDF ({err})") from err
+        report = validate_file(path)
         what = str(path)
     else:
         build = current(settings.out)
@@ -254,7 +265,10 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
             if not sep:
                 raise UsageError("--param", f"expected K=V, found {item!r}")
             params[key] = value
-        sparql = bound_text(named, bind_parameters(named, params, settings.base))
+        from makerkg.store import current
+
+        editions = current(settings.out).info.editions
+        sparql = bound_text(named, bind_parameters(named, params, settings.base, editions=editions))
     elif args.sparql:
         candidate = Path(args.sparql)
         sparql = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -59,14 +60,38 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None, **overr
             values.update(tomllib.loads(config_path.read_text(encoding="utf-8")))
         except OSError as err:
             raise UsageError(str(config_path), f"cannot read the configuration file ({err.strerror})") from err
+        except UnicodeDecodeError as err:
+            raise UsageError(str(config_path), f"not UTF-8 text (byte {err.start})") from err
         except tomllib.TOMLDecodeError as err:
-            raise UsageError(str(config_path), f"not valid TOML ({err})") from err
+            where = f"{config_path}:{toml_line(err)}" if toml_line(err) else str(config_path)
+            raise UsageError(where, f"not valid TOML ({toml_message(err)})") from err
     for f in fields(Settings):
         key = _ENV_PREFIX + f.name.upper()
         if key in env:
             values[f.name] = env[key]
     values.update({k: v for k, v in overrides.items() if v is not None})
     return _coerce(values)
+
+
+def toml_line(err: tomllib.TOMLDecodeError) -> int | None:
+    """The line tomllib names in its message ("… (at line 3, column 7)"), or None.
+
+    >>> toml_line(tomllib.TOMLDecodeError("Invalid value (at line 3, column 7)"))
+    3
+    """
+    found = re.search(r"\(at line (\d+), column \d+\)", str(err))
+    return int(found.group(1)) if found else None
+
+
+def toml_message(err: tomllib.TOMLDecodeError) -> str:
+    """tomllib's message without the position, which the caller puts first as file:line.
+
+    >>> toml_message(tomllib.TOMLDecodeError("Invalid value (at line 3, column 7)"))
+    'Invalid value at column 7'
+    """
+    return re.sub(r" \(at line \d+, (column \d+)\)", r" at \1", str(err)).replace(
+        " (at end of document)", " at the end"
+    )
 
 
 def _coerce(values: Mapping[str, Any]) -> Settings:

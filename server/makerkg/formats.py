@@ -156,6 +156,19 @@ def by_media_type(media_type: str, kinds: Iterable[Kind] = (Kind.GRAPH, Kind.RES
     raise KeyError(media_type)
 
 
+def by_extension(extension: str) -> Format:
+    """The RDF format a file extension names (``ttl``, ``nq``, ``jsonld``, ``rdf``…); raises KeyError.
+
+    >>> by_extension(".rdf").name
+    'rdfxml'
+    """
+    wanted = extension.lower().lstrip(".")
+    for fmt in of_kind(Kind.GRAPH):
+        if wanted in (fmt.extension, fmt.name, *fmt.aliases):
+            return fmt
+    raise KeyError(extension)
+
+
 GRAPH_FORMATS = of_kind(Kind.GRAPH)
 TRIPLE_FORMATS = tuple(f for f in GRAPH_FORMATS if not f.quads or f.name == "jsonld")  # can carry a graph's triples
 RESULT_FORMATS = of_kind(Kind.RESULTS)

@@ -11,7 +11,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,15 @@ import pyoxigraph as ox
 
 from makerkg import resources
 from makerkg.config import Settings
-from makerkg.errors import UnresolvedNames, ValidationFailed
+from makerkg.errors import PlanError, StoreMissing, UnresolvedNames, UsageError, ValidationFailed
 from makerkg.export import CONTEXT_FILE, DUMP_NAME, FORMATS, context, read_quads, write
+from makerkg.formats import GRAPH_FORMATS, by_extension
 from makerkg.graph import Minter, named_graphs
 from makerkg.link import Links, load_reference, resolve
 from makerkg.model import Section, Sources
 from makerkg.parse import read_sources
-from makerkg.store import Build, Draft, Files
+from makerkg.parse.manifest import MANIFEST
+from makerkg.store import Build, Draft, Files, current
 from makerkg.store.build import CHECKSUMS, DUMPS_DIR, SOURCES_DIR
 from makerkg.store.from_rdflib import triples_of
 from makerkg.validate import ValidationReport, Validator, check, union
@@ -44,9 +46,16 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def build(settings: Settings, *, strict: bool = False, progress: Callable[[str], None] | None = None) -> BuildResult:
+def build(
+    settings: Settings,
+    *,
+    strict: bool = False,
+    drop: Collection[int] = (),
+    progress: Callable[[str], None] | None = None,
+) -> BuildResult:
     """Build, validate and publish the graph; raises PlanError, UnresolvedNames or ValidationFailed, in which
-    case the previously published build stays in place."""
+    case the previously published build stays in place. An edition of the published build that the manifest no
+    longer lists is refused (PlanError) unless ``drop`` names it."""
     say = progress or (lambda _message: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -58,6 +67,7 @@ def build(settings: Settings, *, strict: bool = False, progress: Callable[[str],
         clock = now
 
     sources = read_sources(settings.sources or resources.sources_dir())
+    keep_published_editions(settings.out, sources, drop)
     ref = load_reference(resources.reference_dir())
     lap("parse")
     links = resolve(sources.editions, ref)
@@ -95,6 +105,28 @@ def build(settings: Settings, *, strict: bool = False, progress: Callable[[str],
         published = draft.publish(settings.base, summarise(sources, links, draft.quads), extras)
     lap("store")
     return BuildResult(published, links, report, timings)
+
+
+def keep_published_editions(out: Path, sources: Sources, drop: Collection[int]) -> None:
+    """Raise PlanError naming the manifest and each edition the published build holds but the manifest lacks,
+    unless ``drop`` names it: a misspelt or deleted [[plan]] entry must not remove an edition silently."""
+    try:
+        published = current(out)
+    except StoreMissing:
+        return
+    listed = {e.ordinal for e in sources.editions}
+    missing = sorted(set(published.info.editions) - listed - set(drop))
+    if missing:
+        manifest = sources.directory / MANIFEST
+        names = ", ".join(str(n) for n in missing)
+        flags = " ".join(f"--drop {n}" for n in missing)
+        raise PlanError(
+            manifest,
+            None,
+            f"a [[plan]] for each edition of the published build {published.info.id} ({names} missing; "
+            f"to publish without {'it' if len(missing) == 1 else 'them'}, build with {flags})",
+            f"editions {', '.join(str(n) for n in sorted(listed))}",
+        )
 
 
 CHUNK_TRIPLES = 5_000  # edition triples validated together; SHACL time grows faster than linearly with size
@@ -163,12 +195,19 @@ def summarise(sources: Sources, links: Links, quads: int) -> dict[str, Any]:
 
 
 def validate_file(path: Path) -> ValidationReport:
-    """Validate an RDF file (any format rdflib reads by its extension) against the shapes."""
-    from rdflib import Dataset
-
-    ds = Dataset()
-    ds.parse(path)
-    return check(union(ds), resources.shapes_file())
+    """Validate an RDF file (its format named by its extension) against the shapes; raises UsageError for a file
+    that is not RDF of that format, naming the line and column."""
+    try:
+        fmt = by_extension(path.suffix)
+    except KeyError as err:
+        known = ", ".join(f".{f.extension}" for f in GRAPH_FORMATS)
+        raise UsageError("FILE", f"{path}: not a known RDF file extension (known: {known})") from err
+    assert isinstance(fmt.oxigraph, ox.RdfFormat)  # noqa: S101 - every RDF format has one
+    try:
+        quads = list(ox.parse(path=path, format=fmt.oxigraph))
+    except SyntaxError as err:
+        raise UsageError("FILE", f"{path}: not readable as {fmt.name} ({' '.join(str(err).split())})") from err
+    return validate_quads(quads)
 
 
 def validate_quads(quads: Sequence[ox.Quad]) -> ValidationReport:

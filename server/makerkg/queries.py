@@ -11,13 +11,15 @@ with a ``VALUES`` block, written from that term's N-Triples form, opening the ou
 client sends never reaches the query. (A trailing VALUES clause would not do: SPARQL joins it after grouping.
 pyoxigraph's ``substitutions`` would be the engine's own way, but it accepts only variables the SELECT
 projects, and parameters here are join keys and filters.) A parameter without a default is required; ``= *``
-makes it optional (unbound: the query ranges over all values).
+makes it optional (unbound: the query ranges over all values). An edition parameter may default to ``latest`` or
+``previous``: the build's latest and second latest editions, so that defaults follow the data. Given the build's
+editions, an edition parameter naming one the build lacks is refused with the list of those it has.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,7 @@ TYPES = {
     "organization": "an organization id (such as miit)",
 }
 OPTIONAL = "*"
+EDITION_DEFAULTS = {"latest": 1, "previous": 2}  # the n-th edition from the end of the build's editions
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def load_queries(directory: Path | None = None) -> dict[str, NamedQuery]:
 def read_query(path: Path) -> NamedQuery:
     """Read one query file and check its header and parameters against the query text."""
     name = path.stem
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise PlanError(path, None, "a file name of lowercase letters, digits and hyphens", name)
     text = path.read_text(encoding="utf-8")
     header: dict[str, str] = {}
@@ -115,26 +118,48 @@ def read_query(path: Path) -> NamedQuery:
     return query
 
 
-def _term(param: Parameter, value: str, base: str) -> ox.NamedNode | ox.Literal:
+def edition_default(name: str, editions: Sequence[int]) -> int:
+    """The edition a symbolic default names among the build's ``editions`` (ascending): the previous of a single
+    edition is that edition.
+
+    >>> edition_default("latest", [8, 11]), edition_default("previous", [8, 11]), edition_default("previous", [8])
+    (11, 8, 8)
+    """
+    if not editions:
+        raise UsageError("edition", "this build holds no edition")
+    return editions[-min(EDITION_DEFAULTS[name], len(editions))]
+
+
+def _term(param: Parameter, value: str, base: str, editions: Sequence[int] | None = None) -> ox.NamedNode | ox.Literal:
     kind = param.type
     if kind in ("edition", "integer"):
         if not re.fullmatch(r"[0-9]{1,6}", value) or (kind == "edition" and int(value) < 1):
             raise UsageError(param.name, f"expected {TYPES[kind]}, found {value!r}")
+        if kind == "edition" and editions is not None and int(value) not in editions:
+            known = ", ".join(str(e) for e in editions) or "none"
+            raise UsageError(param.name, f"no edition {int(value)} in this build (editions: {known})")
         datatype = "integer"
         return ox.Literal(str(int(value)), datatype=ox.NamedNode(XSD + datatype))
     if kind == "string":
         if len(value) > 200:
             raise UsageError(param.name, f"expected {TYPES[kind]}, found {len(value)} characters")
         return ox.Literal(value)
-    if not _ID.match(value) or len(value) > 64:
+    if not _ID.fullmatch(value) or len(value) > 64:
         raise UsageError(param.name, f"expected {TYPES[kind]}, found {value!r}")
     return ox.NamedNode(f"{base}{'place' if kind == 'place' else 'org'}/{value}")
 
 
 def bind_parameters(
-    query: NamedQuery, values: Mapping[str, str], base: str, *, check_only: str | None = None
+    query: NamedQuery,
+    values: Mapping[str, str],
+    base: str,
+    *,
+    editions: Sequence[int] | None = None,
+    check_only: str | None = None,
 ) -> dict[str, ox.NamedNode | ox.Literal]:
-    """RDF terms for the query's parameters from their text values; raises UsageError naming the parameter."""
+    """RDF terms for the query's parameters from their text values, defaults ``latest`` and ``previous`` taken
+    from the build's ``editions`` (ascending), every edition checked against them when they are given; raises
+    UsageError naming the parameter."""
     known = {p.name for p in query.parameters}
     for name in values:
         if name not in known:
@@ -148,7 +173,13 @@ def bind_parameters(
             raise UsageError(param.name, f"required: {TYPES[param.type]}")
         if value == OPTIONAL and param.name not in values:
             continue
-        bindings[param.name] = _term(param, value, base)
+        if param.type == "edition" and value in EDITION_DEFAULTS and param.name not in values:
+            if editions is None:
+                if check_only is not None:
+                    continue  # a symbolic default: checked against the build when the query runs
+                raise UsageError(param.name, f"the {value} edition needs a build to look in")
+            value = str(edition_default(value, editions))
+        bindings[param.name] = _term(param, value, base, editions)
     return bindings
 
 

@@ -4,6 +4,12 @@ Names are reused across editions as in the real plans: regional hosts stay mostl
 to the next (sometimes handed to another); thematic topics continue with some probability or are replaced by new
 ones; places and organizations come from the curated reference data, plus synthetic bodies that the reference does
 not know (which the build reports as unresolved, as it would for a real new plan).
+
+As a further edition would, every edition also names what the curated tables do not list: its national final is
+held in a prefecture-level city of the division table (湖北省武汉市) and hosted by that province's government; now
+and then a regional contest is held in a county-level division (河北省石家庄市正定县); some thematic contests are
+held in county-level divisions and hosted by their governments; and one thematic contest is held in 朝阳, a short
+name of four divisions, which the build reports as ambiguous rather than guessing.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ _TOPIC_PARTS = (
 )
 _TOPIC_ENDS = ("制造", "技术", "应用", "服务", "创新", "经济", "产业", "安全")
 NISC = "工业和信息化部网络安全产业发展中心（工业和信息化部信息中心）"
+AMBIGUOUS_PLACE = "朝阳"  # short name of 北京市朝阳区, 吉林省长春市朝阳区, 辽宁省朝阳市 and its 朝阳县
 
 
 def numeral(n: int) -> str:
@@ -76,9 +83,14 @@ def synthesise(ref: Reference, editions: int, out: Path, *, thematic: int = 17, 
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     places = {p.id: p for p in ref.places}
-    regions = [p for p in ref.places if p.kind in ("province", "planned-city", "corps")]
+    curated = [p for p in ref.places if p.curated]
+    regions = [p for p in curated if p.kind in ("province", "planned-city", "corps")]
     regions = [p for p in regions if p.id not in ("150000", "640000")][:35]  # 35 regional contests, as printed
-    cities = [p for p in ref.places if p.kind in ("prefecture", "planned-city", "county", "district")]
+    cities = [p for p in curated if p.kind in ("prefecture", "planned-city", "county", "district")]
+    # divisions only the generated table lists: prefecture-level cities and county-level divisions
+    listed = [p for p in ref.places if not p.curated and p.current and p.code is not None]
+    prefectures = [p for p in listed if p.kind == "prefecture" and p.name.endswith("市")]
+    counties = [p for p in listed if p.kind == "county"]
     hosts = {p.id: _department(ref, p) for p in regions}
     topics = [t.label_zh for t in ref.tracks]
     current_topics = rng.sample(topics, min(thematic, len(topics)))
@@ -102,33 +114,45 @@ def synthesise(ref: Reference, editions: int, out: Path, *, thematic: int = 17, 
         current_topics = kept
         ordinal = numeral(n)
         prefix = f"第{ordinal}届“创客中国”"
-        final_place = rng.choice(cities)
+        final_place = rng.choice(prefectures)
         final = Row(
             f"{prefix}中小企业创新创业大赛全国总决赛",
-            _qualified(final_place, places),
+            _chain(final_place, places),
             ["工业和信息化部", "财政部", f"{_province_of(final_place, places)}人民政府"],
             False,
             "",
         )
-        regional = [
-            Row(
-                f"{prefix}{_printed(r)}中小企业创新创业大赛",
-                _printed(r),
-                [hosts[r.id]],
-                True,
-                "大赛官网 www.cnmaker.org.cn" if rng.random() < 0.6 else f"www.sme{r.id}.cn",
+        regional = []
+        for r in regions:
+            # now and then a region holds its contest in one of its county-level divisions
+            inside = [c for c in counties if _province(c, places).id == r.id] if rng.random() < 0.1 else []
+            regional.append(
+                Row(
+                    f"{prefix}{_printed(r)}中小企业创新创业大赛",
+                    _chain(rng.choice(inside), places) if inside else _printed(r),
+                    [hosts[r.id]],
+                    True,
+                    "大赛官网 www.cnmaker.org.cn" if rng.random() < 0.6 else f"www.sme{r.id}.cn",
+                )
             )
-            for r in regions
-        ]
         themed = []
-        for topic in current_topics:
-            place = rng.choice(cities)
-            province_host = _department(ref, _province(place, places))
+        for index, topic in enumerate(current_topics):
+            host = NISC
+            if index == 0:
+                printed = AMBIGUOUS_PLACE
+                province = places["110000"]
+            elif rng.random() < 0.3:
+                county = rng.choice(counties)
+                printed, province, host = _chain(county, places), _province(county, places), f"{county.name}人民政府"
+            else:
+                place = rng.choice(cities)
+                printed = _qualified(place, places) if rng.random() < 0.7 else place.name
+                province = _province(place, places)
             themed.append(
                 Row(
                     f"{prefix}{topic}中小企业创新创业大赛",
-                    _qualified(place, places) if rng.random() < 0.7 else place.name,
-                    [NISC, province_host],
+                    printed,
+                    [host, _department(ref, province)],
                     rng.random() < 0.5,
                     "大赛官网 www.cnmaker.org.cn",
                 )
@@ -183,6 +207,15 @@ def _qualified(place: PlaceRef, places: dict[str, PlaceRef]) -> str:
     """浙江省杭州市: the place printed after its province, as the later plans print it."""
     province = _province(place, places)
     return place.name if province.id == place.id else f"{province.name}{place.name}"
+
+
+def _chain(place: PlaceRef, places: dict[str, PlaceRef]) -> str:
+    """河北省石家庄市正定县: the place after each division it lies in, as plans print a place they must settle."""
+    names = [place.name]
+    while place.parent is not None:
+        place = places[place.parent]
+        names.append(place.name)
+    return "".join(reversed(names))
 
 
 def _hosts_cell(row: Row) -> str:

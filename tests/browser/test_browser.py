@@ -19,7 +19,7 @@ from tests.e2e.conftest import Server
 
 pytestmark = pytest.mark.browser
 
-HOSTS_CHANGED = {"山西省", "大连市", "江苏省", "安徽省", "湖南省", "深圳市", "青海省"}
+HOSTS_CHANGED = {"山西省", "大连市", "江苏省", "湖南省", "深圳市", "青海省"}  # Anhui's host was renamed (issue 14)
 
 
 def requests_made(driver: WebDriver) -> list[str]:
@@ -111,6 +111,10 @@ def test_compare_page_marks_changes_and_draws_the_chart(browser: WebDriver, site
     for row in changed:
         marker = row.find_element(By.CSS_SELECTOR, ".badge.changed")
         assert marker.is_displayed() and marker.text == "changed"
+    (renamed,) = browser.find_elements(By.CSS_SELECTOR, "#hosts tbody tr.renamed")
+    assert renamed.get_attribute("data-region") == "安徽省"
+    badge = renamed.find_element(By.CSS_SELECTOR, ".badge.renamed")
+    assert badge.is_displayed() and badge.text == "renamed"
     chart = browser.find_element(By.ID, "province-chart")
     assert chart.is_displayed() and chart.size["height"] > 500
     bars = browser.find_elements(By.CSS_SELECTOR, "#province-chart rect.bar[data-count]")

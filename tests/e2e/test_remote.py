@@ -74,7 +74,7 @@ def remote(built: BuildResult, oxigraph_store: str, tmp_path_factory: pytest.Tem
         check=False,
     )
     assert loaded.returncode == 0, loaded.stderr
-    assert "5166 triples → (default graph: the merge)" in loaded.stdout
+    assert "5499 triples → (default graph: the merge)" in loaded.stdout
     running = start(out, tmp_path_factory.mktemp("remote-log") / "serve.log", store=oxigraph_store, query_timeout="3")
     yield running
     stop(running)

@@ -13,7 +13,6 @@ import json
 import mimetypes
 import os
 import re
-import socket
 import sys
 import threading
 import urllib.parse
@@ -152,34 +151,6 @@ def message(body: bytes, mimetype: str) -> str:
     _, _, detail = text.partition(": ")
     assert "\n" not in text.rstrip("\n"), text
     return detail.strip()
-
-
-@pytest.fixture(scope="module")
-def listener() -> Iterator[tuple[int, list[bytes]]]:
-    """A TCP listener on 127.0.0.1 that SERVICE and FROM IRIs in mutated queries point at: nothing may connect."""
-    received: list[bytes] = []
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    sock.settimeout(0.2)
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                continue
-            with conn:
-                received.append(b"<connected>")
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield sock.getsockname()[1], received
-    stop.set()
-    thread.join(timeout=5)
-    sock.close()
-    assert received == []
 
 
 @pytest.fixture(scope="module")
@@ -676,7 +647,10 @@ def tricky_paths(draw: st.DrawFn) -> str:
 @settings(FUZZ, max_examples=800)
 @given(path=tricky_paths(), method=st.sampled_from(["GET", "GET", "GET", "HEAD", "POST", "PUT", "DELETE"]))
 def test_path_tricks_on_every_route(target: Target, path: str, method: str) -> None:
-    target.send(method, path)
+    if path.startswith("//"):  # the test client would take what follows for a host; a server hands it over as a path
+        target.send(method, "/", environ_overrides={"PATH_INFO": latin1(urllib.parse.unquote_to_bytes(path))})
+    else:
+        target.send(method, path)
 
 
 @pytest.mark.parametrize(

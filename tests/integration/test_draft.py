@@ -35,7 +35,7 @@ def _nt(triples: list[ox.Triple]) -> bytes:
 def test_the_union_file_is_the_merge_of_the_named_graphs(built: BuildResult) -> None:
     lines = built.build.union_file.read_bytes().splitlines()
     assert lines == sorted(set(lines))
-    assert len(lines) == built.build.info.triples == 5166
+    assert len(lines) == built.build.info.triples == 5499
     merged = {t for triples in _graphs(built).values() for t in triples}
     union = {q.triple for q in ox.parse(path=built.build.union_file, format=ox.RdfFormat.N_TRIPLES)}
     assert union == merged
@@ -65,7 +65,7 @@ def test_a_draft_that_fails_changes_nothing(built: BuildResult, tmp_path: Path) 
         raise RuntimeError("disk full")
     assert current(out).info == published.info
     assert [p.name for p in (out / "builds").iterdir()] == [published.path.name]
-    assert published.info.triples == 5166
+    assert published.info.triples == 5499
     assert published.info.summary["statistics"]["classes"]["https://w3id.org/makerkg/ontology#Contest"] == 50 + 54
 
 

@@ -1,18 +1,22 @@
-"""One resource per real-world organization, place and track, whatever way a plan prints it (issue 3)."""
+"""One resource per real-world organization, place and track, whatever way a plan prints it (issue 3); every
+administrative division, resolved by the hierarchy, and renamed bodies (issue 14)."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
 
 from makerkg import resources
 from makerkg.errors import PlanError
-from makerkg.link import load_reference, resolve
+from makerkg.link import Links, Reference, load_reference, resolve, unresolved_id
+from makerkg.model import Contest, Edition, LineRange, ManifestEntry, Section, SectionRecord
 from makerkg.parse import read_sources
 from makerkg.store import EmbeddedStore
 
 BASE = "https://w3id.org/makerkg/"
+LEVELS = {"province": ("province",), "prefecture": ("prefecture", "planned-city"), "county": ("county", "district")}
 PREFIXES = """PREFIX mkg: <https://w3id.org/makerkg/ontology#>
 PREFIX schema: <https://schema.org/>
 PREFIX prov: <http://www.w3.org/ns/prov#>
@@ -165,3 +169,143 @@ def test_reference_tables_are_checked(tmp_path: Path) -> None:
     with pytest.raises(PlanError) as caught:
         load_reference(tmp_path)
     assert str(caught.value) == f"{table}:3: expected 'kind' naming an existing id, found 'ministery'"
+
+
+# --- issue 14: the whole division table, resolution by the hierarchy, renamed bodies ---------------------------
+
+
+@pytest.fixture(scope="module")
+def reference() -> Reference:
+    return load_reference(resources.reference_dir())
+
+
+def _resolve_places(reference: Reference, *printed: str) -> Links:
+    """Links for a plan that prints each of ``printed`` as the place of a thematic contest."""
+    contests = tuple(
+        Contest(Section.THEMATIC, n, f"主题{n}", "人工智能", place, (), (), None, LineRange(n, n))
+        for n, place in enumerate(printed, start=1)
+    )
+    entry = ManifestEntry(99, 2034, "test", Path("plan-99.txt"), "t", "test", Path("manifest.toml"), 1)
+    edition = Edition(
+        entry, "t", 1, "0" * 64, len(printed), (SectionRecord(Section.THEMATIC, None, LineRange(1, 1), contests),)
+    )
+    return resolve([edition], reference)
+
+
+def test_the_division_table_holds_every_division(reference: Reference) -> None:
+    current = [p for p in reference.places if p.code is not None and p.current]
+    levels = {level: sum(1 for p in current if p.kind in kinds) for level, kinds in LEVELS.items()}
+    # 国家统计局 2023年统计用区划代码 as packaged in china-division 2.7.0, placeholders and development zones left out
+    assert levels == {"province": 31, "prefecture": 333, "county": 2851}
+    new_areas = {p.name for p in reference.places if "new-area" in p.kinds}
+    assert len(new_areas) == 19 and {"浦东新区", "滨海新区", "两江新区", "雄安新区"} <= new_areas
+    assert reference.place("xpcc").kind == "corps"
+    assert all(p.source for p in reference.places)
+
+
+@pytest.mark.parametrize(
+    ("printed", "code", "method"),
+    [
+        ("湖北省武汉市", "420100", "hierarchy"),
+        ("武汉市", "420100", "name"),
+        ("武汉", "420100", "short-name"),
+        ("天津市滨海新区", "120116", "hierarchy"),
+        ("江苏省江阴市", "320281", "hierarchy"),  # county-level, under a prefecture the print leaves out
+        ("浙江省杭州市", "330100", "hierarchy"),
+        ("北京市朝阳区", "110105", "hierarchy"),
+        ("吉林省长春市朝阳区", "220104", "hierarchy"),
+        ("湖北武汉", "420100", "hierarchy"),  # two short names
+        ("河北雄安新区", "he-xiongan", "other-name"),
+        ("简阳市", "510185", "name"),  # a name a former code (512081, until 2016-04) bore too: the current one
+    ],
+)
+def test_printed_places_resolve_by_the_hierarchy(reference: Reference, printed: str, code: str, method: str) -> None:
+    match = _resolve_places(reference, printed).place(printed)
+    assert (match.id, match.method) == (code, method)
+
+
+@pytest.mark.parametrize(
+    ("printed", "candidates"),
+    [
+        ("朝阳区", ("110105", "220104")),
+        ("朝阳", ("110105", "211300", "211321", "220104")),
+        ("河北省桥西区", ("130104", "130703")),  # two 桥西区 in 河北省: the prefecture is needed
+    ],
+)
+def test_an_ambiguous_place_is_reported_never_guessed(
+    reference: Reference, printed: str, candidates: tuple[str, ...]
+) -> None:
+    links = _resolve_places(reference, printed)
+    match = links.place(printed)
+    assert match.unresolved and match.candidates == candidates
+    assert match.id == unresolved_id(printed)
+    (reported,) = links.unresolved
+    assert str(reported).startswith(f"place {printed!r} (plan-99.txt:1): ambiguous, it names ")
+
+
+def test_a_former_division_resolves_with_its_validity(reference: Reference) -> None:
+    """莱芜市 was merged into 济南市 in 2019: a plan printing it still names it, and the table says until when."""
+    links = _resolve_places(reference, "山东省莱芜市", "莱芜市")
+    assert links.place("山东省莱芜市").id == links.place("莱芜市").id == "371200"
+    assert links.place("莱芜市").method == "former-name"
+    laiwu = reference.place("371200")
+    assert (laiwu.name, laiwu.parent, laiwu.last_listed, laiwu.current) == ("莱芜市", "370000", "2019-04", False)
+    assert reference.place("370116").name == "莱芜区"  # what took its place in 济南市
+
+
+def test_unknown_place_is_unresolved(reference: Reference) -> None:
+    links = _resolve_places(reference, "中关村科学城")
+    assert links.place("中关村科学城").unresolved
+    assert [str(u) for u in links.unresolved] == ["place '中关村科学城' (plan-99.txt:1)"]
+
+
+def test_a_curated_place_must_agree_with_the_division_table(tmp_path: Path) -> None:
+    for path in resources.reference_dir().iterdir():
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    table = tmp_path / "places.csv"
+    lines = table.read_text(encoding="utf-8").splitlines()
+    number = next(n for n, line in enumerate(lines) if line.startswith("330100,"))
+    lines[number] = lines[number].replace("330100,杭州市,", "330100,杭州,", 1)
+    table.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(PlanError) as caught:
+        load_reference(tmp_path)
+    assert str(caught.value) == f"{table}:{number + 1}: expected the name divisions.csv gives, 杭州市, found 杭州"
+
+
+def test_a_renamed_body_is_linked_by_a_change_event_with_a_source(store: EmbeddedStore) -> None:
+    found = values(
+        store,
+        """PREFIX org: <http://www.w3.org/ns/org#>
+        PREFIX dcterms: <http://purl.org/dc/terms/>
+        SELECT ?event ?type ?original ?resulting ?date ?source WHERE {
+          ?event a org:ChangeEvent , ?type ; org:originalOrganization ?original ;
+                 org:resultingOrganization ?resulting ; dcterms:date ?date ; dcterms:source ?source .
+          FILTER (?type != org:ChangeEvent)
+        }""",
+    )
+    assert len(found) == 1
+    event, kind, original, resulting, date, source = found[0]
+    assert (event, kind, original, resulting, date) == (
+        f"{BASE}org-change/ah-jxt-renamed-2023",
+        "https://w3id.org/makerkg/ontology#Renaming",
+        f"{BASE}org/ah-jxt",
+        f"{BASE}org/ah-gxt",
+        "2023",
+    )
+    assert source.startswith("《安徽省机构改革方案》 (2023")
+    names = values(
+        store,
+        f"""SELECT ?o ?n WHERE {{ VALUES ?o {{ <{original}> <{resulting}> }}
+        ?o skos:prefLabel ?n FILTER (lang(?n) = "zh") }}""",
+    )
+    assert names == [(resulting, "安徽省工业和信息化厅"), (original, "安徽省经济和信息化厅")]
+
+
+def test_every_source_names_a_document_not_a_search() -> None:
+    """A source names the public document or dataset, never how a row was looked up (issue 12, item 8)."""
+    for path in sorted(resources.reference_dir().glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                source = row["source"]
+                for word in ("find_string", "found with", "mirror", "commit ", "grep", "search"):
+                    assert word not in source, (path.name, row.get("id") or row.get("code"), word)

@@ -1,19 +1,24 @@
-"""Each named query's exact rows, as read from the two plans (issue 3)."""
+"""Each named query's exact rows, as read from the two plans (issue 3); defaults that follow the build and the
+renamed host told from a changed one (issue 14)."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
+from makerkg.diff import compare, render_table
 from makerkg.errors import PlanError, UsageError
 from makerkg.queries import bind_parameters, bound_text, load_queries, read_query
 from makerkg.store import EmbeddedStore
 
 BASE = "https://w3id.org/makerkg/"
+EDITIONS = [8, 11]  # the build's editions, which the defaults latest and previous name
 
 
 def rows(store: EmbeddedStore, name: str, **params: str) -> list[dict[str, str]]:
     query = load_queries()[name]
-    result = store.query(bound_text(query, bind_parameters(query, params, BASE)))
+    result = store.query(bound_text(query, bind_parameters(query, params, BASE, editions=EDITIONS)))
     return [
         {v: ("" if t is None else t.value) for v, t in zip(result.variables, row, strict=True)} for row in result.rows
     ]
@@ -36,8 +41,8 @@ def test_every_query_has_a_title_description_and_typed_parameters() -> None:
     for query in queries.values():
         assert query.title and query.description
     assert [(p.name, p.type, p.default) for p in queries["region-hosts"].parameters] == [
-        ("a", "edition", "8"),
-        ("b", "edition", "11"),
+        ("a", "edition", "previous"),
+        ("b", "edition", "latest"),
         ("region", "place", "*"),
     ]
 
@@ -100,10 +105,14 @@ def test_orgs_new_and_gone(store: EmbeddedStore) -> None:
 
 
 def test_region_hosts_changed(store: EmbeddedStore) -> None:
+    """Seven regions print another lead host in the 11th plan; Anhui's is its department renamed (issue 14), so
+    six changed host and one did not."""
     found = rows(store, "region-hosts", a="8", b="11")
     assert len(found) == 35
     changed = {r["regionName"]: (r["hostsInA"], r["hostsInB"]) for r in found if r["changed"] == "true"}
-    assert set(changed) == {"山西省", "大连市", "江苏省", "安徽省", "湖南省", "深圳市", "青海省"}
+    renamed = {r["regionName"]: (r["hostsInA"], r["hostsInB"]) for r in found if r["renamed"] == "true"}
+    assert set(changed) == {"山西省", "大连市", "江苏省", "湖南省", "深圳市", "青海省"}
+    assert renamed == {"安徽省": ("安徽省经济和信息化厅", "安徽省工业和信息化厅")}
     assert changed["江苏省"] == ("江苏省工业和信息化厅", "江苏省中小企业发展中心")
     assert set(changed["深圳市"][0].split("、")) == {"深圳市工业和信息化局", "深圳市中小企业服务局"}
     assert changed["深圳市"][1] == "深圳市中小企业服务局"
@@ -117,8 +126,32 @@ def test_region_hosts_for_one_region(store: EmbeddedStore) -> None:
             "hostsInA": "江苏省工业和信息化厅",
             "hostsInB": "江苏省中小企业发展中心",
             "changed": "true",
+            "renamed": "false",
         }
     ]
+
+
+def test_defaults_are_the_two_latest_editions_of_the_build(store: EmbeddedStore) -> None:
+    """Named-query defaults follow the data: no edition is written into a query (issue 14)."""
+    assert rows(store, "region-hosts") == rows(store, "region-hosts", a="8", b="11")
+    query = load_queries()["region-hosts"]
+    later = bind_parameters(query, {}, BASE, editions=[8, 11, 12])
+    assert (later["a"].value, later["b"].value) == ("11", "12")
+    alone = bind_parameters(query, {}, BASE, editions=[8])
+    assert (alone["a"].value, alone["b"].value) == ("8", "8")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"a": "9"}, "a: no edition 9 in this build (editions: 8, 11)"),
+        ({"b": "12"}, "b: no edition 12 in this build (editions: 8, 11)"),
+    ],
+)
+def test_an_edition_the_build_lacks_is_refused(params: dict[str, str], message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        bind_parameters(load_queries()["region-hosts"], params, BASE, editions=EDITIONS)
+    assert str(caught.value) == message
 
 
 def test_tracks_compared(store: EmbeddedStore) -> None:
@@ -221,7 +254,7 @@ def test_contests_per_province(store: EmbeddedStore) -> None:
 )
 def test_bad_parameters_name_the_parameter(params: dict[str, str], message: str) -> None:
     with pytest.raises(UsageError) as caught:
-        bind_parameters(load_queries()["region-hosts"], params, BASE)
+        bind_parameters(load_queries()["region-hosts"], params, BASE, editions=EDITIONS)
     assert str(caught.value) == message
 
 
@@ -231,3 +264,28 @@ def test_a_query_header_without_title_is_refused(tmp_path) -> None:  # type: ign
     with pytest.raises(PlanError) as caught:
         read_query(path)
     assert str(caught.value) == f"{path}:1: expected a '# title:' line in the header, found none"
+
+
+def test_diff_tells_a_renamed_host_from_a_changed_one(store: EmbeddedStore) -> None:
+    """makerkg diff: Anhui's host is its department renamed, Jiangsu's another body (issue 14)."""
+    comparison = compare(store, 8, 11, BASE)
+    regions = {r["name"]: r for r in comparison["regions"]}
+    assert (regions["安徽省"]["hosts_changed"], regions["安徽省"]["hosts_renamed"]) == (False, True)
+    assert (regions["江苏省"]["hosts_changed"], regions["江苏省"]["hosts_renamed"]) == (True, False)
+    out = io.StringIO()
+    render_table(comparison, out)
+    text = out.getvalue()
+    anhui = next(line for line in text.splitlines() if line.startswith("安徽省"))
+    assert anhui.split()[:4] == ["安徽省", "安徽省经济和信息化厅", "安徽省工业和信息化厅", "renamed"]
+    assert "6 region(s) changed hosts; 1 kept a host that was renamed; 12 changed registration sites." in text
+    with pytest.raises(UsageError) as caught:
+        compare(store, 8, 12, BASE)
+    assert str(caught.value) == "B: no edition 12 in the graph (editions: 8, 11)"
+
+
+def test_orgs_new_and_gone_name_a_renamed_body(store: EmbeddedStore) -> None:
+    """A body renamed between the editions is listed new and gone under its two names, each naming the other."""
+    new = {r["name"]: r["renamedFrom"] for r in rows(store, "orgs-new") if r["renamedFrom"]}
+    gone = {r["name"]: r["renamedTo"] for r in rows(store, "orgs-gone") if r["renamedTo"]}
+    assert new == {"安徽省工业和信息化厅": "安徽省经济和信息化厅"}
+    assert gone == {"安徽省经济和信息化厅": "安徽省工业和信息化厅"}

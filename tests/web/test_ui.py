@@ -16,7 +16,9 @@ from makerkg.queries import bind_parameters, bound_text, load_queries
 from makerkg.web import create_app, ui
 
 BASE = "https://w3id.org/makerkg/"
-HOSTS_CHANGED = {"山西省", "大连市", "江苏省", "安徽省", "湖南省", "深圳市", "青海省"}
+# seven regions print another lead host in the 11th plan; Anhui's is the same department renamed (issue 14)
+HOSTS_CHANGED = {"山西省", "大连市", "江苏省", "湖南省", "深圳市", "青海省"}
+HOSTS_RENAMED = {"安徽省"}
 SITES_CHANGED = {
     "山西省",
     "大连市",
@@ -96,7 +98,7 @@ def test_home_shows_the_counts_of_the_build(client: FlaskClient) -> None:
     assert rows["8"] == ["1", "35", "13", "1", "50"]
     assert rows["11"] == ["1", "35", "17", "1", "54"]
     figures = {span.get("data-count"): text(span) for span in doc.iter("span") if span.get("data-count")}
-    assert figures == {"organizations": "58", "places": "59", "tracks": "29", "triples": "5,166"}
+    assert figures == {"organizations": "58", "places": "59", "tracks": "29", "triples": "5,499"}
 
 
 def test_home_links_the_entry_points_and_example_resources(client: FlaskClient) -> None:
@@ -132,7 +134,7 @@ def test_query_page_lists_every_named_query_with_its_text_bound(client: FlaskCli
         assert li.find(f"p/button[@data-query='{query.name}']") is not None
         pre = li.find(f".//pre[@id='query-{query.name}']")
         assert pre is not None
-        assert pre.text == bound_text(query, bind_parameters(query, {}, BASE))
+        assert pre.text == bound_text(query, bind_parameters(query, {}, BASE, editions=[8, 11]))
 
 
 def test_named_query_texts_run_as_they_are(client: FlaskClient) -> None:
@@ -224,6 +226,19 @@ def test_compare_marks_exactly_the_regions_whose_hosts_changed(client: FlaskClie
     assert cells == [["深圳市中小企业服务局", "深圳市工业和信息化局"], ["深圳市中小企业服务局"]]
 
 
+def test_compare_shows_a_renamed_host_as_renamed_not_changed(client: FlaskClient) -> None:
+    """安徽省经济和信息化厅 → 安徽省工业和信息化厅 is one body renamed, by a change event with a source (issue 14)."""
+    doc = page(client, "/compare")
+    rows = _rows(doc, "hosts")
+    renamed = {row.get("data-region") for row in rows if "renamed" in classes(row)}
+    assert renamed == HOSTS_RENAMED
+    anhui = next(row for row in rows if row.get("data-region") == "安徽省")
+    cells = [text(td) for td in anhui.findall("td")]
+    assert cells == ["安徽省经济和信息化厅", "安徽省工业和信息化厅", "renamed"]
+    summary = text(doc.find(".//ul[@id='summary']/li"))  # type: ignore[arg-type]
+    assert summary == "6 of 35 regions changed their host organizations; 1 kept a host that was renamed"
+
+
 def test_compare_marks_the_regions_whose_registration_sites_changed(client: FlaskClient) -> None:
     rows = _rows(page(client, "/compare"), "sites")
     assert {row.get("data-region") for row in rows if "changed" in classes(row)} == SITES_CHANGED
@@ -285,6 +300,7 @@ def test_compare_defaults_to_the_two_latest_editions(client: FlaskClient) -> Non
 def test_compare_either_way_round(client: FlaskClient) -> None:
     doc = page(client, "/compare?a=11&b=8")
     assert {row.get("data-region") for row in _rows(doc, "hosts") if "changed" in classes(row)} == HOSTS_CHANGED
+    assert {row.get("data-region") for row in _rows(doc, "hosts") if "renamed" in classes(row)} == HOSTS_RENAMED
     statuses = {row.get("data-status") for row in _rows(doc, "tracks")}
     assert statuses == {"continued", "added", "dropped"}
 
@@ -339,3 +355,39 @@ def test_text_from_the_plans_is_escaped(copy_sources: Callable[..., Path], tmp_p
         assert [s for s in doc.iter("script")] == []
     finally:
         application.extensions["makerkg"].close()
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter", "detail"),
+    [
+        ("/api/queries/region-hosts?a=9", "a", "a: no edition 9 in this build (editions: 8, 11)"),
+        ("/api/queries/orgs-new?since=12", "since", "since: no edition 12 in this build (editions: 8, 11)"),
+        ("/api/queries/orgs-ranked?edition=7", "edition", "edition: no edition 7 in this build (editions: 8, 11)"),
+    ],
+)
+def test_a_named_query_for_an_edition_the_build_lacks_is_400(
+    client: FlaskClient, path: str, parameter: str, detail: str
+) -> None:
+    """As diff and /compare do, a named query says which editions the build has (issue 14)."""
+    response = client.get(path, headers={"Accept": "application/problem+json"})
+    assert response.status_code == 400
+    assert response.get_json()["detail"] == detail and response.get_json()["parameter"] == parameter
+
+
+def test_named_query_defaults_are_the_builds_two_latest_editions(client: FlaskClient) -> None:
+    by_default = client.get("/api/queries/region-hosts").get_json()
+    assert by_default == client.get("/api/queries/region-hosts?a=8&b=11").get_json()
+    anhui = next(r for r in by_default["rows"] if r["regionName"] == "安徽省")
+    assert (anhui["changed"], anhui["renamed"]) == ("false", "true")
+    described = next(q for q in client.get("/api/queries").get_json()["queries"] if q["name"] == "region-hosts")
+    assert [(p["name"], p["default"]) for p in described["parameters"]] == [("a", 8), ("b", 11), ("region", None)]
+
+
+def test_compare_says_which_new_and_gone_organizations_were_renamed(client: FlaskClient) -> None:
+    doc = page(client, "/compare")
+    for table, expected in (
+        ("orgs-new", "安徽省工业和信息化厅renamed from 安徽省经济和信息化厅"),  # a link, then a block below it
+        ("orgs-gone", "安徽省经济和信息化厅renamed to 安徽省工业和信息化厅"),
+    ):
+        renamed = [text(row.find("th")) for row in _rows(doc, table) if "renamed" in classes(row)]  # type: ignore[arg-type]
+        assert renamed == [expected]

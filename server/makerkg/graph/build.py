@@ -11,7 +11,8 @@ from rdflib.term import Node
 
 from makerkg.graph.iris import Minter
 from makerkg.graph.vocab import DCTERMS, MKG, ORG, OWL, PREFIXES, PROV, RDF, RDFS, SCHEMA, SKOS, WD, XSD
-from makerkg.link import Links, Match, Reference, contest_keys
+from makerkg.link import Links, Match, Reference, contest_keys, places_in_use
+from makerkg.link.reference import PlaceRef
 from makerkg.model import Contest, Edition, LineRange, Role, Section, Sources
 
 KIND = {
@@ -30,6 +31,7 @@ PLACE_CLASSES = {
     "district": (MKG.CountyLevelDivision,),
     "new-area": (MKG.StateLevelNewArea,),
 }
+CHANGE_CLASSES = {"renamed": MKG.Renaming, "succeeded": MKG.Succession}
 _TITLE_SUFFIX = re.compile(r"\s*赛事计划\s*$")
 
 
@@ -51,15 +53,15 @@ def named_graphs(
     """The named graphs one at a time (ontology, reference data, then each edition), so that a large build never
     holds more than one edition's rdflib graph."""
     yield minter.ontology_graph(), Graph().parse(ontology, format="turtle")
-    yield minter.reference_graph(), reference_graph(ref, minter)
+    yield minter.reference_graph(), reference_graph(ref, minter, places_in_use(ref, links))
     for edition in sources.editions:
         yield minter.edition_graph(edition.ordinal), edition_graph(sources, edition, links, ref, minter)
 
 
-def reference_graph(ref: Reference, minter: Minter) -> Graph:
-    """The curated places, organizations, their kinds and the tracks."""
+def reference_graph(ref: Reference, minter: Minter, places: Sequence[PlaceRef]) -> Graph:
+    """``places``, the curated organizations, their kinds and the tracks."""
     g = Graph()
-    _reference(g, ref, minter)
+    _reference(g, ref, minter, places)
     return g
 
 
@@ -105,15 +107,18 @@ def _concept(g: Graph, scheme: URIRef, node: URIRef, zh: str, en: str | None) ->
     return node
 
 
-def _reference(g: Graph, ref: Reference, minter: Minter) -> None:
-    for place in ref.places:
+def _reference(g: Graph, ref: Reference, minter: Minter, places: Sequence[PlaceRef]) -> None:
+    for place in places:
         node = minter.place(place.id)
         g.add((node, RDF.type, SCHEMA.AdministrativeArea))
-        for cls in PLACE_CLASSES[place.kind]:
-            g.add((node, RDF.type, cls))
+        for place_kind in place.kinds:
+            for cls in PLACE_CLASSES[place_kind]:
+                g.add((node, RDF.type, cls))
         _labels(g, node, place.name, place.name_en)
-        for alt in place.alt_names:
+        for alt in _place_names(place)[1:]:
             g.add((node, SKOS.altLabel, _zh(alt)))
+        if place.last_listed:
+            g.add((node, MKG.lastListed, Literal(place.last_listed, datatype=XSD.gYearMonth)))
         if place.parent:
             g.add((node, SCHEMA.containedInPlace, minter.place(place.parent)))
             g.add((minter.place(place.parent), SCHEMA.containsPlace, node))
@@ -151,6 +156,19 @@ def _reference(g: Graph, ref: Reference, minter: Minter) -> None:
         g.add(
             (node, SKOS.editorialNote, _en(f"Printed as {misprint.printed} ({misprint.source}): {misprint.evidence}"))
         )
+
+    for change in ref.changes:
+        node = minter.change(change.id)
+        original, resulting = minter.organization(change.original), minter.organization(change.resulting)
+        g.add((node, RDF.type, ORG.ChangeEvent))
+        g.add((node, RDF.type, CHANGE_CLASSES[change.kind]))
+        g.add((node, ORG.originalOrganization, original))
+        g.add((node, ORG.resultingOrganization, resulting))
+        g.add((original, ORG.changedBy, node))
+        g.add((resulting, ORG.resultedFrom, node))
+        datatype = XSD.gYear if len(change.date) == 4 else XSD.date
+        g.add((node, DCTERMS.date, Literal(change.date, datatype=datatype)))
+        g.add((node, DCTERMS.source, _en(change.source)))
 
     scheme = _scheme(g, minter.scheme("tracks"), "专题赛赛道", "Thematic tracks")
     for track in ref.tracks:
@@ -241,16 +259,24 @@ def _contest(
     place_node = minter.place(place.id)
     g.add((iri, SCHEMA.location, place_node))
     g.add((iri, MKG.printedPlace, _zh(contest.place)))
-    _printed_label(g, place_node, contest.place, _place_names(ref, place.id), place)
+    if place.unresolved:
+        g.add((place_node, RDF.type, SCHEMA.AdministrativeArea))
+        _unresolved(g, place_node)
+        for candidate in place.candidates:
+            g.add((place_node, MKG.candidate, minter.place(candidate)))
+    known = ref.find_place(place.id)
+    _printed_label(g, place_node, contest.place, _place_names(known) if known else (), place)
 
     if contest.section is Section.THEMATIC:
         track = links.track(contest.topic)
         track_node = minter.track(track.id)
         g.add((iri, MKG.track, track_node))
-        labels = next(((t.label_zh, *t.alt_labels) for t in ref.tracks if t.id == track.id), ())
-        if track.method == "unresolved":
+        known_track = ref.find_track(track.id)
+        labels = (known_track.label_zh, *known_track.alt_labels) if known_track else ()
+        if track.unresolved:
             g.add((track_node, RDF.type, SKOS.Concept))
             g.add((track_node, SKOS.inScheme, minter.scheme("tracks")))
+            _unresolved(g, track_node)
         _printed_label(g, track_node, contest.topic, labels, track)
 
     for name in contest.organizers:
@@ -269,10 +295,12 @@ def _contest(
             g.add((iri, SCHEMA.organizer, org_node))
             if name.role is Role.LEAD:
                 g.add((iri, MKG.leadOrganizer, org_node))
-        if org.method == "unresolved":
+        if org.unresolved:
             g.add((org_node, RDF.type, ORG.Organization))
             g.add((org_node, RDF.type, SCHEMA.Organization))
-        names = next(((o.name, *o.other_names) for o in ref.organizations if o.id == org.id), ())
+            _unresolved(g, org_node)
+        known_org = ref.find_organization(org.id)
+        names = (known_org.name, *known_org.other_names) if known_org else ()
         _printed_label(g, org_node, name.printed, names, org)
 
     for address in contest.addresses:
@@ -281,8 +309,14 @@ def _contest(
         g.add((iri, MKG.printedRegistration, _zh(contest.printed_registration)))
 
 
-def _place_names(ref: Reference, id: str) -> Sequence[str]:
-    return next(((p.name, *p.alt_names) for p in ref.places if p.id == id), ())
+def _place_names(place: PlaceRef) -> tuple[str, ...]:
+    """Its name, then each other name once: curated, short and former ones."""
+    return tuple(dict.fromkeys((place.name, *place.alt_names, *place.short_names, *place.former_names)))
+
+
+def _unresolved(g: Graph, node: URIRef) -> None:
+    """Flag a resource that only the plans name: no reference row knows it (yet)."""
+    g.add((node, MKG.unresolved, Literal(True)))
 
 
 def _printed_label(g: Graph, node: URIRef, printed: str, names: Sequence[str], match: Match) -> None:

@@ -52,6 +52,9 @@ class Minter:
     def organization(self, id: str) -> URIRef:
         return self._iri(f"org/{id}")
 
+    def change(self, id: str) -> URIRef:
+        return self._iri(f"org-change/{id}")
+
     def org_kind(self, id: str) -> URIRef:
         return self._iri(f"org-kind/{id}")
 

@@ -35,8 +35,13 @@ class Match:
     """How one printed form resolved: the reference id (or an ``u-`` id) and the rule that matched."""
 
     id: str
-    method: str  # name, other-name, misprint, dual-name, hierarchy, unresolved
+    method: str  # name, other-name, short-name, former-name, misprint, dual-name, hierarchy, unresolved
     label: str = ""  # for an unresolved form: the first printed form, which becomes the resource's name
+    candidates: tuple[str, ...] = ()  # for an ambiguous form: every place it could name, none chosen
+
+    @property
+    def unresolved(self) -> bool:
+        return self.method == "unresolved"
 
 
 @dataclass(frozen=True)
@@ -55,10 +60,11 @@ class Unresolved:
     kind: str  # organization, place, track
     printed: str
     mentions: tuple[Mention, ...]
+    why: str = ""  # why it is not resolved, when matching nothing is not the reason (an ambiguous place)
 
     def __str__(self) -> str:
         where = ", ".join(f"{m.file}:{m.line}" for m in self.mentions)
-        return f"{self.kind} {self.printed!r} ({where})"
+        return f"{self.kind} {self.printed!r} ({where})" + (f": {self.why}" if self.why else "")
 
 
 @dataclass(frozen=True)
@@ -124,10 +130,12 @@ def _resolve_all(
     links: dict[str, Match] = {}
     for key in sorted(mentions):
         found = match(key)
-        if found is None:
+        if found is None or found.candidates:
             printed = mentions[key][0][0]
-            found = Match(unresolved_id(key), "unresolved", printed)
-            unresolved.append(Unresolved(kind, printed, tuple(m for _, m in mentions[key])))
+            why = "" if found is None else found.label
+            candidates = () if found is None else found.candidates
+            found = Match(unresolved_id(key), "unresolved", printed, candidates)
+            unresolved.append(Unresolved(kind, printed, tuple(m for _, m in mentions[key]), why))
         links[key] = found
     return links
 
@@ -158,16 +166,32 @@ class _OrgIndex:
 
 
 class _PlaceIndex:
-    """Places by name; a printed 浙江省杭州市 is read as a chain of names, each inside the one before."""
+    """Places by name; a printed 浙江省杭州市 is read as a chain of names, each inside the one before.
+
+    Names are tried in tiers, each only when the ones before match nothing: the names of current divisions and
+    curated places; curated other names (places.csv); short names (武汉 for 武汉市); names of former divisions
+    and former names. A printed form that names more than one place within a tier is ambiguous: reported with
+    its candidates, never guessed.
+    """
+
+    TIERS = ("name", "other-name", "short-name", "former-name")
 
     def __init__(self, places: Iterable[PlaceRef]) -> None:
         self.parent: dict[str, str | None] = {}
-        self.by_name: dict[str, list[str]] = defaultdict(list)
+        self.names: dict[str, str] = {}
+        self.by_name: list[dict[str, list[str]]] = [defaultdict(list) for _ in self.TIERS]
         for place in places:
             self.parent[place.id] = place.parent
-            for name in (place.name, *place.alt_names):
-                if place.id not in self.by_name[normalise(name)]:
-                    self.by_name[normalise(name)].append(place.id)
+            self.names[place.id] = place.name
+            if place.current:
+                tiers = [(place.name,), place.alt_names, place.short_names, place.former_names]
+            else:
+                tiers = [(), place.alt_names, (), (place.name, *place.short_names, *place.former_names)]
+            for tier, names in enumerate(tiers):
+                for name in names:
+                    ids = self.by_name[tier][normalise(name)]
+                    if place.id not in ids:
+                        ids.append(place.id)
 
     def _inside(self, place: str, ancestor: str) -> bool:
         current = self.parent.get(place)
@@ -177,25 +201,40 @@ class _PlaceIndex:
             current = self.parent.get(current)
         return False
 
-    def _chains(self, key: str, within: str | None) -> list[str]:
+    def _named(self, name: str, tier: int) -> list[str]:
+        return [id for t in range(tier + 1) for id in self.by_name[t].get(name, [])]
+
+    def _chains(self, key: str, within: str | None, tier: int) -> list[str]:
         """Ids the whole of ``key`` can name, as a chain of names each inside the previous one."""
         found: list[str] = []
         for end in range(len(key), 0, -1):
-            for candidate in self.by_name.get(key[:end], []):
+            for candidate in self._named(key[:end], tier):
                 if within is not None and not self._inside(candidate, within):
                     continue
                 rest = key[end:]
-                found.extend([candidate] if not rest else self._chains(rest, candidate))
+                found.extend([candidate] if not rest else self._chains(rest, candidate, tier))
         return sorted(set(found))
 
+    def full_name(self, id: str) -> str:
+        """湖北省武汉市江岸区: the names of a place and its ancestors."""
+        chain = [self.names[id]]
+        parent = self.parent.get(id)
+        while parent is not None:
+            chain.append(self.names[parent])
+            parent = self.parent.get(parent)
+        return "".join(reversed(chain))
+
     def match(self, key: str) -> Match | None:
-        exact = self.by_name.get(key, [])
-        if len(exact) == 1:
-            return Match(exact[0], "name")
-        chains = self._chains(key, None)
-        if len(chains) == 1:
-            return Match(chains[0], "hierarchy")
-        return None  # no match, or ambiguous: reported rather than guessed
+        for tier, method in enumerate(self.TIERS):
+            found = self._chains(key, None, tier)
+            if len(found) == 1:
+                exact = found[0] in self._named(key, tier)
+                return Match(found[0], method if exact else "hierarchy")
+            if found:
+                named = ", ".join(f"{id} ({self.full_name(id)})" for id in found)
+                why = f"ambiguous, it names {named}; print the division it lies in"
+                return Match("", "ambiguous", why, tuple(found))
+        return None
 
 
 class _TrackIndex:
@@ -209,6 +248,18 @@ class _TrackIndex:
 
     def match(self, key: str) -> Match | None:
         return self.labels.get(key)
+
+
+def places_in_use(ref: Reference, links: Links) -> list[PlaceRef]:
+    """The places a build describes: every curated place, every place a printed place resolved to or could name
+    (an ambiguous one's candidates), every curated organization's jurisdiction, and all the places they lie in.
+    The other divisions of the table serve resolution only, so the graph does not grow by thousands of places
+    no edition names."""
+    ids = {p.id for p in ref.places if p.curated}
+    for match in links.places.values():
+        ids.update(match.candidates if match.unresolved else (match.id,))
+    ids.update(o.jurisdiction for o in ref.organizations if o.jurisdiction)
+    return ref.with_ancestors(ids)
 
 
 def contest_keys(edition: Edition, links: Links) -> dict[Contest, str]:

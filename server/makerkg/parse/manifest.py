@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
+from makerkg.config import toml_line, toml_message
 from makerkg.errors import PlanError
 from makerkg.model import ManifestEntry, Series
 
 MANIFEST = "manifest.toml"
 _FIELDS = {"edition": int, "year": int, "year_source": str, "file": str, "title": str, "source": str}
+_SERIES_FIELDS = ("name", "name_en", "organizer", "source")  # organizer: documentation only
+_TABLES = {"series": _SERIES_FIELDS, "plan": tuple(_FIELDS)}
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]*?)\s*\]\]?")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')\s*[.=]")
 
 
 def read_manifest(directory: Path) -> tuple[Series, tuple[ManifestEntry, ...]]:
@@ -18,11 +24,21 @@ def read_manifest(directory: Path) -> tuple[Series, tuple[ManifestEntry, ...]]:
     path = directory / MANIFEST
     if not path.is_file():
         raise PlanError(path, None, f"a manifest {MANIFEST} listing the plans", "no such file")
-    text = path.read_text(encoding="utf-8")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise PlanError(
+            path,
+            raw[: err.start].count(b"\n") + 1,
+            "UTF-8 text",
+            f"the byte 0x{raw[err.start]:02x} at offset {err.start}",
+        ) from err
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise PlanError(path, getattr(err, "lineno", None), "valid TOML", str(err)) from err
+        raise PlanError(path, toml_line(err), "valid TOML", toml_message(err)) from err
+    _check_keys(path, text, data)
     series = _series(path, text, data.get("series"))
     plans = data.get("plan")
     if not isinstance(plans, list) or not plans:
@@ -79,6 +95,54 @@ def _entry(path: Path, line: int | None, plan: Any) -> ManifestEntry:
         manifest=path,
         line=line or 0,
     )
+
+
+def _check_keys(path: Path, text: str, data: dict[str, Any]) -> None:
+    """Refuse a table or key the manifest does not define (a misspelt [[plans]] or year_sourc), naming its line:
+    a silently ignored entry would publish a build without an edition."""
+    layout = _layout(text)
+    for table, value in data.items():
+        if table not in _TABLES:
+            line = next((n for n, t, _ in layout if t == table), None)
+            raise PlanError(path, line, "a [series] table or [[plan]] tables", f"{_shown(table, value)}")
+        entries = value if isinstance(value, list) else [value]
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                continue
+            for key in entry:
+                if key not in _TABLES[table]:
+                    line = next((n for n, t, k in layout if t == table and k == (index, key)), None)
+                    known = ", ".join(_TABLES[table])
+                    raise PlanError(path, line, f"a key of [{table}] among {known}", repr(key))
+
+
+def _shown(table: str, value: Any) -> str:
+    """How the manifest wrote it: [[plans]], [plans] or a plain key."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return f"[[{table}]]"
+    return f"[{table}]" if isinstance(value, dict) else repr(table)
+
+
+def _layout(text: str) -> list[tuple[int, str, tuple[int, str] | None]]:
+    """(line, table, (entry index, key) or None) for each table header and key line. Hand-written because tomllib
+    keeps no positions; only manifests tomllib has read are scanned, so the simple line shapes suffice."""
+    out: list[tuple[int, str, tuple[int, str] | None]] = []
+    table, counts = "", dict[str, int]()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(raw)
+        if header is not None and not raw.strip().startswith("#"):
+            table = header[2].split(".")[0].strip().strip('"')
+            counts[table] = counts.get(table, -1) + 1 if header[1] == "[[" else 0
+            out.append((number, table, None))
+            continue
+        key = _KEY.match(raw)
+        if key is not None:
+            name = key[1].strip("\"'")
+            if not table:  # a key before any table header is a top-level entry of its own
+                out.append((number, name, None))
+            else:
+                out.append((number, table, (counts.get(table, 0), name)))
+    return out
 
 
 def _table_lines(text: str) -> list[int]:

@@ -139,12 +139,21 @@ def _read_bytes(entry: ManifestEntry) -> bytes:
         ) from err
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
+
+
 def _decode(path: Path, data: bytes) -> list[str]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise PlanError(path, line, "UTF-8 text", f"the byte 0x{data[err.start]:02x} at offset {err.start}") from err
+    control = _CONTROL.search(text)
+    if control is not None:  # RDF/XML and SPARQL XML cannot carry them, and no plan prints them
+        line = text[: control.start()].count("\n") + 1
+        column = control.start() - text.rfind("\n", 0, control.start())
+        raise PlanError(path, line, "text (tabs and line ends are the only control characters a plan holds)",
+                        f"the control character U+{ord(control.group()):04X} at column {column}")  # fmt: skip
     # split on \n only: str.splitlines would also break at form feeds and other separators, and the line
     # numbers in messages must be those an editor shows.
     lines = text.split("\n")

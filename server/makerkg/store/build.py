@@ -58,6 +58,11 @@ class BuildInfo:
     quads_per_graph: dict[str, int]
     summary: dict[str, Any]
 
+    @property
+    def editions(self) -> list[int]:
+        """The edition ordinals the build holds, ascending."""
+        return sorted(int(e) for e in self.summary.get("contests", {}))
+
 
 @dataclass(frozen=True)
 class Build:

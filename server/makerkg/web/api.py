@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from makerkg import __version__
 from makerkg.errors import UsageError
-from makerkg.queries import TYPES, NamedQuery, Parameter, bind_parameters, bound_text
+from makerkg.queries import EDITION_DEFAULTS, TYPES, NamedQuery, Parameter, bind_parameters, bound_text, edition_default
 from makerkg.sparql.negotiate import negotiate
 from makerkg.store.execute import ROWS as ROWS_JSON
 from makerkg.store.query import Job
@@ -20,7 +20,7 @@ OFFERS = [ROWS_JSON, "text/csv"]
 ALIASES = {"json": ROWS_JSON, "csv": "text/csv"}
 
 
-def describe(query: NamedQuery) -> dict[str, Any]:
+def describe(query: NamedQuery, editions: list[int]) -> dict[str, Any]:
     return {
         "name": query.name,
         "title": query.title,
@@ -30,7 +30,7 @@ def describe(query: NamedQuery) -> dict[str, Any]:
                 "name": p.name,
                 "type": p.type,
                 "required": p.required,
-                "default": None if p.default in (None, "*") else p.default,
+                "default": _default(p, editions),
                 "description": p.doc,
             }
             for p in query.parameters
@@ -42,7 +42,9 @@ def describe(query: NamedQuery) -> dict[str, Any]:
 @bp.get("/queries")
 def listing() -> Response:
     """Every named query with its title, description and parameters."""
-    return jsonify({"queries": [describe(q) for q in get_engine().queries.values()]})
+    engine = get_engine()
+    editions = engine.snapshot().build.info.editions
+    return jsonify({"queries": [describe(q, editions) for q in engine.queries.values()]})
 
 
 @bp.get("/queries/<name>")
@@ -56,14 +58,24 @@ def run(name: str) -> Response:
     for key in request.args:
         if len(request.args.getlist(key)) > 1:
             raise UsageError(key, "given more than once")
-    bindings = bind_parameters(query, params, engine.settings.base)
+    snapshot = engine.snapshot()
+    bindings = bind_parameters(query, params, engine.settings.base, editions=snapshot.build.info.editions)
     media = negotiate(request.headers.get("Accept"), request.args.get("format"), OFFERS, ALIASES)
     settings = engine.settings
     job = Job(bound_text(query, bindings), "SELECT", media, settings.max_rows, settings.max_answer_bytes)
-    return respond(engine.snapshot().pool.execute(job))
+    return respond(snapshot.pool.execute(job))
 
 
-def _schema(param: Parameter) -> dict[str, Any]:
+def _default(param: Parameter, editions: list[int]) -> int | str | None:
+    """The default a client gets: for ``latest`` and ``previous``, the edition of this build they name."""
+    if param.default in (None, "*"):
+        return None
+    if param.type == "edition" and param.default in EDITION_DEFAULTS:
+        return edition_default(param.default, editions) if editions else None
+    return int(param.default) if param.type in ("edition", "integer") else param.default
+
+
+def _schema(param: Parameter, editions: list[int]) -> dict[str, Any]:
     if param.type == "edition":
         schema: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 999999}
     elif param.type == "integer":
@@ -72,8 +84,9 @@ def _schema(param: Parameter) -> dict[str, Any]:
         schema = {"type": "string", "maxLength": 200}
     else:
         schema = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9-]*$", "maxLength": 64}
-    if param.default not in (None, "*"):
-        schema["default"] = int(param.default) if schema["type"] == "integer" else param.default
+    default = _default(param, editions)
+    if default is not None:
+        schema["default"] = default
     return schema
 
 
@@ -101,14 +114,16 @@ def openapi() -> Response:
             }
         }
     }
-    for query in get_engine().queries.values():
+    engine = get_engine()
+    editions = engine.snapshot().build.info.editions
+    for query in engine.queries.values():
         parameters = [
             {
                 "name": p.name,
                 "in": "query",
                 "required": p.required,
                 "description": f"{p.doc} ({TYPES[p.type]})",
-                "schema": _schema(p),
+                "schema": _schema(p, editions),
             }
             for p in query.parameters
         ]
@@ -135,7 +150,7 @@ def openapi() -> Response:
                             "text/csv": {"schema": {"type": "string"}},
                         },
                     },
-                    "400": _problem("a parameter is not of its type"),
+                    "400": _problem("a parameter is not of its type, or names an edition the build lacks"),
                     "406": _problem("neither JSON nor CSV is acceptable"),
                     "503": _problem("the query ran past the time limit, or the server is busy"),
                 },

@@ -105,7 +105,7 @@ def resource(path: str) -> Response:
     forced = EXTENSIONS.get(extension)
     if forced and not path.startswith("source/"):
         path = path[: -len(extension) - 1]
-    if not _SAFE_PATH.match(path) or ".." in path.split("/"):
+    if not _SAFE_PATH.fullmatch(path) or ".." in path.split("/"):
         abort(404)
     iri = base + path
     snapshot = engine.snapshot()

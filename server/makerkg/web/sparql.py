@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request, url_for
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
-from makerkg.errors import NotAcceptable
+from makerkg.errors import NotAcceptable, ProtocolError
 from makerkg.formats import GRAPH_FORMATS, RESULT_FORMATS, TRIPLE_FORMATS, Kind, by_media_type
 from makerkg.graph.vocab import SD, VOID
 from makerkg.sparql.negotiate import negotiate
@@ -41,6 +41,19 @@ def respond(reply: Reply) -> Response:
     return response
 
 
+def read_body(limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes; raises ProtocolError (413) for a longer one. A body with a
+    Content-Length over the limit is refused before it is read; a chunked one is read one byte past the limit to
+    know it is longer (Werkzeug's limit on a body of unknown length cuts it silently instead)."""
+    if request.content_length is not None:
+        return request.get_data(cache=False)
+    stream = request.environ.get("wsgi.input")
+    data: bytes = stream.read(limit + 1) if stream is not None else b""
+    if len(data) > limit:
+        raise ProtocolError(413, "body", f"more than {limit} bytes, over the limit (max_request_bytes)")
+    return data
+
+
 def _stream(reply: Reply) -> Iterator[bytes]:
     yield reply.answer.body
     yield from reply.parts
@@ -55,7 +68,7 @@ def endpoint() -> Response:
         request.method,
         request.content_type,
         request.args.to_dict(flat=False),
-        request.get_data(cache=False) if request.method == "POST" else b"",
+        read_body(settings.max_request_bytes) if request.method == "POST" else b"",
         settings.max_request_bytes,
     )
     snapshot = engine.snapshot()

@@ -107,12 +107,13 @@ def is_web_address(text: str) -> bool:
 def named_rows(snapshot: Snapshot, name: str, params: Mapping[str, str]) -> list[dict[str, str]]:
     """The rows of a named query with ``params`` bound as RDF terms (UsageError names a bad parameter)."""
     query = get_engine().queries[name]
-    return rows(snapshot, bound_text(query, bind_parameters(query, params, snapshot.build.info.base)))
+    info = snapshot.build.info
+    return rows(snapshot, bound_text(query, bind_parameters(query, params, info.base, editions=info.editions)))
 
 
 def editions_of(snapshot: Snapshot) -> list[int]:
     """The edition ordinals of the build, ascending."""
-    return sorted(int(e) for e in snapshot.build.info.summary.get("contests", {}))
+    return snapshot.build.info.editions
 
 
 # --- home -------------------------------------------------------------------------------------------------------
@@ -156,10 +157,10 @@ def yasgui_installed() -> bool:
     return all((YASGUI_BUILD / name).is_file() for name in ("yasgui.min.js", "yasgui.min.css"))
 
 
-def example_text(query: NamedQuery, base: str) -> str:
+def example_text(query: NamedQuery, base: str, editions: Sequence[int]) -> str:
     """The query with its parameters' defaults bound, so that it runs as it is."""
     try:
-        return bound_text(query, bind_parameters(query, {}, base))
+        return bound_text(query, bind_parameters(query, {}, base, editions=editions))
     except UsageError:  # a required parameter without a default: the reader fills it in
         return query.text
 
@@ -169,14 +170,14 @@ def editor() -> str:
     """A SPARQL editor (YASGUI) on this server's endpoint, with the named queries as examples; a plain form when
     the editor's assets are not installed."""
     engine = get_engine()
-    base = engine.snapshot().build.info.base
+    info = engine.snapshot().build.info
     queries = [
         {
             "name": q.name,
             "title": q.title,
             "description": q.description,
             "parameters": q.parameters,
-            "text": example_text(q, base),
+            "text": example_text(q, info.base, info.editions),
         }
         for q in engine.queries.values()
     ]
@@ -294,6 +295,7 @@ def comparison(snapshot: Snapshot, a: int, b: int) -> dict[str, Any]:
             "a": split(r["hostsInA"], "、"),
             "b": split(r["hostsInB"], "、"),
             "changed": r["changed"] == "true",
+            "renamed": r["renamed"] == "true",
         }
         for r in hosts
     ]
@@ -328,6 +330,7 @@ def comparison(snapshot: Snapshot, a: int, b: int) -> dict[str, Any]:
                 "name": r["name"],
                 "contests": int(r["contests"]),
                 "contest_names": split(r["contestNames"], " | "),
+                "renamed": r.get("renamedFrom") or r.get("renamedTo") or "",
             }
             for r in named_rows(snapshot, f"orgs-{kind}", since)
         ]
@@ -339,6 +342,7 @@ def comparison(snapshot: Snapshot, a: int, b: int) -> dict[str, Any]:
     return {
         "regions": regions,
         "hosts_changed": sum(1 for r in regions if r["changed"]),
+        "hosts_renamed": sum(1 for r in regions if r["renamed"]),
         "registration": registration,
         "sites_changed": sum(1 for r in registration if r["changed"]),
         "tracks": tracks,
