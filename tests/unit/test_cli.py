@@ -49,9 +49,37 @@ def test_help(command: str) -> None:
             2,
             "makerkg: {tmp}/nope.toml: cannot read the configuration file (No such file or directory)",
         ),
+        (
+            ["--config", "{tmp}/bad.toml", "queries"],
+            2,
+            "makerkg: {tmp}/bad.toml:2: not valid TOML (Expected '=' after a key in a key/value pair at column 9)",
+        ),
+        (
+            ["validate", "{tmp}/bad.nt"],
+            2,
+            "makerkg: FILE: {tmp}/bad.nt: not readable as nt (Parser error at line 2 between columns 1 and 4: "
+            "No scheme found in an absolute IRI (bad.nt, line 2))",
+        ),
+        (
+            ["validate", "{tmp}/bad.toml"],
+            2,
+            "makerkg: FILE: {tmp}/bad.toml: not a known RDF file extension (known: .ttl, .nt, .nq, .trig, .jsonld, .rdf)",
+        ),
+        (
+            ["export", "--format", "ttl", "-o", "{tmp}/missing/dir/x.ttl", "--out", "{tmp}/none"],
+            5,
+            "makerkg: {tmp}/none: no built graph here (run `makerkg build` first)",
+        ),
+        (
+            ["build", "--out", "{tmp}/bad.toml"],
+            6,
+            "makerkg: {tmp}/bad.toml: File exists",
+        ),
     ],
 )
 def test_errors_are_one_line(tmp_path: Path, args: list[str], code: int, message: str) -> None:
+    (tmp_path / "bad.toml").write_text('out = "x"\nworkers 3\n', encoding="utf-8")
+    (tmp_path / "bad.nt").write_text("<https://a/> <https://b/> <https://c/> .\n<a> <b> <c> .\n", encoding="utf-8")
     done = run(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert done.returncode == code
     last = done.stderr.strip().splitlines()[-1]
@@ -100,3 +128,24 @@ def test_validate_reports_focus_path_and_message(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.splitlines()[0].startswith("makerkg: the graph does not conform to ontology/shapes.ttl: ")
     assert "Violation: https://w3id.org/makerkg/edition/9 https://w3id.org/makerkg/ontology#ordinal: " in done.stderr
+
+
+def test_an_unwritable_output_is_one_line(tmp_path: Path) -> None:
+    """Issue "Safe on the open internet": `makerkg export -o /missing/dir/x.ttl` printed a traceback."""
+    assert run("build", "--out", str(tmp_path / "out")).returncode == 0
+    done = run("export", "--format", "ttl", "-o", str(tmp_path / "missing" / "x.ttl"), "--out", str(tmp_path / "out"))
+    assert (done.returncode, done.stderr.strip()) == (
+        6,
+        f"makerkg: {tmp_path}/missing/x.ttl: No such file or directory",
+    )
+
+
+def test_a_manifest_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "manifest.toml").write_bytes('# 赛事计划\n[series]\nname = "创客中国"\n'.encode("gbk"))
+    done = run("build", "--sources", str(sources), "--out", str(tmp_path / "out"))
+    assert (done.returncode, done.stderr.strip()) == (
+        3,
+        f"makerkg: {sources}/manifest.toml:1: expected UTF-8 text, found the byte 0xc8 at offset 2",
+    )

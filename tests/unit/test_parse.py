@@ -340,6 +340,20 @@ def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
     assert "expected UTF-8 text" in str(caught.value)
 
 
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\x0c", "\x1b", "\x7f", "\x85"])
+def test_a_control_character_is_refused_with_its_line(tmp_path: Path, char: str) -> None:
+    """Issue "Safe on the open internet": a NUL in a plan was published and made the RDF/XML dump not well-formed."""
+    directory = _sources_with(
+        tmp_path, "plan-08.txt", lambda t: t.replace("北京市经济和信息化局", f"北京市{char}经济", 1)
+    )
+    with pytest.raises(PlanError) as caught:
+        read_sources(directory)
+    assert str(caught.value) == (
+        f"{directory / 'plan-08.txt'}:28: expected text (tabs and line ends are the only control characters a plan "
+        f"holds), found the control character U+{ord(char):04X} at column 5"
+    )
+
+
 def test_manifest_entry_without_file(tmp_path: Path) -> None:
     directory = _sources_with(tmp_path, "plan-08.txt", lambda t: t)
     (directory / "plan-08.txt").unlink()
