@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 from makerkg import __version__
 from makerkg.config import Settings, load
 from makerkg.errors import MakerkgError, UsageError, ValidationFailed
+from makerkg.formats import GRAPH_FORMATS
 from makerkg.terminal import table as _table
 
 EXIT_OK = 0
@@ -132,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
         help="write the built graph in an RDF format",
         description=("Write the current build in one format; the same build gives byte-identical output."),
     )
-    p.add_argument("--format", required=True, choices=("ttl", "nt", "nq", "trig", "jsonld", "rdfxml"))
+    p.add_argument("--format", required=True, choices=[f.name for f in GRAPH_FORMATS])
     p.add_argument("-o", "--output", metavar="FILE", help="the file to write (default: standard output)")
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.set_defaults(run=_export)
@@ -203,29 +204,29 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     info = result.build.info
     summary = info.summary
     print(f"built {info.id} in {sum(result.timings.values()):.2f} s → {result.build.path}")
-    rows = [[edition, *counts.values(), sum(counts.values())] for edition, counts in summary["contests"].items()]
-    kinds = list(next(iter(summary["contests"].values())).keys()) if summary["contests"] else []
+    rows = [[edition, *counts.values(), sum(counts.values())] for edition, counts in summary.contests.items()]
+    kinds = list(next(iter(summary.contests.values())).keys()) if summary.contests else []
     _table(["edition", *kinds, "total"], rows, sys.stdout)
     print(
-        f"organizations: {summary['organizations']} ({summary['printed_organization_names']} printed names; "
-        f"{summary['organizations_in_every_edition']} in every edition); resolution: "
-        + ", ".join(f"{k} {v}" for k, v in summary["resolution"].items())
+        f"organizations: {summary.organizations} ({summary.printed_organization_names} printed names; "
+        f"{summary.organizations_in_every_edition} in every edition); resolution: "
+        + ", ".join(f"{k} {v}" for k, v in summary.resolution.items())
     )
     print(
-        f"places: {summary['places']}; tracks: {summary['tracks']}; triples: {info.triples} "
-        f"({summary['quads']} quads in {len(info.quads_per_graph)} graphs)"
+        f"places: {summary.places}; tracks: {summary.tracks}; triples: {info.triples} "
+        f"({summary.quads} quads in {len(info.quads_per_graph)} graphs)"
     )
     print("validation: conforms to ontology/shapes.ttl")
-    if summary["unresolved"]:
-        print(f"unresolved names ({len(summary['unresolved'])}), new resources until the reference data names them:")
-        for line in summary["unresolved"]:
+    if summary.unresolved:
+        print(f"unresolved names ({len(summary.unresolved)}), new resources until the reference data names them:")
+        for line in summary.unresolved:
             print(f"  {line}")
     return EXIT_OK
 
 
 def _validate(args: argparse.Namespace, settings: Settings) -> int:
-    from makerkg.pipeline import validate_build, validate_file
     from makerkg.store import current
+    from makerkg.validate import validate_build, validate_file
 
     if args.file:
         path = Path(args.file)
@@ -235,7 +236,7 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
         what = str(path)
     else:
         build = current(settings.out)
-        report = validate_build(build, os.cpu_count() or 1)
+        report = validate_build(build.graph_file, build.info.triples, build.info.base, os.cpu_count() or 1)
         what = f"build {build.info.id}"
     if report.conforms:
         print(f"{what}: conforms to ontology/shapes.ttl")
@@ -330,10 +331,12 @@ def _queries(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
-    from makerkg.export import FORMATS, export
+    from makerkg.export import export
+    from makerkg.formats import Kind, by_name
     from makerkg.store import current
 
-    data = export(current(settings.out), FORMATS[args.format], Path(args.output) if args.output else None)
+    fmt = by_name(args.format, [Kind.GRAPH])
+    data = export(current(settings.out), fmt, Path(args.output) if args.output else None)
     if data is not None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

@@ -54,6 +54,13 @@ class Format:
         return f"{self.media_type}; charset=utf-8" if self.is_text else self.media_type
 
     @property
+    def rdf(self) -> ox.RdfFormat:
+        """The engine's RDF format; raises KeyError for a format that is not RDF."""
+        if not isinstance(self.oxigraph, ox.RdfFormat):
+            raise KeyError(self.name)
+        return self.oxigraph
+
+    @property
     def rdflib_name(self) -> str:
         """rdflib's name for the format; raises KeyError for one rdflib does not write."""
         if self.rdflib is None:

@@ -152,3 +152,53 @@ class Sources:
     directory: Path
     series: Series
     editions: tuple[Edition, ...]
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """VoID figures of a build's default graph, counted by the store."""
+
+    classes: dict[str, int]  # entities per class
+    properties: dict[str, int]  # triples per property
+    distinct_subjects: int
+    distinct_objects: int
+    entities: int  # subjects that are IRIs
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """The counts a user checks first, recorded in ``build.json``: contests per edition and section, the
+    organizations, places and tracks they name, how printed names resolved, and the store's figures."""
+
+    contests: dict[int, dict[str, int]]  # edition → section → contests
+    printed_organization_names: int
+    organizations: int
+    organizations_in_every_edition: int
+    resolution: dict[str, int]  # method → printed names resolved by it
+    places: int
+    tracks: int
+    unresolved: tuple[str, ...]  # file:line: the printed name, for each name no reference row knows
+    quads: int
+    statistics: Statistics | None = None  # counted once the store is written
+
+    @classmethod
+    def from_json(cls, raw: dict[str, object]) -> BuildSummary:
+        """A summary read back from ``build.json`` (whose object keys are strings).
+
+        >>> BuildSummary.from_json({"contests": {"8": {"final": 1}}, "printed_organization_names": 1,
+        ...     "organizations": 1, "organizations_in_every_edition": 1, "resolution": {}, "places": 1, "tracks": 0,
+        ...     "unresolved": [], "quads": 3, "statistics": None}).contests
+        {8: {'final': 1}}
+        """
+        values = dict(raw)
+        contests = values.pop("contests")
+        unresolved = values.pop("unresolved")
+        statistics = values.pop("statistics", None)
+        if not isinstance(contests, dict) or not isinstance(unresolved, list):
+            raise TypeError("contests and unresolved")
+        return cls(
+            contests={int(k): dict(v) for k, v in contests.items()},
+            unresolved=tuple(str(u) for u in unresolved),
+            statistics=Statistics(**statistics) if isinstance(statistics, dict) else None,
+            **values,  # type: ignore[arg-type]
+        )

@@ -16,27 +16,28 @@ from rdflib.compare import isomorphic
 
 from makerkg.config import load
 from makerkg.errors import PlanError, UnresolvedNames
-from makerkg.export import FORMATS, read_quads
+from makerkg.formats import GRAPH_FORMATS, by_name
 from makerkg.namespaces import PREFIXES
 from makerkg.pipeline import BuildResult, build
 from makerkg.store import current
+from makerkg.store.dumps import read_quads
 
 BASE = "https://w3id.org/makerkg/"
 
 
 def test_summary(built: BuildResult) -> None:
     summary = built.build.info.summary
-    assert summary["contests"] == {
-        "8": {"final": 1, "regional": 35, "thematic": 13, "overseas": 1},
-        "11": {"final": 1, "regional": 35, "thematic": 17, "overseas": 1},
+    assert summary.contests == {
+        8: {"final": 1, "regional": 35, "thematic": 13, "overseas": 1},
+        11: {"final": 1, "regional": 35, "thematic": 17, "overseas": 1},
     }
-    assert summary["printed_organization_names"] == 60
-    assert summary["organizations"] == 58
-    assert summary["organizations_in_every_edition"] == 31
-    assert summary["resolution"] == {"dual-name": 1, "misprint": 2, "name": 57}
-    assert summary["places"] == 59
-    assert summary["tracks"] == 29
-    assert summary["unresolved"] == []
+    assert summary.printed_organization_names == 60
+    assert summary.organizations == 58
+    assert summary.organizations_in_every_edition == 31
+    assert summary.resolution == {"dual-name": 1, "misprint": 2, "name": 57}
+    assert summary.places == 59
+    assert summary.tracks == 29
+    assert summary.unresolved == ()
     assert built.report.conforms
 
 
@@ -56,9 +57,9 @@ def _union(quads_graph: Dataset) -> Graph:
     return g
 
 
-@pytest.mark.parametrize("name", sorted(FORMATS))
+@pytest.mark.parametrize("name", sorted(f.name for f in GRAPH_FORMATS))
 def test_export_parses_back_isomorphic(built: BuildResult, name: str) -> None:
-    fmt = FORMATS[name]
+    fmt = by_name(name)
     data = (built.build.path / "dumps" / f"makerkg.{fmt.extension}").read_bytes()
     if fmt.rdf_format != ox.RdfFormat.JSON_LD:  # written streaming: the same bytes as in one piece
         quads = read_quads(built.build)
@@ -147,7 +148,7 @@ def test_a_third_edition_ingests_with_no_code_change(tmp_path: Path, copy_source
     directory = copy_sources()
     _add_edition(directory, 12, "十二", 2027)
     result = build(load(env={}, out=tmp_path / "out", sources=directory))
-    assert result.build.info.summary["contests"]["12"] == {"final": 1, "regional": 35, "thematic": 17, "overseas": 1}
+    assert result.build.info.summary.contests[12] == {"final": 1, "regional": 35, "thematic": 17, "overseas": 1}
     assert f"{BASE}graph/edition/12" in result.build.info.quads_per_graph
     assert result.report.conforms
 
@@ -182,7 +183,7 @@ def test_strict_fails_on_an_unknown_name(tmp_path: Path, copy_sources: Callable[
     )
     assert not (tmp_path / "strict" / "current").exists()
     lenient = build(load(env={}, out=tmp_path / "lenient", sources=directory))
-    assert lenient.build.info.summary["unresolved"] == ["organization '中国某某创新促进会' (plan-11.txt:74)"]
+    assert lenient.build.info.summary.unresolved == ("organization '中国某某创新促进会' (plan-11.txt:74)",)
     ds = Dataset()
     ds.parse(data=lenient.build.graph_file.read_bytes(), format="nquads")
     org = URIRef(f"{BASE}org/u-" + hashlib.sha256("中国某某创新促进会".encode()).hexdigest()[:12])

@@ -10,7 +10,8 @@ from pathlib import Path
 import pyoxigraph as ox
 import pytest
 
-from makerkg import pipeline, resources
+from makerkg import resources, validate
+from makerkg.model import BuildSummary
 from makerkg.pipeline import BuildResult
 from makerkg.store import Build, Draft, current
 from makerkg.store.build import _unique_id, prune
@@ -59,14 +60,15 @@ def test_a_draft_that_fails_changes_nothing(built: BuildResult, tmp_path: Path) 
     with Draft(out) as first:
         for name, triples in graphs.items():
             first.add(name, triples)
-        published = first.publish(BASE, {"note": "first"})
+        published = first.publish(BASE, built.build.info.summary)
     with pytest.raises(RuntimeError, match="disk full"), Draft(out) as second:
         second.add(f"{BASE}graph/edition/8", graphs[f"{BASE}graph/edition/8"])
         raise RuntimeError("disk full")
     assert current(out).info == published.info
     assert [p.name for p in (out / "builds").iterdir()] == [published.path.name]
     assert published.info.triples == 5499
-    assert published.info.summary["statistics"]["classes"]["https://w3id.org/makerkg/ontology#Contest"] == 50 + 54
+    statistics = published.info.summary.statistics
+    assert statistics is not None and statistics.classes["https://w3id.org/makerkg/ontology#Contest"] == 50 + 54
 
 
 def test_a_graph_added_twice_is_refused(built: BuildResult, tmp_path: Path) -> None:
@@ -110,15 +112,16 @@ def test_one_chunk_is_validated_in_process_and_conforms(built: BuildResult) -> N
 def test_validating_a_build_whole_or_in_chunks_finds_the_same(
     built: BuildResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole_up_to: int
 ) -> None:
-    monkeypatch.setattr(pipeline, "WHOLE_GRAPH_TRIPLES", whole_up_to)
-    monkeypatch.setattr(pipeline, "CHUNK_TRIPLES", 1)  # one chunk per edition: several chunks, in worker processes
-    assert pipeline.validate_build(built.build, workers=2).conforms
+    monkeypatch.setattr(validate, "WHOLE_GRAPH_TRIPLES", whole_up_to)
+    monkeypatch.setattr(validate, "CHUNK_TRIPLES", 1)  # one chunk per edition: several chunks, in worker processes
+    info = built.build.info
+    assert validate.validate_build(built.build.graph_file, info.triples, info.base, workers=2).conforms
     contest = f"<{BASE}edition/11/regional/110000> <https://schema.org/name> "
     lines = built.build.graph_file.read_bytes().splitlines(keepends=True)
     kept = [line for line in lines if not line.startswith(contest.encode())]
     assert len(kept) == len(lines) - 1
     (tmp_path / "graph.nq").write_bytes(b"".join(kept))
-    report = pipeline.validate_build(Build(tmp_path, built.build.info), workers=2)
+    report = validate.validate_build(tmp_path / "graph.nq", info.triples, info.base, workers=2)
     assert [(v.focus, v.message) for v in report.violations] == [
         (
             f"{BASE}edition/11/regional/110000",
@@ -127,11 +130,11 @@ def test_validating_a_build_whole_or_in_chunks_finds_the_same(
     ]
 
 
-def _publish(out: Path, graphs: dict[str, list[ox.Triple]], note: str, grace: float = 600.0) -> Build:
+def _publish(out: Path, graphs: dict[str, list[ox.Triple]], summary: BuildSummary, grace: float = 600.0) -> Build:
     with Draft(out, grace=grace) as draft:
         for name, triples in graphs.items():
             draft.add(name, triples)
-        return draft.publish(BASE, {"note": note})
+        return draft.publish(BASE, summary)
 
 
 def test_two_builds_of_one_content_in_one_second_keep_both(built: BuildResult, tmp_path: Path) -> None:
@@ -139,10 +142,10 @@ def test_two_builds_of_one_content_in_one_second_keep_both(built: BuildResult, t
     second build removed the first while a server read it."""
     out = tmp_path / "out"
     graphs = _graphs(built)
-    first = _publish(out, graphs, "first")
-    second = _publish(out, graphs, "second")
+    first = _publish(out, graphs, built.build.info.summary)
+    second = _publish(out, graphs, built.build.info.summary)
     assert first.path != second.path and first.path.is_dir() and second.path.is_dir()
-    assert current(out).info.summary["note"] == "second"
+    assert current(out).info.id == second.info.id
     (out / "builds" / "20260101T000000Z-abcdef12").mkdir()
     (out / "builds" / "20260101T000000Z-abcdef12-2").mkdir()
     assert _unique_id(out / "builds", "20260101T000000Z-abcdef12") == "20260101T000000Z-abcdef12-3"
@@ -153,15 +156,15 @@ def test_a_build_held_open_is_not_pruned(built: BuildResult, tmp_path: Path) -> 
     only when no process holds them and their grace period is over."""
     out = tmp_path / "out"
     graphs = _graphs(built)
-    oldest = _publish(out, graphs, "oldest", grace=0)
+    oldest = _publish(out, graphs, built.build.info.summary, grace=0)
     lease = os.open(oldest.path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        _publish(out, graphs, "second", grace=0)
-        _publish(out, graphs, "third", grace=0)
+        _publish(out, graphs, built.build.info.summary, grace=0)
+        _publish(out, graphs, built.build.info.summary, grace=0)
         assert oldest.path.is_dir()  # beyond the newest two, past its grace, but held open
     finally:
         os.close(lease)
-    fourth = _publish(out, graphs, "fourth", grace=0)
+    fourth = _publish(out, graphs, built.build.info.summary, grace=0)
     assert not oldest.path.exists()
     assert len(list((out / "builds").iterdir())) == 2 and current(out).path == fourth.path
 
@@ -169,7 +172,7 @@ def test_a_build_held_open_is_not_pruned(built: BuildResult, tmp_path: Path) -> 
 def test_a_replaced_build_is_kept_for_its_grace_period(built: BuildResult, tmp_path: Path) -> None:
     out = tmp_path / "out"
     graphs = _graphs(built)
-    builds = [_publish(out, graphs, str(n), grace=3600) for n in range(4)]
+    builds = [_publish(out, graphs, built.build.info.summary, grace=3600) for n in range(4)]
     assert all(b.path.is_dir() for b in builds)
     assert prune(out / "builds", keep=set(), grace=0) == [builds[0].path.name, builds[1].path.name]
 
@@ -178,7 +181,7 @@ def test_a_draft_left_by_a_killed_build_is_removed_by_the_next(built: BuildResul
     out = tmp_path / "out"
     (out / "builds" / ".new-killed").mkdir(parents=True)
     (out / "builds" / ".new-killed" / "graph.nq").write_bytes(b"half")
-    _publish(out, _graphs(built), "after")
+    _publish(out, _graphs(built), built.build.info.summary)
     assert [p.name for p in (out / "builds").iterdir() if p.name.startswith(".new-")] == []
 
 

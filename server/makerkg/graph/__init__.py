@@ -1,6 +1,4 @@
-"""Stage 3: records and their links → RDF, with IRIs minted in one place."""
+"""Stage 3: records and their links → RDF (``graph.build``), with IRIs minted in one place (``graph.iris``).
 
-from makerkg.graph.build import edition_graph, named_graphs, reference_graph, to_dataset
-from makerkg.graph.iris import DEFAULT_BASE, Minter
-
-__all__ = ["DEFAULT_BASE", "Minter", "edition_graph", "named_graphs", "reference_graph", "to_dataset"]
+Nothing is imported here: the server reads ``graph.vocab`` alone, and must not load the builder with it.
+"""

@@ -11,6 +11,7 @@ from rdflib.term import Node
 
 from makerkg.graph.iris import Minter
 from makerkg.graph.vocab import DCTERMS, MKG, ORG, OWL, PREFIXES, PROV, RDF, RDFS, SCHEMA, SKOS, WD, XSD
+from makerkg.iris import GraphKind
 from makerkg.link import Links, Match, Reference, contest_keys, places_in_use
 from makerkg.link.reference import PlaceRef
 from makerkg.model import Contest, Edition, LineRange, Role, Section, Sources
@@ -40,7 +41,7 @@ def to_dataset(sources: Sources, links: Links, ref: Reference, ontology: Path, m
     ds = Dataset()
     for prefix, namespace in PREFIXES.items():
         ds.bind(prefix, namespace)
-    for name, graph in named_graphs(sources, links, ref, ontology, minter):
+    for name, _, graph in named_graphs(sources, links, ref, ontology, minter):
         target = ds.graph(name)
         for triple in graph:
             target.add(triple)
@@ -49,13 +50,14 @@ def to_dataset(sources: Sources, links: Links, ref: Reference, ontology: Path, m
 
 def named_graphs(
     sources: Sources, links: Links, ref: Reference, ontology: Path, minter: Minter
-) -> Iterator[tuple[URIRef, Graph]]:
-    """The named graphs one at a time (ontology, reference data, then each edition), so that a large build never
-    holds more than one edition's rdflib graph."""
-    yield minter.ontology_graph(), Graph().parse(ontology, format="turtle")
-    yield minter.reference_graph(), reference_graph(ref, minter, places_in_use(ref, links))
+) -> Iterator[tuple[URIRef, GraphKind, Graph]]:
+    """The named graphs one at a time, with their kind (ontology, reference data, then each edition), so that a
+    large build never holds more than one edition's rdflib graph."""
+    yield minter.ontology_graph(), GraphKind.ONTOLOGY, Graph().parse(ontology, format="turtle")
+    yield minter.reference_graph(), GraphKind.REFERENCE, reference_graph(ref, minter, places_in_use(ref, links))
     for edition in sources.editions:
-        yield minter.edition_graph(edition.ordinal), edition_graph(sources, edition, links, ref, minter)
+        graph = edition_graph(sources, edition, links, ref, minter)
+        yield minter.edition_graph(edition.ordinal), GraphKind.EDITION, graph
 
 
 def reference_graph(ref: Reference, minter: Minter, places: Sequence[PlaceRef]) -> Graph:
@@ -210,7 +212,7 @@ def _edition(g: Graph, sources: Sources, edition: Edition, links: Links, ref: Re
 
     for record in edition.sections:
         if record.declared is not None:
-            declared = minter.declared(edition.ordinal, record.section)
+            declared = minter.declared(edition.ordinal, record.section.value)
             g.add((node, MKG.declaredCount, declared))
             g.add((declared, RDF.type, MKG.DeclaredCount))
             g.add((declared, MKG.contestKind, KIND[record.section]))
@@ -219,12 +221,12 @@ def _edition(g: Graph, sources: Sources, edition: Edition, links: Links, ref: Re
 
     keys = contest_keys(edition, links)
     for contest in edition.contests:
-        iri = minter.contest(edition.ordinal, contest.section, keys[contest])
+        iri = minter.contest(edition.ordinal, contest.section.value, keys[contest])
         _contest(g, minter, edition, contest, iri, node, document, links, ref)
 
 
 def _excerpt(g: Graph, minter: Minter, file: str, document: URIRef, lines: LineRange) -> URIRef:
-    excerpt = minter.excerpt(file, lines)
+    excerpt = minter.excerpt(file, lines.first, lines.last)
     g.add((excerpt, RDF.type, MKG.SourceExcerpt))
     g.add((excerpt, RDF.type, PROV.Entity))
     g.add((excerpt, DCTERMS.isPartOf, document))
@@ -282,7 +284,7 @@ def _contest(
     for name in contest.organizers:
         org = links.organization(name.printed)
         org_node = minter.organization(org.id)
-        association = minter.association(iri, name.role, name.position)
+        association = minter.association(iri, name.role.value, name.position)
         g.add((iri, PROV.qualifiedAssociation, association))
         g.add((association, RDF.type, PROV.Association))
         g.add((association, PROV.agent, org_node))

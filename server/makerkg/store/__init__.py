@@ -3,8 +3,9 @@
 Nothing here imports rdflib: the query worker processes import this package, and start faster without it.
 """
 
-from makerkg.store.build import Build, BuildInfo, Draft, Files, current
+from makerkg.store.build import Draft
 from makerkg.store.embedded import EmbeddedStore, Result, Term, text
+from makerkg.store.layout import Build, BuildInfo, Files, current
 
 __all__ = [
     "Build",

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -25,74 +24,29 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from makerkg.errors import StoreMissing
+from makerkg.model import BuildSummary, Statistics
+from makerkg.store.dumps import write_dumps
+from makerkg.store.layout import (
+    BUILDS,
+    CURRENT,
+    GRAPH_FILE,
+    SOURCES_DIR,
+    STORE_DIR,
+    UNION_FILE,
+    Build,
+    BuildInfo,
+    Files,
+    write_info,
+)
 
 log = logging.getLogger(__name__)
 
-CURRENT = "current"
-BUILDS = "builds"
-GRAPH_FILE = "graph.nq"  # every named graph, sorted by graph then by line
-UNION_FILE = "union.nt"  # the merge of the named graphs (the default graph), each triple once, sorted
-STORE_DIR = "store"
-INFO_FILE = "build.json"
-SOURCES_DIR = "sources"  # the plans the build was read from
-DUMPS_DIR = "dumps"
-CHECKSUMS = "SHA256SUMS"  # in DUMPS_DIR, the format sha256sum -c reads
 PARTS_DIR = ".parts"  # one sorted N-Quads file per named graph while a build is written
 DRAFT_PREFIX = ".new-"  # a build being written; one left by a killed build is removed by the next build
 LOCK_FILE = ".lock"  # in OUT: held by the build writing there
 SUPERSEDED = ".superseded"  # in a build directory: when another build replaced it as current
 KEEP = 2  # the current build and the one before are never pruned
 GRACE = 600.0  # seconds a replaced build stays, whoever reads it, before it may be pruned (setting build_grace)
-
-
-@dataclass(frozen=True)
-class BuildInfo:
-    """What a build holds: its id, when it was made, a digest of its content, and counts."""
-
-    id: str
-    created: str
-    content_sha256: str
-    base: str
-    triples: int
-    quads_per_graph: dict[str, int]
-    summary: dict[str, Any]
-
-    @property
-    def editions(self) -> list[int]:
-        """The edition ordinals the build holds, ascending."""
-        return sorted(int(e) for e in self.summary.get("contests", {}))
-
-
-@dataclass(frozen=True)
-class Build:
-    """A build directory and its description."""
-
-    path: Path
-    info: BuildInfo
-
-    @property
-    def graph_file(self) -> Path:
-        return self.path / GRAPH_FILE
-
-    @property
-    def union_file(self) -> Path:
-        return self.path / UNION_FILE
-
-    @property
-    def store_dir(self) -> Path:
-        return self.path / STORE_DIR
-
-
-@dataclass(frozen=True)
-class Files:
-    """The files of a build being written, for the writers of further files (dumps): the whole dataset, its merge,
-    and each named graph's own file in the order ``graph.nq`` holds them."""
-
-    directory: Path
-    graph_file: Path
-    union_file: Path
-    graphs: Sequence[Path]
 
 
 def canonical_lines(graph: str, triples: Sequence[ox.Triple]) -> list[bytes]:
@@ -189,8 +143,9 @@ class Draft:
         self._graphs[graph] = (part, len(lines))
         return len(lines)
 
-    def publish(self, base: str, summary: dict[str, Any], extras: Callable[[Files], None] | None = None) -> Build:
-        """Write ``graph.nq``, ``union.nt`` and the store, then ``extras`` (dumps), and swap ``OUT/current``."""
+    def publish(self, base: str, summary: BuildSummary, sources: Sequence[Path] = ()) -> Build:
+        """Write ``graph.nq``, ``union.nt``, the store, the dumps and a copy of the ``sources`` (the plans, byte for
+        byte, for pages to show the lines a fact came from), then swap ``OUT/current``."""
         # graph by graph in the order of their N-Triples form, as the lines within each graph
         order = sorted(self._graphs, key=lambda g: f"<{g}>")
         parts = [self._graphs[g][0] for g in order]
@@ -206,7 +161,7 @@ class Draft:
         load_files(store, self.path)
         store.flush()
         store.optimize()
-        summary = {**summary, "statistics": statistics(store)}
+        summary = replace(summary, statistics=statistics(store))
         del store
         now = datetime.now(UTC).replace(microsecond=0)
         content = digest.hexdigest()
@@ -220,12 +175,12 @@ class Draft:
             quads_per_graph={g: self._graphs[g][1] for g in sorted(self._graphs)},
             summary=summary,
         )
-        if extras is not None:
-            extras(Files(self.path, self.path / GRAPH_FILE, self.path / UNION_FILE, parts))
+        write_dumps(Files(self.path, self.path / GRAPH_FILE, self.path / UNION_FILE, parts))
+        (self.path / SOURCES_DIR).mkdir()
+        for plan in sources:
+            shutil.copyfile(plan, self.path / SOURCES_DIR / plan.name)
         shutil.rmtree(self._parts)
-        (self.path / INFO_FILE).write_text(
-            json.dumps(asdict(info), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-        )
+        write_info(self.path, info)
         builds = self.out / BUILDS
         final = builds / build_id
         self.path.rename(final)
@@ -278,7 +233,7 @@ _COUNTS = {  # figure → a query of one count
 }
 
 
-def statistics(store: ox.Store) -> dict[str, Any]:
+def statistics(store: ox.Store) -> Statistics:
     """VoID figures of the merged (default) graph, counted by the store: entities per class, triples per property,
     distinct subjects and objects, and entities (subjects that are IRIs)."""
     out: dict[str, Any] = {}
@@ -288,7 +243,7 @@ def statistics(store: ox.Store) -> dict[str, Any]:
     for key, query in _COUNTS.items():
         rows = _solutions(store, query)
         out[key] = int(_value(next(iter(rows))[0]))
-    return out
+    return Statistics(**out)
 
 
 def _solutions(store: ox.Store, query: str) -> ox.QuerySolutions:
@@ -369,20 +324,3 @@ def _held_open(builds: list[Path]) -> set[Path]:
                 continue
             held.update(b for prefix, b in prefixes.items() if target == prefix or target.startswith(prefix + os.sep))
     return held
-
-
-def current(out: Path) -> Build:
-    """The build ``OUT/current`` points at; raises StoreMissing if there is none or it is incomplete."""
-    link = out / CURRENT
-    if not link.exists():
-        raise StoreMissing(out, "no built graph here")
-    path = link.resolve()
-    info_file = path / INFO_FILE
-    if not info_file.is_file() or not (path / STORE_DIR).is_dir():
-        raise StoreMissing(path, "the build is incomplete (no build.json or store)")
-    try:
-        raw = json.loads(info_file.read_text(encoding="utf-8"))
-        info = BuildInfo(**raw)
-    except (ValueError, TypeError) as err:
-        raise StoreMissing(info_file, f"unreadable build description ({err})") from err
-    return Build(path, info)

@@ -139,8 +139,7 @@ def _triples(result: ox.QueryTriples, job: Job) -> Output:
     fmt = by_media_type(job.media_type, [Kind.GRAPH])
     # a triple's N-Triples line measures its size in every format
     triples, truncated = _capped(iter(result), job, lambda t: len(str(t)) + 3)
-    rdf_format = fmt.oxigraph
-    assert isinstance(rdf_format, ox.RdfFormat)  # noqa: S101 - a GRAPH format always has one
+    rdf_format = fmt.rdf
     prefixes = PREFIXES if rdf_format in (ox.RdfFormat.TURTLE, ox.RdfFormat.RDF_XML, ox.RdfFormat.TRIG) else None
     body = ox.serialize(triples, format=rdf_format, prefixes=prefixes) or b""  # within the byte cap
     return Output(

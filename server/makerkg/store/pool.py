@@ -32,7 +32,7 @@ from makerkg.errors import (
     StoreMissing,
     WorkerLost,
 )
-from makerkg.store.build import Build
+from makerkg.store.layout import Build
 from makerkg.store.query import Answer, Job, Reply, select, value
 from makerkg.store.worker import StoreSpec, serve
 
@@ -55,6 +55,7 @@ class _Worker:
         child.close()
         self.spec = spec
         self.info: dict[str, Any] = {}
+        self._stopping = threading.Lock()
 
     def wait_ready(self) -> None:
         """Wait until the worker has confined itself and opened the store; raises StoreMissing if it cannot."""
@@ -80,10 +81,14 @@ class _Worker:
         return self.process.exitcode == -signal.SIGABRT
 
     def stop(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(timeout=5)
-        self.conn.close()
+        """Kill the process and close the pipe; safe to call from several threads at once (a pool closing while
+        another thread gives up on this worker's start)."""
+        with self._stopping:
+            if self.process.is_alive():
+                self.process.kill()
+            self.process.join(timeout=5)
+            if not self.conn.closed:
+                self.conn.close()
 
     def set_priority(self, niceness: int) -> bool:
         """Set the worker's nice value; False when the system refuses (raising it back needs privileges)."""

@@ -17,8 +17,8 @@ import urllib.request
 import pyoxigraph as ox
 
 from makerkg.errors import MakerkgError, QuerySyntaxError, QueryTimeout, UsageError
-from makerkg.store.build import Build
 from makerkg.store.execute import answers, output
+from makerkg.store.layout import Build
 from makerkg.store.query import Answer, Job, Reply
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from makerkg.config import Settings
-from makerkg.store.build import Build
+from makerkg.store.layout import Build
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ def open_store(spec: StoreSpec) -> object:
     """The build's store: in memory (bulk-loaded from the build's files) or the on-disk store, read-only."""
     import pyoxigraph as ox
 
-    from makerkg.store.build import STORE_DIR, load_files
+    from makerkg.store.build import load_files
+    from makerkg.store.layout import STORE_DIR
 
     if not spec.in_memory:
         return ox.Store.read_only(str(spec.build / STORE_DIR))

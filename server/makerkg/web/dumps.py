@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
-from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request, send_file
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, FOAF, RDF, XSD
 
 from makerkg.errors import NotAcceptable
-from makerkg.export import CONTEXT_FILE, FORMATS
 from makerkg.formats import Kind, by_media_type
 from makerkg.graph.vocab import DCAT, MKG, PREFIXES, SD, VOID
 from makerkg.sparql.negotiate import negotiate
-from makerkg.store.build import CHECKSUMS, DUMPS_DIR
+from makerkg.store.dumps import listing
+from makerkg.store.layout import DUMPS_DIR
 from makerkg.web.engine import Snapshot, get_engine, rows
 from makerkg.web.sparql import GRAPH_ALIASES, RDF_OFFERS
 
@@ -24,53 +24,11 @@ LICENSE = URIRef("https://creativecommons.org/licenses/by/4.0/")
 IANA = "https://www.iana.org/assignments/media-types/"
 
 
-def listing(snapshot: Snapshot) -> list[dict[str, Any]]:
-    """Every dump file of the build: name, format, media type, size, statements, SHA-256."""
-    directory = snapshot.build.path / DUMPS_DIR
-    sums = {}
-    for line in (directory / CHECKSUMS).read_text(encoding="utf-8").splitlines():
-        digest, _, name = line.partition("  ")
-        sums[name] = digest
-    info = snapshot.build.info
-    quads = sum(info.quads_per_graph.values())
-    files = []
-    for fmt in FORMATS.values():
-        for suffix, media in (("", fmt.media_type), (".gz", "application/gzip")):
-            name = f"makerkg.{fmt.extension}{suffix}"
-            files.append(
-                {
-                    "name": name,
-                    "format": fmt.name,
-                    "media_type": media,
-                    "content_type": fmt.media_type,
-                    "compressed": bool(suffix),
-                    "bytes": (directory / name).stat().st_size,
-                    "sha256": sums[name],
-                    "statements": quads if fmt.quads else info.triples,
-                    "named_graphs": fmt.quads,
-                }
-            )
-    files.append(
-        {
-            "name": CONTEXT_FILE,
-            "format": "jsonld-context",
-            "media_type": "application/ld+json",
-            "content_type": "application/ld+json",
-            "compressed": False,
-            "bytes": (directory / CONTEXT_FILE).stat().st_size,
-            "sha256": sums[CONTEXT_FILE],
-            "statements": 0,
-            "named_graphs": False,
-        }
-    )
-    return files
-
-
 @bp.get("/dumps/")
 def index() -> Response:
     """The dumps with size, statement count, SHA-256 and build time; HTML or JSON by negotiation."""
     snapshot = get_engine().snapshot()
-    files = listing(snapshot)
+    files = listing(snapshot.build)
     try:
         media = negotiate(
             request.headers.get("Accept"),
@@ -81,7 +39,10 @@ def index() -> Response:
     except NotAcceptable:
         media = "text/html"
     if media == "application/json":
-        response = jsonify({"build": snapshot.build.info.id, "created": snapshot.build.info.created, "files": files})
+        documents = [asdict(f) for f in files]
+        response = jsonify(
+            {"build": snapshot.build.info.id, "created": snapshot.build.info.created, "files": documents}
+        )
     else:
         response = Response(
             render_template("dumps.html", files=files, info=snapshot.build.info),
@@ -95,26 +56,26 @@ def index() -> Response:
 def dump(name: str) -> Response:
     """One dump file, by name from the build's list (no other file is ever served)."""
     snapshot = get_engine().snapshot()
-    entry = next((f for f in listing(snapshot) if f["name"] == name), None)
+    entry = next((f for f in listing(snapshot.build) if f.name == name), None)
     if entry is None:
         abort(404)
-    path = snapshot.build.path / DUMPS_DIR / entry["name"]
+    path = snapshot.build.path / DUMPS_DIR / entry.name
     response = send_file(
         path,
-        mimetype=entry["media_type"],
+        mimetype=entry.media_type,
         as_attachment=False,
         conditional=True,
-        etag=f"{snapshot.build.info.id}-{entry['sha256'][:16]}",
+        etag=f"{snapshot.build.info.id}-{entry.sha256[:16]}",
         max_age=3600,
     )
-    response.headers["Digest"] = f"sha-256={entry['sha256']}"
+    response.headers["Digest"] = f"sha-256={entry.sha256}"
     return response
 
 
 def void(snapshot: Snapshot, base: str) -> Graph:
     """VoID and DCAT: counts, classes, vocabularies, examples, the endpoint, the dumps, licence and sources."""
     info = snapshot.build.info
-    stats = info.summary.get("statistics", {})
+    stats = info.summary.statistics
     g = Graph()
     for prefix, namespace in {
         **PREFIXES,
@@ -162,15 +123,16 @@ def void(snapshot: Snapshot, base: str) -> Graph:
     g.add((dataset, VOID.uriSpace, Literal(base)))
     g.add((dataset, VOID.sparqlEndpoint, endpoint))
     g.add((dataset, VOID.triples, Literal(info.triples, datatype=XSD.integer)))
-    for key, predicate in (
-        ("entities", VOID.entities),
-        ("distinct_subjects", VOID.distinctSubjects),
-        ("distinct_objects", VOID.distinctObjects),
-    ):
-        if key in stats:
-            g.add((dataset, predicate, Literal(stats[key], datatype=XSD.integer)))
-    classes = stats.get("classes", {})
-    properties = stats.get("properties", {})
+    classes: dict[str, int] = {}
+    properties: dict[str, int] = {}
+    if stats is not None:
+        for count, predicate in (
+            (stats.entities, VOID.entities),
+            (stats.distinct_subjects, VOID.distinctSubjects),
+            (stats.distinct_objects, VOID.distinctObjects),
+        ):
+            g.add((dataset, predicate, Literal(count, datatype=XSD.integer)))
+        classes, properties = stats.classes, stats.properties
     g.add((dataset, VOID.classes, Literal(len(classes), datatype=XSD.integer)))
     g.add((dataset, VOID.properties, Literal(len(properties), datatype=XSD.integer)))
     for index, (cls, count) in enumerate(classes.items()):
@@ -203,23 +165,23 @@ def void(snapshot: Snapshot, base: str) -> Graph:
     g.add((service, RDF.type, DCAT.DataService))
     g.add((service, DCAT.endpointURL, endpoint))
     g.add((service, DCTERMS.conformsTo, URIRef("https://www.w3.org/TR/sparql11-protocol/")))
-    for entry in listing(snapshot):
-        url = URIRef(f"{base}dumps/{entry['name']}")
-        if entry["format"] != "jsonld-context" and not entry["compressed"]:
+    for entry in listing(snapshot.build):
+        url = URIRef(f"{base}dumps/{entry.name}")
+        if entry.format != "jsonld-context" and not entry.compressed:
             g.add((dataset, VOID.dataDump, url))
-        distribution = URIRef(f"{base}dumps/{entry['name']}#distribution")
+        distribution = URIRef(f"{base}dumps/{entry.name}#distribution")
         g.add((dataset, DCAT.distribution, distribution))
         g.add((distribution, RDF.type, DCAT.Distribution))
         g.add((distribution, DCAT.downloadURL, url))
-        g.add((distribution, DCAT.mediaType, URIRef(IANA + entry["content_type"])))
-        if entry["compressed"]:
+        g.add((distribution, DCAT.mediaType, URIRef(IANA + entry.content_type)))
+        if entry.compressed:
             g.add((distribution, DCAT.compressFormat, URIRef(IANA + "application/gzip")))
-        g.add((distribution, DCAT.byteSize, Literal(entry["bytes"], datatype=XSD.nonNegativeInteger)))
+        g.add((distribution, DCAT.byteSize, Literal(entry.bytes, datatype=XSD.nonNegativeInteger)))
         g.add((distribution, DCTERMS.license, LICENSE))
-        checksum = BNode(f"checksum-{entry['name']}")
+        checksum = BNode(f"checksum-{entry.name}")
         g.add((distribution, URIRef(SPDX + "checksum"), checksum))
         g.add((checksum, URIRef(SPDX + "algorithm"), URIRef(SPDX + "checksumAlgorithm_sha256")))
-        g.add((checksum, URIRef(SPDX + "checksumValue"), Literal(entry["sha256"], datatype=XSD.hexBinary)))
+        g.add((checksum, URIRef(SPDX + "checksumValue"), Literal(entry.sha256, datatype=XSD.hexBinary)))
     return g
 
 

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from makerkg.formats import TRIPLE_FORMATS
 from makerkg.graph.vocab import MKG, ONTOLOGY_IRI, PREFIXES
 from makerkg.sparql.negotiate import negotiate
-from makerkg.store.build import SOURCES_DIR
+from makerkg.store.layout import SOURCES_DIR
 from makerkg.store.query import Job
 from makerkg.web.engine import Snapshot, get_engine, rows
 from makerkg.web.sparql import RDF_OFFERS, respond

@@ -125,14 +125,14 @@ def home() -> str:
     snapshot = get_engine().snapshot()
     info = snapshot.build.info
     summary = info.summary
-    contests: dict[str, dict[str, int]] = summary.get("contests", {})
+    contests = summary.contests
     kinds = list(KINDS) + sorted({k for counts in contests.values() for k in counts} - set(KINDS))
     editions = [
         {
             "ordinal": n,
             "label": ordinal(n),
-            "counts": [contests[str(n)].get(kind, 0) for kind in kinds],
-            "total": sum(contests[str(n)].values()),
+            "counts": [contests[n].get(kind, 0) for kind in kinds],
+            "total": sum(contests[n].values()),
         }
         for n in editions_of(snapshot)
     ]

@@ -1,0 +1,181 @@
+"""A build's dumps: the graph in every RDF format of the format table, plain and gzipped, with a JSON-LD context
+and SHA-256 sums; written from the build's files (never the whole graph in memory), byte-identical for the same
+graph, and listed from the directory they are written to."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from makerkg.formats import GRAPH_FORMATS, Format
+from makerkg.namespaces import PREFIXES
+from makerkg.store.layout import CHECKSUMS, DUMPS_DIR, Build, Files
+
+DUMP_NAME = "makerkg"
+CONTEXT_FILE = "makerkg.context.jsonld"
+
+
+@dataclass(frozen=True)
+class Dump:
+    """One file of a build's dumps."""
+
+    name: str
+    format: str  # the format's short name, or "jsonld-context"
+    media_type: str  # of the file as served (application/gzip for a compressed one)
+    content_type: str  # of its content
+    compressed: bool
+    bytes: int
+    sha256: str
+    statements: int
+    named_graphs: bool
+
+
+def dump_name(fmt: Format, compressed: bool = False) -> str:
+    """The file name of a format's dump.
+
+    >>> from makerkg.formats import by_name
+    >>> dump_name(by_name("ttl"), compressed=True)
+    'makerkg.ttl.gz'
+    """
+    return f"{DUMP_NAME}.{fmt.extension}" + (".gz" if compressed else "")
+
+
+def read_quads(build: Build) -> list[ox.Quad]:
+    """The build's quads in their canonical order (``graph.nq`` is written sorted)."""
+    with build.graph_file.open("rb") as handle:
+        return list(ox.parse(handle, format=ox.RdfFormat.N_QUADS))
+
+
+DUMP_NAME = "makerkg"
+CONTEXT_FILE = "makerkg.context.jsonld"
+
+
+def context() -> dict[str, object]:
+    """The JSON-LD context the JSON-LD dump uses, published beside it: the graph's prefixes."""
+    return {"@context": dict(sorted(PREFIXES.items()))}
+
+
+def _compact(key: str, by_length: list[tuple[str, str]]) -> str:
+    for prefix, namespace in by_length:
+        if key.startswith(namespace) and len(key) > len(namespace):
+            return f"{prefix}:{key[len(namespace) :]}"
+    return key
+
+
+def _compact_jsonld(expanded: bytes) -> list[object]:
+    """The nodes of an expanded JSON-LD document with property names and datatypes shortened to prefixed names of
+    ``context()``.
+
+    Hand-written because only keys and ``@type`` values change (@id values stay whole IRIs): a general JSON-LD
+    compaction (pyld) does far more work than this needs and is slow on large dumps; a round-trip test checks it.
+    """
+    by_length = sorted(((p, n) for p, n in PREFIXES.items()), key=lambda item: -len(item[1]))
+
+    def walk(node: object) -> object:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if isinstance(node, dict):
+            out: dict[str, object] = {}
+            for key, value in node.items():
+                if key == "@type" and isinstance(value, str):
+                    out[key] = _compact(value, by_length)
+                elif key == "@type" and isinstance(value, list):
+                    out[key] = [_compact(v, by_length) if isinstance(v, str) else v for v in value]
+                elif key.startswith("@"):
+                    out[key] = walk(value)
+                else:
+                    out[_compact(key, by_length)] = walk(value)
+            return out
+        return node
+
+    nodes = walk(json.loads(expanded))
+    if not isinstance(nodes, list):
+        raise TypeError("pyoxigraph's JSON-LD is not a list of nodes")
+    return nodes
+
+
+def write(files: Files, fmt: Format, target: Path) -> None:
+    """Write the build in ``fmt`` to ``target``, streaming from the build's files: the quad formats from
+    ``graph.nq`` (JSON-LD graph by graph), the triple formats from the merge ``union.nt``. Memory stays that of
+    one named graph whatever the size of the build."""
+    source = files.graph_file if fmt.quads else files.union_file
+    if fmt.rdf in (ox.RdfFormat.N_QUADS, ox.RdfFormat.N_TRIPLES):
+        shutil.copyfile(source, target)  # already canonical N-Quads / N-Triples
+    elif fmt.rdf == ox.RdfFormat.JSON_LD:
+        _write_jsonld(files.graphs, target)
+    else:
+        input_format = ox.RdfFormat.N_QUADS if fmt.quads else ox.RdfFormat.N_TRIPLES
+        # parse and serialise are both lazy: pyoxigraph writes each statement as it reads it
+        ox.serialize(ox.parse(path=source, format=input_format), target, format=fmt.rdf, prefixes=PREFIXES)
+
+
+def _write_jsonld(graphs: Sequence[Path], target: Path) -> None:
+    """One JSON-LD document, ``{"@context": …, "@graph": [graph, …]}``, written a named graph at a time."""
+    head = json.dumps(context(), ensure_ascii=False, separators=(",", ":"))[:-1]
+    with target.open("wb") as out:
+        out.write(f'{head},"@graph":['.encode())
+        for i, graph in enumerate(graphs):
+            expanded = ox.serialize(ox.parse(path=graph, format=ox.RdfFormat.N_QUADS), format=ox.RdfFormat.JSON_LD)
+            for j, node in enumerate(_compact_jsonld(expanded or b"[]")):
+                out.write(b"," if i or j else b"")
+                out.write(json.dumps(node, ensure_ascii=False, separators=(",", ":")).encode())
+        out.write(b"]}")
+
+
+def write_dumps(files: Files) -> None:
+    """Every RDF format, plain and gzipped, byte-reproducible (gzip with no name and time 0), the JSON-LD context,
+    and ``SHA256SUMS``."""
+    target = files.directory / DUMPS_DIR
+    target.mkdir()
+    for fmt in GRAPH_FORMATS:
+        plain = target / dump_name(fmt)
+        write(files, fmt, plain)
+        with (
+            plain.open("rb") as source,
+            (target / dump_name(fmt, compressed=True)).open("wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as packed,
+        ):
+            shutil.copyfileobj(source, packed, 1 << 20)
+    (target / CONTEXT_FILE).write_text(json.dumps(context(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    sums = []
+    for path in sorted(target.iterdir()):
+        with path.open("rb") as handle:
+            sums.append(f"{hashlib.file_digest(handle, 'sha256').hexdigest()}  {path.name}\n")
+    (target / CHECKSUMS).write_text("".join(sums), encoding="utf-8")
+
+
+def listing(build: Build) -> list[Dump]:
+    """Every dump file of the build, as its ``SHA256SUMS`` lists them (none for a build without dumps)."""
+    directory = build.path / DUMPS_DIR
+    try:
+        lines = (directory / CHECKSUMS).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    sums: dict[str, str] = {}
+    for line in lines:
+        digest, _, name = line.partition("  ")
+        sums[name] = digest
+    info = build.info
+    quads = sum(info.quads_per_graph.values())
+    files = []
+    for fmt in GRAPH_FORMATS:
+        for compressed in (False, True):
+            name = dump_name(fmt, compressed)
+            if name in sums:
+                size = (directory / name).stat().st_size
+                media = "application/gzip" if compressed else fmt.media_type
+                statements = quads if fmt.quads else info.triples
+                sha = sums[name]
+                files.append(Dump(name, fmt.name, media, fmt.media_type, compressed, size, sha, statements, fmt.quads))
+    if CONTEXT_FILE in sums:
+        size = (directory / CONTEXT_FILE).stat().st_size
+        ld = "application/ld+json"
+        files.append(Dump(CONTEXT_FILE, "jsonld-context", ld, ld, False, size, sums[CONTEXT_FILE], 0, False))
+    return files
