@@ -13,7 +13,9 @@ import pytest
 from makerkg import resources
 from makerkg.config import Settings, load
 from makerkg.pipeline import BuildResult, build
-from makerkg.store import EmbeddedStore
+from makerkg.store.local import LocalRunner
+from makerkg.store.worker import StoreSpec
+from tests.oracle import Oracle
 
 
 @pytest.fixture(scope="session")
@@ -29,8 +31,8 @@ def settings(built: BuildResult) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def store(built: BuildResult) -> EmbeddedStore:
-    return EmbeddedStore(built.build.store_dir)
+def store(built: BuildResult) -> Oracle:
+    return Oracle(built.build.store_dir)
 
 
 @pytest.fixture
@@ -81,3 +83,9 @@ def listener() -> Iterator[tuple[int, list[bytes]]]:
     thread.join(timeout=5)
     sock.close()
     assert received == []
+
+
+@pytest.fixture(scope="session")
+def runner(built: BuildResult) -> LocalRunner:
+    """makerkg's in-process query runner over the real build (unconfined: the test process keeps its network)."""
+    return LocalRunner(StoreSpec(built.build.path, in_memory=True, memory_limit=0, sandbox=False), confine=False)

@@ -244,12 +244,6 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
     raise ValidationFailed(report.text(), len(report.violations))
 
 
-def _open_store(settings: Settings) -> Any:
-    from makerkg.store import EmbeddedStore, current
-
-    return EmbeddedStore(current(settings.out).store_dir)
-
-
 def _query(args: argparse.Namespace, settings: Settings) -> int:
     from makerkg.queries import bind_parameters, bound_text, load_queries
 
@@ -268,8 +262,8 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
             params[key] = value
         from makerkg.store import current
 
-        editions = current(settings.out).info.editions
-        sparql = bound_text(named, bind_parameters(named, params, settings.base, editions=editions))
+        info = current(settings.out).info  # the base and editions of the build, whatever the settings say
+        sparql = bound_text(named, bind_parameters(named, params, info.base, editions=info.editions))
     elif args.sparql:
         candidate = Path(args.sparql)
         sparql = (
@@ -392,11 +386,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _diff(args: argparse.Namespace, settings: Settings) -> int:
-    from makerkg.diff import compare, render_table
+    from dataclasses import asdict
 
-    comparison = compare(_open_store(settings), args.a, args.b, settings.base)
+    from makerkg.diff import compare, render_table
+    from makerkg.store import current
+
+    info = current(settings.out).info
+    comparison = compare(_runner(settings), info.base, info.editions, args.a, args.b)
     if args.format == "json":
-        json.dump(comparison, sys.stdout, ensure_ascii=False, indent=2)
+        json.dump(asdict(comparison), sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
         render_table(comparison, sys.stdout)

@@ -1,164 +1,243 @@
-"""``makerkg diff A B``: two editions compared region by region, built from the named queries."""
+"""Two editions compared, from the named queries: one model that ``makerkg diff`` prints and ``/compare`` draws.
+
+Every resource is named by its IRI; the command line shows names, the web pages link each IRI to its page.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol, TextIO
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TextIO
 
 from makerkg.errors import UsageError
-from makerkg.queries import bind_parameters, bound_text, load_queries
-from makerkg.store.embedded import Result, text
+from makerkg.queries import NamedQuery, bind_parameters, bound_text, load_queries
+from makerkg.store.query import QueryRunner, Term, solutions, value
 from makerkg.terminal import table
 
-
-class Queryable(Protocol):
-    def query(self, sparql: str) -> Result: ...
+TRACK_ORDER = {"continued": 0, "added": 1, "dropped": 2}
 
 
-def _rows(
-    store: Queryable, name: str, params: dict[str, str], base: str, editions: Sequence[int]
-) -> list[dict[str, str]]:
-    query = load_queries()[name]
-    result = store.query(bound_text(query, bind_parameters(query, params, base, editions=editions)))
-    return [{v: text(t) for v, t in zip(result.variables, row, strict=True)} for row in result.rows]
+@dataclass(frozen=True)
+class Pair:
+    """What one thing was in edition A and in edition B."""
+
+    a: tuple[str, ...]
+    b: tuple[str, ...]
 
 
-def _split(text: str, separator: str) -> list[str]:
-    return sorted(p for p in text.split(separator) if p)
+@dataclass(frozen=True)
+class RegionHosts:
+    region: str  # IRI
+    name: str
+    hosts: Pair
+    changed: bool  # a host of one edition has no counterpart in the other
+    renamed: bool  # a host is the other's, renamed (a documented change event)
 
 
-def compare(store: Queryable, a: int, b: int, base: str) -> dict[str, Any]:
-    """Organizers, registration sites, tracks and places of editions ``a`` and ``b``; raises UsageError if
-    either edition is not in the graph."""
-    editions = sorted({int(r["n"]) for r in _editions(store)})
-    for name, value in (("A", a), ("B", b)):
-        if value not in editions:
+@dataclass(frozen=True)
+class RegionSites:
+    region: str
+    name: str
+    sites: Pair
+    changed: bool
+
+
+@dataclass(frozen=True)
+class TrackChange:
+    track: str
+    name: str
+    status: str  # continued, added, dropped
+    places: Pair
+
+
+@dataclass(frozen=True)
+class OrganizationChange:
+    organization: str
+    name: str
+    contests: tuple[str, ...]  # the names of its contests in the edition it is in
+    renamed: str  # the other name, when it is the same body renamed; "" otherwise
+
+
+@dataclass(frozen=True)
+class ProvinceCount:
+    province: str
+    name: str
+    a: int
+    b: int
+
+
+@dataclass(frozen=True)
+class PlaceCount:
+    place: str
+    name: str
+    a: int
+    b: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Editions ``a`` and ``b`` compared region by region, track by track and organization by organization."""
+
+    a: int
+    b: int
+    hosts: tuple[RegionHosts, ...]
+    sites: tuple[RegionSites, ...]
+    tracks: tuple[TrackChange, ...]
+    new: tuple[OrganizationChange, ...]  # in b, not in a
+    gone: tuple[OrganizationChange, ...]  # in a, not in b
+    provinces: tuple[ProvinceCount, ...]  # contests per province-level division, largest first
+    places_in_both: tuple[PlaceCount, ...]  # places (through the hierarchy) with contests in both editions
+
+    @property
+    def hosts_changed(self) -> int:
+        return sum(1 for r in self.hosts if r.changed)
+
+    @property
+    def hosts_renamed(self) -> int:
+        return sum(1 for r in self.hosts if r.renamed)
+
+    @property
+    def sites_changed(self) -> int:
+        return sum(1 for r in self.sites if r.changed)
+
+
+def _split(text: str, separator: str) -> tuple[str, ...]:
+    return tuple(sorted(p for p in text.split(separator) if p))
+
+
+def _true(row: Mapping[str, Term], name: str) -> bool:
+    return value(row, name) == "true"
+
+
+class _Runner:
+    """The named queries of one build, run through a query runner."""
+
+    def __init__(
+        self, runner: QueryRunner, base: str, editions: Sequence[int], queries: Mapping[str, NamedQuery]
+    ) -> None:
+        self.runner, self.base, self.editions, self.queries = runner, base, editions, queries
+
+    def rows(self, name: str, params: Mapping[str, str]) -> list[dict[str, Term]]:
+        query = self.queries[name]
+        text = bound_text(query, bind_parameters(query, params, self.base, editions=self.editions))
+        return solutions(self.runner, text)[1]
+
+
+def compare(
+    runner: QueryRunner,
+    base: str,
+    editions: Sequence[int],
+    a: int,
+    b: int,
+    queries: Mapping[str, NamedQuery] | None = None,
+) -> Comparison:
+    """Editions ``a`` and ``b`` of a build whose data base and editions are given, from the named ``queries``
+    (read from their files when not given); raises UsageError naming A or B for an edition the build lacks."""
+    for name, edition in (("A", a), ("B", b)):
+        if edition not in editions:
             known = ", ".join(str(e) for e in sorted(editions))
-            raise UsageError(name, f"no edition {value} in the graph (editions: {known})")
+            raise UsageError(name, f"no edition {edition} in the graph (editions: {known})")
+    run = _Runner(runner, base, editions, queries if queries is not None else load_queries())
     pair = {"a": str(a), "b": str(b)}
-    hosts = {r["region"]: r for r in _rows(store, "region-hosts", pair, base, editions)}
-    sites = {r["region"]: r for r in _rows(store, "registration-changes", pair, base, editions)}
-    regions = []
-    for region, row in sorted(hosts.items(), key=lambda item: item[0]):
-        site = sites.get(region, {})
-        regions.append(
-            {
-                "region": region,
-                "name": row["regionName"],
-                "hosts": {"a": _split(row["hostsInA"], "、"), "b": _split(row["hostsInB"], "、")},
-                "hosts_changed": row["changed"] == "true",
-                "hosts_renamed": row["renamed"] == "true",
-                "sites": {"a": _split(site.get("sitesInA", ""), " "), "b": _split(site.get("sitesInB", ""), " ")},
-                "sites_changed": site.get("changed") == "true",
-            }
+    hosts = tuple(
+        RegionHosts(
+            value(r, "region"),
+            value(r, "regionName"),
+            Pair(_split(value(r, "hostsInA"), "、"), _split(value(r, "hostsInB"), "、")),
+            _true(r, "changed"),
+            _true(r, "renamed"),
         )
-    tracks = [
-        {
-            "track": r["track"],
-            "name": r["trackName"],
-            "status": r["status"],
-            "places": {"a": _split(r["placesInA"], "、"), "b": _split(r["placesInB"], "、")},
-        }
-        for r in _rows(store, "tracks-compared", pair, base, editions)
-    ]
-    since = {"edition": str(b), "since": str(a)}
-    new = [
-        {"organization": r["organization"], "name": r["name"], "renamed_from": r["renamedFrom"]}
-        for r in _rows(store, "orgs-new", since, base, editions)
-    ]
-    gone = [
-        {"organization": r["organization"], "name": r["name"], "renamed_to": r["renamedTo"]}
-        for r in _rows(store, "orgs-gone", since, base, editions)
-    ]
-    places = [
-        {
-            "place": r["place"],
-            "name": r["placeName"],
-            "contests": {"a": int(r["contestsInA"]), "b": int(r["contestsInB"])},
-        }
-        for r in _rows(store, "places-in-both", pair, base, editions)
-    ]
-    return {
-        "a": a,
-        "b": b,
-        "regions": regions,
-        "tracks": tracks,
-        "organizations": {"new": new, "gone": gone},
-        "places_in_both": places,
-    }
-
-
-def _editions(store: Queryable) -> list[dict[str, str]]:
-    result = store.query(
-        "SELECT ?n WHERE { ?e a <https://w3id.org/makerkg/ontology#Edition> ; "
-        "<https://w3id.org/makerkg/ontology#ordinal> ?n }"
+        for r in sorted(run.rows("region-hosts", pair), key=lambda r: value(r, "region"))
     )
-    return [{"n": text(row[0])} for row in result.rows if row[0] is not None]
+    sites = tuple(
+        RegionSites(
+            value(r, "region"),
+            value(r, "regionName"),
+            Pair(_split(value(r, "sitesInA"), " "), _split(value(r, "sitesInB"), " ")),
+            _true(r, "changed"),
+        )
+        for r in sorted(run.rows("registration-changes", pair), key=lambda r: value(r, "region"))
+    )
+    tracks = tuple(
+        sorted(
+            (
+                TrackChange(
+                    value(r, "track"),
+                    value(r, "trackName"),
+                    value(r, "status"),
+                    Pair(_split(value(r, "placesInA"), "、"), _split(value(r, "placesInB"), "、")),
+                )
+                for r in run.rows("tracks-compared", pair)
+            ),
+            key=lambda t: (TRACK_ORDER.get(t.status, len(TRACK_ORDER)), t.name),
+        )
+    )
+    since = {"edition": str(b), "since": str(a)}
+    changes = {
+        kind: tuple(
+            OrganizationChange(
+                value(r, "organization"),
+                value(r, "name"),
+                _split(value(r, "contestNames"), " | "),
+                value(r, "renamedFrom") or value(r, "renamedTo"),
+            )
+            for r in run.rows(f"orgs-{kind}", since)
+        )
+        for kind in ("new", "gone")
+    }
+    counts: dict[str, dict[str, int]] = {}
+    names: dict[str, str] = {}
+    for series, edition in (("a", a), ("b", b)):
+        for r in run.rows("contests-per-province", {"edition": str(edition)}):
+            counts.setdefault(value(r, "province"), {"a": 0, "b": 0})[series] = int(value(r, "contests"))
+            names[value(r, "province")] = value(r, "name")
+    provinces = tuple(
+        ProvinceCount(p, names[p], c["a"], c["b"])
+        for p, c in sorted(counts.items(), key=lambda i: (-sum(i[1].values()), i[0]))
+    )
+    both = tuple(
+        PlaceCount(value(r, "place"), value(r, "placeName"), int(value(r, "contestsInA")), int(value(r, "contestsInB")))
+        for r in run.rows("places-in-both", pair)
+    )
+    return Comparison(a, b, hosts, sites, tracks, changes["new"], changes["gone"], provinces, both)
 
 
-def render_table(comparison: dict[str, Any], out: TextIO) -> None:
+def render_table(comparison: Comparison, out: TextIO) -> None:
     """The comparison as tables for a terminal; changes are marked with *."""
-    a, b = comparison["a"], comparison["b"]
+    a, b = comparison.a, comparison.b
+    sites = {r.region: r for r in comparison.sites}
     out.write(f"Regional contests, edition {a} → {b} (* marks a change; renamed: the same host, renamed)\n\n")
     rows: list[Sequence[str]] = []
-    for r in comparison["regions"]:
+    for r in comparison.hosts:
+        site = sites.get(r.region)
         rows.append(
             [
-                r["name"],
-                "、".join(r["hosts"]["a"]) or "—",
-                "、".join(r["hosts"]["b"]) or "—",
-                _host_mark(r),
-                " ".join(r["sites"]["a"]) or "—",
-                " ".join(r["sites"]["b"]) or "—",
-                "*" if r["sites_changed"] else "",
+                r.name,
+                "、".join(r.hosts.a) or "—",
+                "、".join(r.hosts.b) or "—",
+                " ".join((["*"] if r.changed else []) + (["renamed"] if r.renamed else [])),
+                " ".join(site.sites.a) if site and site.sites.a else "—",
+                " ".join(site.sites.b) if site and site.sites.b else "—",
+                "*" if site and site.changed else "",
             ]
         )
     table(["region", f"hosts {a}", f"hosts {b}", "", f"registration {a}", f"registration {b}", ""], rows, out)
-    changed = sum(1 for r in comparison["regions"] if r["hosts_changed"])
-    renamed = sum(1 for r in comparison["regions"] if r["hosts_renamed"])
-    moved = sum(1 for r in comparison["regions"] if r["sites_changed"])
     out.write(
-        f"\n{changed} region(s) changed hosts; {renamed} kept a host that was renamed; "
-        f"{moved} changed registration sites.\n\n"
+        f"\n{comparison.hosts_changed} region(s) changed hosts; {comparison.hosts_renamed} kept a host that was "
+        f"renamed; {comparison.sites_changed} changed registration sites.\n\n"
     )
     out.write(f"Thematic tracks, edition {a} → {b}\n\n")
     table(
         ["track", "status", f"place {a}", f"place {b}"],
-        [
-            [t["name"], t["status"], "、".join(t["places"]["a"]) or "—", "、".join(t["places"]["b"]) or "—"]
-            for t in comparison["tracks"]
-        ],
+        [[t.name, t.status, "、".join(t.places.a) or "—", "、".join(t.places.b) or "—"] for t in comparison.tracks],
         out,
     )
-    out.write(
-        f"\nOrganizations new in {b}: {len(comparison['organizations']['new'])}; "
-        f"gone since {a}: {len(comparison['organizations']['gone'])}\n\n"
-    )
+    out.write(f"\nOrganizations new in {b}: {len(comparison.new)}; gone since {a}: {len(comparison.gone)}\n\n")
+    new = [o.name + (f" (renamed from {o.renamed})" if o.renamed else "") for o in comparison.new]
+    gone = [o.name + (f" (renamed to {o.renamed})" if o.renamed else "") for o in comparison.gone]
     table(
         ["new", "gone"],
-        _columns(
-            [
-                o["name"] + (f" (renamed from {o['renamed_from']})" if o["renamed_from"] else "")
-                for o in comparison["organizations"]["new"]
-            ],
-            [
-                o["name"] + (f" (renamed to {o['renamed_to']})" if o["renamed_to"] else "")
-                for o in comparison["organizations"]["gone"]
-            ],
-        ),
+        [[new[i] if i < len(new) else "", gone[i] if i < len(gone) else ""] for i in range(max(len(new), len(gone)))],
         out,
     )
-    out.write(f"\nPlaces hosting contests in both editions: {len(comparison['places_in_both'])}\n")
-
-
-def _host_mark(region: dict[str, Any]) -> str:
-    """* for a change of host; renamed for a host that only changed its name (a documented mkg:Renaming)."""
-    marks = (["*"] if region["hosts_changed"] else []) + (["renamed"] if region["hosts_renamed"] else [])
-    return " ".join(marks)
-
-
-def _columns(left: list[str], right: list[str]) -> list[list[str]]:
-    return [
-        [left[i] if i < len(left) else "", right[i] if i < len(right) else ""]
-        for i in range(max(len(left), len(right)))
-    ]
+    out.write(f"\nPlaces hosting contests in both editions: {len(comparison.places_in_both)}\n")

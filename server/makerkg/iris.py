@@ -108,6 +108,13 @@ class Layout(Generic[T]):
     def dataset(self) -> T:
         return self._iri("dataset")
 
+    def endpoint(self) -> T:
+        """The SPARQL endpoint, where the base is served."""
+        return self._iri("sparql")
+
+    def dump(self, name: str) -> T:
+        return self._iri(f"dumps/{name}")
+
     def graph_kind(self, name: str) -> GraphKind:
         """What the named graph ``name`` holds; raises ValueError for a name that is none of the dataset's."""
         if name == self.ontology_graph():

@@ -27,6 +27,7 @@ import pyoxigraph as ox
 
 from makerkg import resources
 from makerkg.errors import PlanError, UsageError
+from makerkg.iris import Layout
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 _HEADER = re.compile(r"^#\s*(?P<key>title|description|param)\s*:\s*(?P<value>.*?)\s*$")
@@ -146,7 +147,8 @@ def _term(param: Parameter, value: str, base: str, editions: Sequence[int] | Non
         return ox.Literal(value)
     if not _ID.fullmatch(value) or len(value) > 64:
         raise UsageError(param.name, f"expected {TYPES[kind]}, found {value!r}")
-    return ox.NamedNode(f"{base}{'place' if kind == 'place' else 'org'}/{value}")
+    layout: Layout[str] = Layout(base)
+    return ox.NamedNode(layout.place(value) if kind == "place" else layout.organization(value))
 
 
 def bind_parameters(

@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from makerkg.store import EmbeddedStore, text
 from tests.e2e.conftest import Server
+from tests.oracle import Oracle, text
 
 BASE = "https://w3id.org/makerkg/"
 
@@ -44,7 +44,7 @@ class Links(HTMLParser):
                 self.found.append(value)
 
 
-def test_every_link_resolves(server: Server, store: EmbeddedStore) -> None:
+def test_every_link_resolves(server: Server, store: Oracle) -> None:
     origin = urllib.parse.urlsplit(server.url)
     seen: set[str] = set()
     queue = list(SEEDS)

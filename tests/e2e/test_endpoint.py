@@ -16,8 +16,8 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.plugins.stores.sparqlstore import SPARQLStore
 from SPARQLWrapper import CSV, JSON, JSONLD, N3, RDFXML, TSV, TURTLE, XML, SPARQLWrapper
 
-from makerkg.store import EmbeddedStore, text
 from tests.e2e.conftest import Server
+from tests.oracle import Oracle, text
 
 pytestmark = pytest.mark.e2e
 
@@ -32,11 +32,11 @@ CONSTRUCT { ?c schema:name ?n ; schema:location ?p } WHERE {
   ?c mkg:contestKind mkg:RegionalContest ; schema:superEvent/mkg:ordinal 11 ; schema:name ?n ; schema:location ?p }"""
 
 
-def expected_rows(store: EmbeddedStore) -> set[tuple[str, ...]]:
+def expected_rows(store: Oracle) -> set[tuple[str, ...]]:
     return {tuple(text(t) for t in row) for row in store.query(SELECT).rows}
 
 
-def expected_graph(store: EmbeddedStore) -> set[tuple[str, str, str]]:
+def expected_graph(store: Oracle) -> set[tuple[str, str, str]]:
     return {(t.subject.value, t.predicate.value, text(t.object)) for t in store.query(CONSTRUCT).triples}  # type: ignore[union-attr]
 
 
@@ -56,7 +56,7 @@ def http(
         return err.code, dict(err.headers), err.read()
 
 
-def test_sparqlwrapper_json(server: Server, store: EmbeddedStore) -> None:
+def test_sparqlwrapper_json(server: Server, store: Oracle) -> None:
     client = SPARQLWrapper(server.sparql)
     client.setQuery(SELECT)
     client.setReturnFormat(JSON)
@@ -66,7 +66,7 @@ def test_sparqlwrapper_json(server: Server, store: EmbeddedStore) -> None:
     assert len(rows) == 30
 
 
-def test_sparqlwrapper_xml(server: Server, store: EmbeddedStore) -> None:
+def test_sparqlwrapper_xml(server: Server, store: Oracle) -> None:
     client = SPARQLWrapper(server.sparql)
     client.setQuery(SELECT)
     client.setReturnFormat(XML)
@@ -81,7 +81,7 @@ def test_sparqlwrapper_xml(server: Server, store: EmbeddedStore) -> None:
 
 
 @pytest.mark.parametrize(("fmt", "delimiter"), [(CSV, ","), (TSV, "\t")])
-def test_sparqlwrapper_csv_and_tsv(server: Server, store: EmbeddedStore, fmt: str, delimiter: str) -> None:
+def test_sparqlwrapper_csv_and_tsv(server: Server, store: Oracle, fmt: str, delimiter: str) -> None:
     client = SPARQLWrapper(server.sparql)
     client.setQuery(SELECT)
     client.setReturnFormat(fmt)
@@ -103,7 +103,7 @@ def Literal_value(turtle: str) -> str:  # noqa: N802 - reads a Turtle literal su
 
 
 @pytest.mark.parametrize("fmt", [TURTLE, RDFXML, JSONLD, XML, N3])
-def test_sparqlwrapper_construct(server: Server, store: EmbeddedStore, fmt: str) -> None:
+def test_sparqlwrapper_construct(server: Server, store: Oracle, fmt: str) -> None:
     client = SPARQLWrapper(server.sparql)
     client.setQuery(CONSTRUCT)
     client.setReturnFormat(fmt)
@@ -114,7 +114,7 @@ def test_sparqlwrapper_construct(server: Server, store: EmbeddedStore, fmt: str)
     assert len(triples) == 70
 
 
-def test_n_triples_by_negotiation(server: Server, store: EmbeddedStore) -> None:
+def test_n_triples_by_negotiation(server: Server, store: Oracle) -> None:
     query = urllib.parse.urlencode({"query": CONSTRUCT})
     status, headers, body = http(server, f"/sparql?{query}", headers={"Accept": "application/n-triples"})
     assert status == 200 and headers["Content-Type"].startswith("application/n-triples")
@@ -122,7 +122,7 @@ def test_n_triples_by_negotiation(server: Server, store: EmbeddedStore) -> None:
     assert triples == expected_graph(store)
 
 
-def test_rdflib_sparqlstore(server: Server, store: EmbeddedStore) -> None:
+def test_rdflib_sparqlstore(server: Server, store: Oracle) -> None:
     graph = Graph(store=SPARQLStore(server.sparql, returnFormat="json"))
     rows = {tuple(str(v) for v in row) for row in graph.query(SELECT)}  # type: ignore[union-attr]
     assert rows == expected_rows(store)
@@ -137,7 +137,7 @@ def test_rdflib_sparqlstore(server: Server, store: EmbeddedStore) -> None:
         ("POST", "application/sparql-query", SELECT.encode()),
     ],
 )
-def test_post_forms(server: Server, store: EmbeddedStore, method: str, content_type: str, body: bytes) -> None:
+def test_post_forms(server: Server, store: Oracle, method: str, content_type: str, body: bytes) -> None:
     status, _, data = http(
         server,
         "/sparql",

@@ -61,10 +61,10 @@ def _union(quads_graph: Dataset) -> Graph:
 def test_export_parses_back_isomorphic(built: BuildResult, name: str) -> None:
     fmt = by_name(name)
     data = (built.build.path / "dumps" / f"makerkg.{fmt.extension}").read_bytes()
-    if fmt.rdf_format != ox.RdfFormat.JSON_LD:  # written streaming: the same bytes as in one piece
+    if fmt.rdf != ox.RdfFormat.JSON_LD:  # written streaming: the same bytes as in one piece
         quads = read_quads(built.build)
         merged = sorted({ox.Triple(q.subject, q.predicate, q.object) for q in quads}, key=lambda t: f"{t} .")
-        whole = ox.serialize(quads if fmt.quads else merged, format=fmt.rdf_format, prefixes=PREFIXES)
+        whole = ox.serialize(quads if fmt.quads else merged, format=fmt.rdf, prefixes=PREFIXES)
         assert data == whole
     reference = Dataset()
     reference.parse(data=built.build.graph_file.read_bytes(), format="nquads")

@@ -7,13 +7,13 @@ import csv
 from pathlib import Path
 
 import pytest
+from tests.oracle import Oracle
 
 from makerkg import resources
 from makerkg.errors import PlanError
 from makerkg.link import Links, Reference, load_reference, resolve, unresolved_id
 from makerkg.model import Contest, Edition, LineRange, ManifestEntry, Section, SectionRecord
 from makerkg.parse import read_sources
-from makerkg.store import EmbeddedStore
 
 BASE = "https://w3id.org/makerkg/"
 LEVELS = {"province": ("province",), "prefecture": ("prefecture", "planned-city"), "county": ("county", "district")}
@@ -24,12 +24,12 @@ PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
 """
 
 
-def values(store: EmbeddedStore, sparql: str) -> list[tuple[str, ...]]:
+def values(store: Oracle, sparql: str) -> list[tuple[str, ...]]:
     result = store.query(PREFIXES + sparql)
     return sorted(tuple("" if t is None else t.value for t in row) for row in result.rows)
 
 
-def test_every_organization_printed_in_both_editions_is_one_resource(store: EmbeddedStore) -> None:
+def test_every_organization_printed_in_both_editions_is_one_resource(store: Oracle) -> None:
     # printed names (normalised) that occur in both editions, and the resources they became
     found = values(
         store,
@@ -48,7 +48,7 @@ def test_every_organization_printed_in_both_editions_is_one_resource(store: Embe
     assert all(count == "1" for _, count in found)
 
 
-def test_a_dual_name_body_is_one_resource_with_both_names(store: EmbeddedStore) -> None:
+def test_a_dual_name_body_is_one_resource_with_both_names(store: Oracle) -> None:
     org = f"{BASE}org/miit-nisc"
     assert values(store, f"SELECT ?l WHERE {{ <{org}> skos:prefLabel ?l FILTER(lang(?l) = 'zh') }}") == [
         ("工业和信息化部网络安全产业发展中心",)
@@ -74,9 +74,7 @@ def test_a_dual_name_body_is_one_resource_with_both_names(store: EmbeddedStore) 
         ("广东省工业和信息厅", "gd-gxt", "广东省工业和信息化厅"),
     ],
 )
-def test_misprints_resolve_and_keep_their_printed_form(
-    store: EmbeddedStore, printed: str, org: str, canonical: str
-) -> None:
+def test_misprints_resolve_and_keep_their_printed_form(store: Oracle, printed: str, org: str, canonical: str) -> None:
     agents = values(store, f'SELECT DISTINCT ?o WHERE {{ ?a mkg:printedName "{printed}"@zh ; prov:agent ?o }}')
     assert agents == [(f"{BASE}org/{org}",)]
     assert values(store, f"SELECT ?l WHERE {{ <{BASE}org/{org}> skos:prefLabel ?l FILTER(lang(?l) = 'zh') }}") == [
@@ -85,7 +83,7 @@ def test_misprints_resolve_and_keep_their_printed_form(
     assert values(store, f"SELECT ?l WHERE {{ <{BASE}org/{org}> skos:hiddenLabel ?l }}") == [(printed,)]
 
 
-def test_hangzhou_printed_two_ways_is_one_place(store: EmbeddedStore) -> None:
+def test_hangzhou_printed_two_ways_is_one_place(store: Oracle) -> None:
     found = values(
         store,
         """
@@ -100,14 +98,14 @@ def test_hangzhou_printed_two_ways_is_one_place(store: EmbeddedStore) -> None:
     ]
 
 
-def test_a_county_level_city_resolves_through_its_prefecture(store: EmbeddedStore) -> None:
+def test_a_county_level_city_resolves_through_its_prefecture(store: Oracle) -> None:
     found = values(store, """SELECT ?place WHERE { ?c mkg:printedPlace "江苏省江阴市"@zh ; schema:location ?place }""")
     assert found == [(f"{BASE}place/320281",)]
     chain = values(store, f"SELECT ?p WHERE {{ <{BASE}place/320281> schema:containedInPlace+ ?p }}")
     assert chain == [(f"{BASE}place/320000",), (f"{BASE}place/320200",)]
 
 
-def test_place_codes_and_kinds(store: EmbeddedStore) -> None:
+def test_place_codes_and_kinds(store: Oracle) -> None:
     assert values(store, f"SELECT ?c WHERE {{ <{BASE}place/110105> mkg:divisionCode ?c }}") == [("110105",)]
     provinces = values(store, "SELECT ?p WHERE { ?p a mkg:ProvinceLevelDivision }")
     assert len(provinces) == 31
@@ -124,7 +122,7 @@ def test_place_codes_and_kinds(store: EmbeddedStore) -> None:
     ]
 
 
-def test_a_track_held_twice_is_one_concept_with_a_contest_per_edition(store: EmbeddedStore) -> None:
+def test_a_track_held_twice_is_one_concept_with_a_contest_per_edition(store: Oracle) -> None:
     found = values(store, f"SELECT ?c WHERE {{ ?c mkg:track <{BASE}track/visual-intelligence> }}")
     assert found == [
         (f"{BASE}edition/11/thematic/visual-intelligence",),
@@ -272,7 +270,7 @@ def test_a_curated_place_must_agree_with_the_division_table(tmp_path: Path) -> N
     assert str(caught.value) == f"{table}:{number + 1}: expected the name divisions.csv gives, 杭州市, found 杭州"
 
 
-def test_a_renamed_body_is_linked_by_a_change_event_with_a_source(store: EmbeddedStore) -> None:
+def test_a_renamed_body_is_linked_by_a_change_event_with_a_source(store: Oracle) -> None:
     found = values(
         store,
         """PREFIX org: <http://www.w3.org/ns/org#>

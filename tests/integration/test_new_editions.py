@@ -84,7 +84,7 @@ def test_unknown_names_never_fail_the_default_build(
     assert done.returncode == 0, done.stderr
     listed = done.stdout.split("new resources until the reference data names them:\n", 1)[1].splitlines()
     summary = current(out).info.summary.unresolved
-    assert [line.strip() for line in listed] == summary and summary
+    assert tuple(line.strip() for line in listed) == summary and summary
     assert all(WHERE.search(line) for line in summary), summary
     mentions = [
         f"{e.entry.file}:{c.lines.first}"

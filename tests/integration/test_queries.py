@@ -6,17 +6,18 @@ from __future__ import annotations
 import io
 
 import pytest
+from tests.oracle import Oracle
 
 from makerkg.diff import compare, render_table
 from makerkg.errors import PlanError, UsageError
 from makerkg.queries import bind_parameters, bound_text, load_queries, read_query
-from makerkg.store import EmbeddedStore
+from makerkg.store.local import LocalRunner
 
 BASE = "https://w3id.org/makerkg/"
 EDITIONS = [8, 11]  # the build's editions, which the defaults latest and previous name
 
 
-def rows(store: EmbeddedStore, name: str, **params: str) -> list[dict[str, str]]:
+def rows(store: Oracle, name: str, **params: str) -> list[dict[str, str]]:
     query = load_queries()[name]
     result = store.query(bound_text(query, bind_parameters(query, params, BASE, editions=EDITIONS)))
     return [
@@ -47,7 +48,7 @@ def test_every_query_has_a_title_description_and_typed_parameters() -> None:
     ]
 
 
-def test_orgs_in_both(store: EmbeddedStore) -> None:
+def test_orgs_in_both(store: Oracle) -> None:
     found = rows(store, "orgs-in-both", a="8", b="11")
     assert len(found) == 31
     counts = {r["name"]: (int(r["contestsInA"]), int(r["contestsInB"])) for r in found}
@@ -67,7 +68,7 @@ def test_orgs_in_both(store: EmbeddedStore) -> None:
     }
 
 
-def test_orgs_new_and_gone(store: EmbeddedStore) -> None:
+def test_orgs_new_and_gone(store: Oracle) -> None:
     new = {r["name"] for r in rows(store, "orgs-new", edition="11", since="8")}
     assert new == {
         "上海市杨浦区人民政府",
@@ -104,7 +105,7 @@ def test_orgs_new_and_gone(store: EmbeddedStore) -> None:
     assert len(new) + len(gone) + len(rows(store, "orgs-in-both")) == 58  # every organization, once
 
 
-def test_region_hosts_changed(store: EmbeddedStore) -> None:
+def test_region_hosts_changed(store: Oracle) -> None:
     """Seven regions print another lead host in the 11th plan; Anhui's is its department renamed (issue 14), so
     six changed host and one did not."""
     found = rows(store, "region-hosts", a="8", b="11")
@@ -118,7 +119,7 @@ def test_region_hosts_changed(store: EmbeddedStore) -> None:
     assert changed["深圳市"][1] == "深圳市中小企业服务局"
 
 
-def test_region_hosts_for_one_region(store: EmbeddedStore) -> None:
+def test_region_hosts_for_one_region(store: Oracle) -> None:
     assert rows(store, "region-hosts", region="320000") == [
         {
             "region": f"{BASE}place/320000",
@@ -131,7 +132,7 @@ def test_region_hosts_for_one_region(store: EmbeddedStore) -> None:
     ]
 
 
-def test_defaults_are_the_two_latest_editions_of_the_build(store: EmbeddedStore) -> None:
+def test_defaults_are_the_two_latest_editions_of_the_build(store: Oracle) -> None:
     """Named-query defaults follow the data: no edition is written into a query (issue 14)."""
     assert rows(store, "region-hosts") == rows(store, "region-hosts", a="8", b="11")
     query = load_queries()["region-hosts"]
@@ -154,7 +155,7 @@ def test_an_edition_the_build_lacks_is_refused(params: dict[str, str], message: 
     assert str(caught.value) == message
 
 
-def test_tracks_compared(store: EmbeddedStore) -> None:
+def test_tracks_compared(store: Oracle) -> None:
     found = rows(store, "tracks-compared", a="8", b="11")
     by_status: dict[str, set[str]] = {}
     for r in found:
@@ -169,7 +170,7 @@ def test_tracks_compared(store: EmbeddedStore) -> None:
     assert (bionic["placesInA"], bionic["placesInB"]) == ("", "两江新区")
 
 
-def test_places_in_both_match_through_the_hierarchy(store: EmbeddedStore) -> None:
+def test_places_in_both_match_through_the_hierarchy(store: Oracle) -> None:
     found = {r["placeName"]: (int(r["contestsInA"]), int(r["contestsInB"])) for r in rows(store, "places-in-both")}
     assert len(found) == 38
     assert found["北京市"] == (2, 6)  # 8th: regional + 智能装备; 11th: regional + five thematic in its districts
@@ -179,7 +180,7 @@ def test_places_in_both_match_through_the_hierarchy(store: EmbeddedStore) -> Non
     assert "朝阳区" not in found and "宜春市" not in found
 
 
-def test_provinces_without_regional(store: EmbeddedStore) -> None:
+def test_provinces_without_regional(store: Oracle) -> None:
     for edition in ("8", "11"):
         assert [r["name"] for r in rows(store, "provinces-without-regional", edition=edition)] == [
             "内蒙古自治区",
@@ -187,7 +188,7 @@ def test_provinces_without_regional(store: EmbeddedStore) -> None:
         ]
 
 
-def test_registration_changes(store: EmbeddedStore) -> None:
+def test_registration_changes(store: Oracle) -> None:
     found = {r["regionName"]: r for r in rows(store, "registration-changes", a="8", b="11")}
     assert len(found) == 35
     changed = {name for name, r in found.items() if r["changed"] == "true"}
@@ -215,7 +216,7 @@ def test_registration_changes(store: EmbeddedStore) -> None:
     assert found["上海市"]["sitesInB"] == "https://www.ssme.sh.gov.cn/"
 
 
-def test_orgs_ranked(store: EmbeddedStore) -> None:
+def test_orgs_ranked(store: Oracle) -> None:
     found = rows(store, "orgs-ranked")
     assert (found[0]["name"], found[0]["contests"], found[0]["asLead"]) == (
         "工业和信息化部网络安全产业发展中心",
@@ -231,7 +232,7 @@ def test_orgs_ranked(store: EmbeddedStore) -> None:
     assert {r["name"]: int(r["contests"]) for r in eighth}["江苏省工业和信息化厅"] == 3
 
 
-def test_contests_per_province(store: EmbeddedStore) -> None:
+def test_contests_per_province(store: Oracle) -> None:
     found = {r["name"]: int(r["contests"]) for r in rows(store, "contests-per-province")}
     assert found["浙江省"] == 9 and found["广东省"] == 9 and found["北京市"] == 8
     assert found["内蒙古自治区"] == 0 and found["新疆生产建设兵团"] == 2
@@ -266,12 +267,12 @@ def test_a_query_header_without_title_is_refused(tmp_path) -> None:  # type: ign
     assert str(caught.value) == f"{path}:1: expected a '# title:' line in the header, found none"
 
 
-def test_diff_tells_a_renamed_host_from_a_changed_one(store: EmbeddedStore) -> None:
+def test_diff_tells_a_renamed_host_from_a_changed_one(runner: LocalRunner) -> None:
     """makerkg diff: Anhui's host is its department renamed, Jiangsu's another body (issue 14)."""
-    comparison = compare(store, 8, 11, BASE)
-    regions = {r["name"]: r for r in comparison["regions"]}
-    assert (regions["安徽省"]["hosts_changed"], regions["安徽省"]["hosts_renamed"]) == (False, True)
-    assert (regions["江苏省"]["hosts_changed"], regions["江苏省"]["hosts_renamed"]) == (True, False)
+    comparison = compare(runner, BASE, EDITIONS, 8, 11)
+    regions = {r.name: r for r in comparison.hosts}
+    assert (regions["安徽省"].changed, regions["安徽省"].renamed) == (False, True)
+    assert (regions["江苏省"].changed, regions["江苏省"].renamed) == (True, False)
     out = io.StringIO()
     render_table(comparison, out)
     text = out.getvalue()
@@ -279,11 +280,11 @@ def test_diff_tells_a_renamed_host_from_a_changed_one(store: EmbeddedStore) -> N
     assert anhui.split()[:4] == ["安徽省", "安徽省经济和信息化厅", "安徽省工业和信息化厅", "renamed"]
     assert "6 region(s) changed hosts; 1 kept a host that was renamed; 12 changed registration sites." in text
     with pytest.raises(UsageError) as caught:
-        compare(store, 8, 12, BASE)
+        compare(runner, BASE, EDITIONS, 8, 12)
     assert str(caught.value) == "B: no edition 12 in the graph (editions: 8, 11)"
 
 
-def test_orgs_new_and_gone_name_a_renamed_body(store: EmbeddedStore) -> None:
+def test_orgs_new_and_gone_name_a_renamed_body(store: Oracle) -> None:
     """A body renamed between the editions is listed new and gone under its two names, each naming the other."""
     new = {r["name"]: r["renamedFrom"] for r in rows(store, "orgs-new") if r["renamedFrom"]}
     gone = {r["name"]: r["renamedTo"] for r in rows(store, "orgs-gone") if r["renamedTo"]}

@@ -10,9 +10,9 @@ import pytest
 from flask.testing import FlaskClient
 from rdflib import Dataset, Graph, Literal, URIRef
 from rdflib.compare import isomorphic
+from tests.oracle import Oracle
 
 from makerkg.pipeline import BuildResult
-from makerkg.store import EmbeddedStore
 
 BASE = "https://w3id.org/makerkg/"
 VOID = "http://rdfs.org/ns/void#"
@@ -188,7 +188,7 @@ def test_jsonld_dump_uses_the_published_context(client: FlaskClient) -> None:
     assert context["@context"]["schema"] == "https://schema.org/"
 
 
-def test_void_counts_equal_the_graphs(client: FlaskClient, store: EmbeddedStore) -> None:
+def test_void_counts_equal_the_graphs(client: FlaskClient, store: Oracle) -> None:
     response = client.get("/.well-known/void", headers={"Accept": "text/turtle"})
     assert response.status_code == 200
     void = Graph().parse(data=response.data, format="turtle")

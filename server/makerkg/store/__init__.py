@@ -4,17 +4,12 @@ Nothing here imports rdflib: the query worker processes import this package, and
 """
 
 from makerkg.store.build import Draft
-from makerkg.store.embedded import EmbeddedStore, Result, Term, text
 from makerkg.store.layout import Build, BuildInfo, Files, current
 
 __all__ = [
     "Build",
     "BuildInfo",
     "Draft",
-    "EmbeddedStore",
     "Files",
-    "Result",
-    "Term",
     "current",
-    "text",
 ]

@@ -9,7 +9,7 @@ command line (``store.local.LocalRunner``). Callers pass a ``Job``, whose form t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -108,7 +108,7 @@ def term_of(cell: dict[str, Any]) -> Term:
     return ox.Literal(cell["value"])
 
 
-def value(row: dict[str, Term], name: str) -> str:
+def value(row: Mapping[str, Term], name: str) -> str:
     """A variable's lexical value in a row, or "" where it is unbound.
 
     >>> value({"x": ox.Literal("杭州")}, "x"), value({}, "x")

@@ -59,7 +59,7 @@ def run(name: str) -> Response:
         if len(request.args.getlist(key)) > 1:
             raise UsageError(key, "given more than once")
     snapshot = engine.snapshot()
-    bindings = bind_parameters(query, params, engine.settings.base, editions=snapshot.build.info.editions)
+    bindings = bind_parameters(query, params, snapshot.build.info.base, editions=snapshot.build.info.editions)
     media = negotiate(request.headers.get("Accept"), request.args.get("format"), OFFERS, ALIASES)
     settings = engine.settings
     job = Job(bound_text(query, bindings), "SELECT", media, settings.max_rows, settings.max_answer_bytes)

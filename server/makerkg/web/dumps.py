@@ -72,9 +72,10 @@ def dump(name: str) -> Response:
     return response
 
 
-def void(snapshot: Snapshot, base: str) -> Graph:
+def void(snapshot: Snapshot) -> Graph:
     """VoID and DCAT: counts, classes, vocabularies, examples, the endpoint, the dumps, licence and sources."""
     info = snapshot.build.info
+    base = info.base
     stats = info.summary.statistics
     g = Graph()
     for prefix, namespace in {
@@ -86,8 +87,9 @@ def void(snapshot: Snapshot, base: str) -> Graph:
         "spdx": SPDX,
     }.items():
         g.bind(prefix, namespace)
-    dataset = URIRef(f"{base}dataset")
-    endpoint = URIRef(f"{base}sparql")
+    layout = snapshot.layout
+    dataset = URIRef(layout.dataset())
+    endpoint = URIRef(layout.endpoint())
     g.add((dataset, RDF.type, VOID.Dataset))
     g.add((dataset, RDF.type, DCAT.Dataset))
     g.add(
@@ -160,16 +162,16 @@ def void(snapshot: Snapshot, base: str) -> Graph:
         snapshot, "PREFIX schema: <https://schema.org/> SELECT ?d WHERE { ?d a schema:DigitalDocument }"
     ):
         g.add((dataset, DCTERMS.source, URIRef(source["d"])))
-    service = URIRef(f"{base}sparql#service")
+    service = URIRef(f"{endpoint}#service")
     g.add((dataset, DCAT.accessService, service))
     g.add((service, RDF.type, DCAT.DataService))
     g.add((service, DCAT.endpointURL, endpoint))
     g.add((service, DCTERMS.conformsTo, URIRef("https://www.w3.org/TR/sparql11-protocol/")))
     for entry in listing(snapshot.build):
-        url = URIRef(f"{base}dumps/{entry.name}")
+        url = URIRef(layout.dump(entry.name))
         if entry.format != "jsonld-context" and not entry.compressed:
             g.add((dataset, VOID.dataDump, url))
-        distribution = URIRef(f"{base}dumps/{entry.name}#distribution")
+        distribution = URIRef(f"{url}#distribution")
         g.add((dataset, DCAT.distribution, distribution))
         g.add((distribution, RDF.type, DCAT.Distribution))
         g.add((distribution, DCAT.downloadURL, url))
@@ -209,7 +211,8 @@ def well_known_void() -> Response:
         [*RDF_OFFERS, "text/html"],
         {**GRAPH_ALIASES, "html": "text/html"},
     )
-    g = void(engine.snapshot(), engine.settings.base)
+    snapshot = engine.snapshot()
+    g = void(snapshot)
     if media == "text/html":  # a browser following the home page's link: the Turtle, readable
         turtle = g.serialize(format="turtle")
         response = Response(render_template("void.html", turtle=turtle), content_type="text/html; charset=utf-8")

@@ -16,6 +16,7 @@ from pathlib import Path
 from flask import current_app, g, has_request_context
 
 from makerkg.config import Settings
+from makerkg.iris import Layout
 from makerkg.queries import NamedQuery, load_queries
 from makerkg.store import Build, current
 from makerkg.store.pool import QueryPool
@@ -38,6 +39,15 @@ class Snapshot:
     @property
     def etag(self) -> str:
         return self.build.info.id
+
+    @property
+    def layout(self) -> Layout[str]:
+        """The IRI scheme under the build's own base (whatever base the server's settings name)."""
+        return Layout(self.build.info.base)
+
+    def href(self, iri: str) -> str:
+        """The server path of an IRI the build mints (fragment kept), or the IRI itself."""
+        return self.layout.local_path(iri) or iri
 
 
 class Engine:

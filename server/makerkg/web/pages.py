@@ -17,7 +17,6 @@ from flask import Blueprint, Response, abort, render_template, request
 from makerkg.formats import TRIPLE_FORMATS
 from makerkg.graph.vocab import MKG, ONTOLOGY_IRI, PREFIXES
 from makerkg.sparql.negotiate import negotiate
-from makerkg.store.layout import SOURCES_DIR
 from makerkg.store.query import Job
 from makerkg.web.engine import Snapshot, get_engine, rows
 from makerkg.web.sparql import RDF_OFFERS, respond
@@ -32,7 +31,7 @@ LABELS = (
     "http://www.w3.org/2000/01/rdf-schema#label",
 )
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-KIND_PATHS = {"org/": "organization", "place/": "place", "track/": "track"}
+BY_EDITION = ("organization", "place", "track")  # the kinds of resource whose page lists contests per edition
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@%/-]+$")
 
 
@@ -51,19 +50,6 @@ def _node(iri: str) -> str:
         return str(ox.NamedNode(iri))
     except ValueError:
         abort(404)
-
-
-def local_path(iri: str, base: str) -> str | None:
-    """The server path that serves ``iri``, or None for an IRI outside the base.
-
-    >>> local_path("https://w3id.org/makerkg/org/miit#x", "https://w3id.org/makerkg/")
-    '/org/miit#x'
-    """
-    if iri.startswith(base):
-        return "/" + iri[len(base) :]
-    if iri == ONTOLOGY_IRI or iri.startswith(ONTOLOGY_IRI + "#"):
-        return "/ontology" + iri[len(ONTOLOGY_IRI) :]
-    return None
 
 
 def _valid_iri(iri: str) -> bool:
@@ -100,7 +86,8 @@ def _curie(iri: str) -> str:
 def resource(path: str) -> Response:
     """Describe ``BASE + path`` (or serve the source document it names)."""
     engine = get_engine()
-    base = engine.settings.base
+    snapshot = engine.snapshot()
+    base = snapshot.build.info.base
     extension = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
     forced = EXTENSIONS.get(extension)
     if forced and not path.startswith("source/"):
@@ -108,7 +95,6 @@ def resource(path: str) -> Response:
     if not _SAFE_PATH.fullmatch(path) or ".." in path.split("/"):
         abort(404)
     iri = base + path
-    snapshot = engine.snapshot()
     if path.startswith("source/"):
         source = _source_file(snapshot, path.removeprefix("source/"))
         if source is not None and not forced:
@@ -125,7 +111,7 @@ def resource(path: str) -> Response:
         abort(404)
     media = forced or negotiate(request.headers.get("Accept"), request.args.get("format"), PAGE_OFFERS, EXTENSIONS)
     if media == "text/html":
-        return _page(snapshot, iri, base)
+        return _page(snapshot, iri)
     return _rdf(snapshot, iri, media)
 
 
@@ -142,7 +128,7 @@ def _rdf(snapshot: Snapshot, iri: str, media: str) -> Response:
     return respond(snapshot.pool.execute(Job(query, "CONSTRUCT", media, settings.max_rows, settings.max_answer_bytes)))
 
 
-def _page(snapshot: Snapshot, iri: str, base: str) -> Response:
+def _page(snapshot: Snapshot, iri: str) -> Response:
     node = _node(iri)
     outgoing = rows(
         snapshot,
@@ -164,7 +150,7 @@ def _page(snapshot: Snapshot, iri: str, base: str) -> Response:
 
     def value(row: dict[str, str]) -> Value:
         if row.get("link") == "true":
-            return Value(labels.get(row["o"], _curie(row["o"])), local_path(row["o"], base) or row["o"])
+            return Value(labels.get(row["o"], _curie(row["o"])), snapshot.href(row["o"]))
         note = f"@{row['lang']}" if row.get("lang") else _curie(row.get("dt", "")) if row.get("dt") else ""
         return Value(row["o"], None, "" if note == "xsd:string" else note)
 
@@ -176,33 +162,31 @@ def _page(snapshot: Snapshot, iri: str, base: str) -> Response:
         part_properties[row["part"]][row["p"]].append(value(row))
     types = {r["o"] for r in outgoing if r["p"] == RDF_TYPE}
     names = {r["lang"]: r["o"] for r in outgoing if r["p"] in LABELS and r["lang"]}
-    relative = iri[len(base) :] if iri.startswith(base) else ""
-    kind = next((k for prefix, k in KIND_PATHS.items() if relative.startswith(prefix)), None)
+    kind = snapshot.layout.resource_kind(iri)
+    kind = kind if kind in BY_EDITION else None
     context = {
         "iri": iri,
         "title": names.get("zh") or names.get("en") or labels.get(iri) or _curie(iri),
         "english": names.get("en") if names.get("zh") else None,
-        "types": sorted((labels.get(t, _curie(t)), local_path(t, base) or t) for t in types),
-        "properties": [
-            (labels.get(p, _curie(p)), _curie(p), local_path(p, base) or p, v) for p, v in properties.items()
-        ],
+        "types": sorted((labels.get(t, _curie(t)), snapshot.href(t)) for t in types),
+        "properties": [(labels.get(p, _curie(p)), _curie(p), snapshot.href(p), v) for p, v in properties.items()],
         "parts": [
-            (part, [(labels.get(p, _curie(p)), _curie(p), local_path(p, base) or p, v) for p, v in props.items()])
+            (part, [(labels.get(p, _curie(p)), _curie(p), snapshot.href(p), v) for p, v in props.items()])
             for part, props in part_properties.items()
         ],
         "incoming": [
             (
                 labels.get(r["s"], _curie(r["s"])),
-                local_path(r["s"], base) or r["s"],
+                snapshot.href(r["s"]),
                 labels.get(r["p"], _curie(r["p"])),
                 _curie(r["p"]),
             )
             for r in incoming
         ],
-        "by_edition": _by_edition(snapshot, iri, kind, base) if kind else None,
-        "excerpt": _excerpt(snapshot, iri, base) if str(MKG.Contest) in types else None,
+        "by_edition": _by_edition(snapshot, iri, kind) if kind else None,
+        "excerpt": _excerpt(snapshot, iri) if str(MKG.Contest) in types else None,
         "formats": [(ext, media) for ext, media in EXTENSIONS.items()],
-        "path": local_path(iri, base),
+        "path": snapshot.layout.local_path(iri),
     }
     response = Response(render_template("pages/resource.html", **context), content_type="text/html; charset=utf-8")
     response.headers["Vary"] = "Accept"
@@ -212,7 +196,7 @@ def _page(snapshot: Snapshot, iri: str, base: str) -> Response:
     return response
 
 
-def _by_edition(snapshot: Snapshot, iri: str, kind: str, base: str) -> dict[str, object]:
+def _by_edition(snapshot: Snapshot, iri: str, kind: str) -> dict[str, object]:
     """The resource's contests edition by edition, for organizations, places and tracks."""
     node = _node(iri)
     if kind == "organization":
@@ -233,14 +217,14 @@ def _by_edition(snapshot: Snapshot, iri: str, kind: str, base: str) -> dict[str,
         f"?contest <https://schema.org/superEvent>/<{MKG.ordinal}> ?ordinal ; <https://schema.org/name> ?name }} "
         f"ORDER BY ?ordinal ?name",
     )
-    editions = sorted({int(r["o"]) for r in rows(snapshot, f"SELECT DISTINCT ?o WHERE {{ ?e <{MKG.ordinal}> ?o }}")})
+    editions = snapshot.build.info.editions
     columns: dict[int, list[tuple[str, str, str]]] = {e: [] for e in editions}
     for r in found:
-        columns[int(r["ordinal"])].append((r["name"], local_path(r["contest"], base) or r["contest"], r["role"]))
+        columns[int(r["ordinal"])].append((r["name"], snapshot.href(r["contest"]), r["role"]))
     return {"editions": editions, "columns": columns}
 
 
-def _excerpt(snapshot: Snapshot, iri: str, base: str) -> dict[str, object] | None:
+def _excerpt(snapshot: Snapshot, iri: str) -> dict[str, object] | None:
     """The lines of the plan a contest was read from."""
     found = rows(
         snapshot,
@@ -256,21 +240,19 @@ def _excerpt(snapshot: Snapshot, iri: str, base: str) -> dict[str, object] | Non
     lines = path.read_text(encoding="utf-8").split("\n")
     return {
         "file": path.name,
-        "href": (local_path(doc, base) or doc) + f"#L{first}",
+        "href": snapshot.href(doc) + f"#L{first}",
         "lines": [(n, lines[n - 1].rstrip("\r")) for n in range(first, min(last, len(lines)) + 1)],
     }
 
 
 def _source_file(snapshot: Snapshot, name: str) -> Path | None:
-    directory = snapshot.build.path / SOURCES_DIR
-    if "/" in name or "\0" in name or not 0 < len(name.encode()) <= 255:  # a name the file system cannot hold
+    """One of the plans the build was read from, by the name a path gives (any other name: None)."""
+    if "\0" in name or not 0 < len(name.encode()) <= 255:  # a name the file system cannot hold
         return None
-    candidate = directory / name
     try:
-        found = candidate.is_file() and candidate.parent == directory
+        return snapshot.build.source(name)
     except OSError:
         return None
-    return candidate if found else None
 
 
 def _source(snapshot: Snapshot, iri: str, path: Path, media: str) -> Response:
@@ -307,7 +289,7 @@ def ontology(ext: str | None = None) -> Response:
     """The ontology: HTML documentation generated from the build's ontology graph, or the graph as RDF."""
     engine = get_engine()
     snapshot = engine.snapshot()
-    graph = f"<{engine.settings.base}graph/ontology>"
+    graph = f"<{snapshot.layout.ontology_graph()}>"
     if ext is not None and ext not in EXTENSIONS:
         abort(404)
     media = (
@@ -345,7 +327,7 @@ def ontology(ext: str | None = None) -> Response:
     def targets(value: str) -> list[tuple[str, str]]:
         """A class or property, linked; a union of classes (a blank node) as its members."""
         members = sorted(unions.get(value, [value]))
-        return [(_curie(m), local_path(m, engine.settings.base) or m) for m in members]
+        return [(_curie(m), snapshot.href(m)) for m in members]
 
     def text(term: str, predicate: str, lang: str) -> str:
         return next((o for o, lg in terms[term].get(predicate, []) if lg == lang), "")

@@ -6,14 +6,16 @@ the templates are autoescaped and text from the plans is never marked safe.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, send_file
 
+from makerkg.diff import ProvinceCount
+from makerkg.diff import compare as compare_editions
 from makerkg.errors import UsageError
+from makerkg.model import Section
 from makerkg.queries import NamedQuery, bind_parameters, bound_text
 from makerkg.web.engine import Snapshot, get_engine, rows
 
@@ -28,13 +30,11 @@ YASGUI_FILES = {
     "yasgui.min.css": "text/css",
     "yasgui.min.js.map": "application/json",
 }
+# the sections in English, with the names the plans print for them
 KINDS = {
-    "final": "national final (全国总决赛)",
-    "regional": "regional (区域赛)",
-    "thematic": "thematic (专题赛)",
-    "overseas": "overseas (海外赛)",
+    s.value: f"{english} ({s.printed})"
+    for s, english in zip(Section, ("national final", "regional", "thematic", "overseas"), strict=True)
 }
-STATUS_ORDER = {"continued": 0, "added": 1, "dropped": 2}
 EXAMPLE_ORDER = {"edition": 0, "contest": 1, "organization": 2, "place": 3, "track": 4}
 EXAMPLES = """\
 PREFIX mkg: <https://w3id.org/makerkg/ontology#>
@@ -65,17 +65,6 @@ ORDER BY ?n ?iri
 """
 
 
-def local_path(iri: str, base: str) -> str:
-    """The server-relative path of a minted IRI (the IRI itself when it is not under ``base``).
-
-    >>> local_path("https://w3id.org/makerkg/edition/8", "https://w3id.org/makerkg/")
-    '/edition/8'
-    >>> local_path("http://www.wikidata.org/entity/Q4970", "https://w3id.org/makerkg/")
-    'http://www.wikidata.org/entity/Q4970'
-    """
-    return "/" + iri[len(base) :] if iri.startswith(base) else iri
-
-
 def ordinal(n: int) -> str:
     """An English ordinal.
 
@@ -86,15 +75,6 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def split(text: str, separator: str) -> list[str]:
-    """The non-empty parts of a GROUP_CONCAT, sorted.
-
-    >>> split("b、a、", "、")
-    ['a', 'b']
-    """
-    return sorted(part for part in text.split(separator) if part)
-
-
 def is_web_address(text: str) -> bool:
     """Whether a printed registration address may become a link (never a ``javascript:`` or other scheme).
 
@@ -102,13 +82,6 @@ def is_web_address(text: str) -> bool:
     (True, False)
     """
     return text.lower().startswith(("http://", "https://"))
-
-
-def named_rows(snapshot: Snapshot, name: str, params: Mapping[str, str]) -> list[dict[str, str]]:
-    """The rows of a named query with ``params`` bound as RDF terms (UsageError names a bad parameter)."""
-    query = get_engine().queries[name]
-    info = snapshot.build.info
-    return rows(snapshot, bound_text(query, bind_parameters(query, params, info.base, editions=info.editions)))
 
 
 def editions_of(snapshot: Snapshot) -> list[int]:
@@ -137,7 +110,7 @@ def home() -> str:
         for n in editions_of(snapshot)
     ]
     examples = [
-        {"kind": r["kind"], "label": r["label"], "path": local_path(r["iri"], info.base), "iri": r["iri"]}
+        {"kind": r["kind"], "label": r["label"], "path": snapshot.href(r["iri"]), "iri": r["iri"]}
         for r in sorted(rows(snapshot, EXAMPLES), key=lambda r: EXAMPLE_ORDER.get(r["kind"], 9))
     ]
     return render_template(
@@ -249,110 +222,26 @@ GAP = 2
 ROW = 2 * BAR + GAP + 10
 
 
-def chart(per_edition: dict[str, list[dict[str, str]]], a: int, b: int, base: str) -> Chart:
-    """Lay out the bars: one row per province, one bar per edition, scaled to the largest count."""
-    counts: dict[str, dict[str, int]] = {}
-    names: dict[str, str] = {}
-    for series, result in per_edition.items():
-        for r in result:
-            counts.setdefault(r["province"], {"a": 0, "b": 0})[series] = int(r["contests"])
-            names[r["province"]] = r["name"]
-    order = sorted(counts, key=lambda p: (-(counts[p]["a"] + counts[p]["b"]), p))
+def chart(provinces: Sequence[ProvinceCount], a: int, b: int, href: Callable[[str], str]) -> Chart:
+    """Lay out the bars: one row per province (largest first), one bar per edition, scaled to the largest count."""
     width, left, right, top = 760, 170, 40, 56
-    largest = max([1] + [c for v in counts.values() for c in v.values()])
+    largest = max([1] + [c for p in provinces for c in (p.a, p.b)])
     scale = (width - left - right) / largest
     step = max(1, -(-largest // 8))
     ticks = tuple((t, round(left + t * scale, 1)) for t in range(0, largest + 1, step))
     laid = []
-    for index, province in enumerate(order):
+    for index, province in enumerate(provinces):
         y = top + index * ROW
         bars = tuple(
-            Bar(
-                edition,
-                series,
-                counts[province][series],
-                left,
-                y + offset,
-                round(counts[province][series] * scale, 1),
-                BAR,
-            )
-            for series, edition, offset in (("a", a, 0), ("b", b, BAR + GAP))
+            Bar(edition, series, count, left, y + offset, round(count * scale, 1), BAR)
+            for series, edition, count, offset in (("a", a, province.a, 0), ("b", b, province.b, BAR + GAP))
         )
-        laid.append(Row(province, names[province], local_path(province, base), y, (bars[0], bars[1])))
-    return Chart(width, top + len(order) * ROW + 8, left, right, top, tuple(laid), ticks)
-
-
-def comparison(snapshot: Snapshot, a: int, b: int) -> dict[str, Any]:
-    """Hosts and registration sites per region, tracks, organizations new and gone, and contests per province."""
-    base = snapshot.build.info.base
-    pair = {"a": str(a), "b": str(b)}
-    hosts = sorted(named_rows(snapshot, "region-hosts", pair), key=lambda r: r["region"])
-    sites = sorted(named_rows(snapshot, "registration-changes", pair), key=lambda r: r["region"])
-    regions = [
-        {
-            "path": local_path(r["region"], base),
-            "name": r["regionName"],
-            "a": split(r["hostsInA"], "、"),
-            "b": split(r["hostsInB"], "、"),
-            "changed": r["changed"] == "true",
-            "renamed": r["renamed"] == "true",
-        }
-        for r in hosts
-    ]
-    registration = [
-        {
-            "path": local_path(r["region"], base),
-            "name": r["regionName"],
-            "a": split(r["sitesInA"], " "),
-            "b": split(r["sitesInB"], " "),
-            "changed": r["changed"] == "true",
-        }
-        for r in sites
-    ]
-    tracks = [
-        {
-            "path": local_path(r["track"], base),
-            "name": r["trackName"],
-            "status": r["status"],
-            "a": split(r["placesInA"], "、"),
-            "b": split(r["placesInB"], "、"),
-        }
-        for r in sorted(
-            named_rows(snapshot, "tracks-compared", pair),
-            key=lambda r: (STATUS_ORDER.get(r["status"], len(STATUS_ORDER)), r["trackName"]),
-        )
-    ]
-    since = {"edition": str(b), "since": str(a)}
-    organizations = {
-        kind: [
-            {
-                "path": local_path(r["organization"], base),
-                "name": r["name"],
-                "contests": int(r["contests"]),
-                "contest_names": split(r["contestNames"], " | "),
-                "renamed": r.get("renamedFrom") or r.get("renamedTo") or "",
-            }
-            for r in named_rows(snapshot, f"orgs-{kind}", since)
-        ]
-        for kind in ("new", "gone")
-    }
-    provinces = {
-        series: named_rows(snapshot, "contests-per-province", {"edition": str(n)}) for series, n in (("a", a), ("b", b))
-    }
-    return {
-        "regions": regions,
-        "hosts_changed": sum(1 for r in regions if r["changed"]),
-        "hosts_renamed": sum(1 for r in regions if r["renamed"]),
-        "registration": registration,
-        "sites_changed": sum(1 for r in registration if r["changed"]),
-        "tracks": tracks,
-        "organizations": organizations,
-        "chart": chart(provinces, a, b, base),
-    }
+        laid.append(Row(province.province, province.name, href(province.province), y, (bars[0], bars[1])))
+    return Chart(width, top + len(provinces) * ROW + 8, left, right, top, tuple(laid), ticks)
 
 
 @bp.get("/compare")
-def compare() -> str:
+def compare() -> str:  # the view's name is its route's
     """Two editions of the build compared (``a`` and ``b``, by default the two latest); 400 naming a bad one."""
     snapshot = get_engine().snapshot()
     editions = editions_of(snapshot)
@@ -360,6 +249,7 @@ def compare() -> str:
         raise UsageError("a", "this build holds no edition")
     a = edition_parameter("a", editions[-2] if len(editions) > 1 else editions[-1], editions)
     b = edition_parameter("b", editions[-1], editions)
+    found = compare_editions(snapshot.pool, snapshot.build.info.base, editions, a, b, get_engine().queries)
     return render_template(
         "ui/compare.html",
         a=a,
@@ -368,5 +258,7 @@ def compare() -> str:
         b_label=ordinal(b),
         editions=editions,
         is_web_address=is_web_address,
-        **comparison(snapshot, a, b),
+        href=snapshot.href,
+        comparison=found,
+        chart=chart(found.provinces, a, b, snapshot.href),
     )

@@ -1,4 +1,5 @@
-"""The embedded store: Oxigraph (pyoxigraph) over the build's on-disk store, opened read-only."""
+"""An oracle for tests: a build's on-disk Oxigraph store, read directly with pyoxigraph, apart from the code under
+test (the server answers through its own query runners)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class Result:
     triples: tuple[ox.Triple, ...] = ()
 
 
-class EmbeddedStore:
+class Oracle:
     """Queries over a build's Oxigraph store; its default graph holds the merge of all named graphs."""
 
     def __init__(self, path: Path) -> None:
