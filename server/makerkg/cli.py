@@ -37,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=getattr(args, "port", None),
             store=getattr(args, "store", None),
             workers=getattr(args, "workers", None),
+            threads=getattr(args, "threads", None),
+            proxy=getattr(args, "proxy", None),
         )
         code: int = args.run(args, settings)
         return code
@@ -141,13 +143,17 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="serve the built graph: SPARQL endpoint, API, pages",
         description=(
-            "Serve the current build under gunicorn (a production WSGI server): the SPARQL 1.1 endpoint at /sparql, "
-            "the named-query API at /api. A newly published build is picked up without a restart."
+            "Serve the current build: the SPARQL 1.1 endpoint at /sparql, the named-query API at /api, the pages, "
+            "/health and /metrics. The app runs under granian, behind an nginx of its own that holds slow and idle "
+            "clients (proxy = none: granian alone). A newly published build is picked up without a restart; SIGTERM "
+            "stops taking connections at once and lets the requests under way finish."
         ),
     )
     p.add_argument("--host", help="the address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="the port (default 8000)")
     p.add_argument("--workers", type=int, help="web server processes (default 2)")
+    p.add_argument("--threads", type=int, help="request threads per web server process (default 8)")
+    p.add_argument("--proxy", choices=("nginx", "none"), help="what holds the clients in front (default nginx)")
     p.add_argument("--store", metavar="URL", help="a remote SPARQL query endpoint to serve from (see `makerkg load`)")
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.set_defaults(run=_serve)
@@ -350,14 +356,15 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from makerkg.store import current
     from makerkg.store.pool import QueryPool, verify
+    from makerkg.web.server import serve
 
     build = current(settings.out)  # a clear message and exit, before any worker starts, when there is no build
-    checker = QueryPool(build.store_dir, 1, settings.query_timeout)  # it starts while the web layer is imported
-    from makerkg.web.wsgi import serve
+    verify(build, QueryPool(build.store_dir, 1, settings.query_timeout))  # … or when its store cannot be read
 
-    verify(build, checker)  # … or when its store cannot be opened or read
-    print(f"serving build {build.info.id} at http://{settings.host}:{settings.port}/sparql", file=sys.stderr)
-    serve(settings)
+    def started(how: str) -> None:
+        print(f"serving build {build.info.id} at http://{settings.host}:{settings.port}/ ({how})", file=sys.stderr)
+
+    serve(settings, started)
     return EXIT_OK
 
 

@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
 
+from makerkg import metrics
 from makerkg.errors import MakerkgError, QuerySyntaxError, StoreMissing
 from makerkg.store.build import Build
 
@@ -183,6 +184,7 @@ class QueryPool:
         self._idle.put(worker)
 
     def _replace(self, worker: _Worker) -> None:
+        metrics.worker_restarted()
         with self._lock:
             self._all.discard(worker)
         worker.stop()
@@ -211,8 +213,10 @@ class QueryPool:
                 if not worker.conn.poll(max(0.0, self.timeout - SLOW)):
                     log.warning("query stopped after %s s: %.200s", self.timeout, job.query)
                     self._replace(worker)
+                    metrics.query_timed_out()
                     raise QueryTimeout(self.timeout)
             kind, payload = worker.conn.recv()
+            metrics.query_finished(time.monotonic() - deadline + self.timeout)
         except (EOFError, OSError, BrokenPipeError) as err:
             self._replace(worker)
             raise WorkerLost() from err
