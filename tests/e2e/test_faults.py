@@ -80,8 +80,10 @@ def alive(pid: int) -> bool:
 
 
 def web_workers(server: Server) -> list[int]:
-    """gunicorn's worker processes: the arbiter's children that run makerkg (not multiprocessing's helpers)."""
-    return [p for p in children(server.process.pid) if "makerkg.cli" in cmdline(p) and alive(p)]
+    """granian's worker processes: the children of the app server that `makerkg serve` started (granian forks
+    them, so they share its command line; multiprocessing's helpers do not)."""
+    masters = [p for p in children(server.process.pid) if "-m granian" in cmdline(p)]
+    return [w for m in masters for w in children(m) if "-m granian" in cmdline(w) and alive(w)]
 
 
 def query_workers(web_worker: int) -> list[int]:
@@ -224,7 +226,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         running.append(server)
         wait_until(lambda: full_strength(server), 180, "every web worker has its query workers")
         # a web worker finishes booting just after its first query worker is ready: a query worker killed before
-        # then fails the boot, and gunicorn stops the whole server (docs/hardening.md); let the boots end
+        # then fails the boot (granian starts the worker again); let the boots end
         time.sleep(1.0)
         return server
 

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, render_template, request, send_file
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, FOAF, RDF, XSD
+from werkzeug.http import parse_range_header
 
 from makerkg.errors import NotAcceptable
 from makerkg.export import CONTEXT_FILE, FORMATS
@@ -24,44 +25,52 @@ IANA = "https://www.iana.org/assignments/media-types/"
 
 
 def listing(snapshot: Snapshot) -> list[dict[str, Any]]:
-    """Every dump file of the build: name, format, media type, size, statements, SHA-256."""
+    """Every dump file of the build that is there: name, format, media type, size, statements, SHA-256. A build
+    without dumps (or whose dumps are gone) has an empty list, not an error."""
     directory = snapshot.build.path / DUMPS_DIR
+    try:
+        checksums = (directory / CHECKSUMS).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
     sums = {}
-    for line in (directory / CHECKSUMS).read_text(encoding="utf-8").splitlines():
+    for line in checksums.splitlines():
         digest, _, name = line.partition("  ")
         sums[name] = digest
     info = snapshot.build.info
     quads = sum(info.quads_per_graph.values())
-    files = []
+    wanted: list[dict[str, Any]] = []
     for fmt in FORMATS.values():
         for suffix, media in (("", fmt.media_type), (".gz", "application/gzip")):
-            name = f"makerkg.{fmt.extension}{suffix}"
-            files.append(
+            wanted.append(
                 {
-                    "name": name,
+                    "name": f"makerkg.{fmt.extension}{suffix}",
                     "format": fmt.name,
                     "media_type": media,
                     "content_type": fmt.media_type,
                     "compressed": bool(suffix),
-                    "bytes": (directory / name).stat().st_size,
-                    "sha256": sums[name],
                     "statements": quads if fmt.quads else info.triples,
                     "named_graphs": fmt.quads,
                 }
             )
-    files.append(
+    wanted.append(
         {
             "name": CONTEXT_FILE,
             "format": "jsonld-context",
             "media_type": "application/ld+json",
             "content_type": "application/ld+json",
             "compressed": False,
-            "bytes": (directory / CONTEXT_FILE).stat().st_size,
-            "sha256": sums[CONTEXT_FILE],
             "statements": 0,
             "named_graphs": False,
         }
     )
+    files = []
+    for entry in wanted:
+        try:
+            size = (directory / entry["name"]).stat().st_size
+        except FileNotFoundError:
+            continue
+        if entry["name"] in sums:
+            files.append({**entry, "bytes": size, "sha256": sums[entry["name"]]})
     return files
 
 
@@ -98,6 +107,11 @@ def dump(name: str) -> Response:
     if entry is None:
         abort(404)
     path = snapshot.build.path / DUMPS_DIR / entry["name"]
+    if "HTTP_RANGE" in request.environ and not _one_byte_range(request.environ["HTTP_RANGE"]):
+        # RFC 9110 (14.2): a Range the server cannot or will not serve is ignored, and the whole file sent with 200:
+        # an invalid one, another unit, several ranges (they would need multipart/byteranges) or several headers.
+        # A single byte range past the end stays a 416, as the RFC says (15.5.17).
+        del request.environ["HTTP_RANGE"]
     response = send_file(
         path,
         mimetype=entry["media_type"],
@@ -108,6 +122,16 @@ def dump(name: str) -> Response:
     )
     response.headers["Digest"] = f"sha-256={entry['sha256']}"
     return response
+
+
+def _one_byte_range(header: str) -> bool:
+    """Whether ``header`` asks for exactly one range of bytes.
+
+    >>> _one_byte_range("bytes=0-99"), _one_byte_range("bytes=0-1,5-6"), _one_byte_range("bytes=abc")
+    (True, False, False)
+    """
+    parsed = parse_range_header(header)
+    return parsed is not None and parsed.units == "bytes" and len(parsed.ranges) == 1
 
 
 def void(snapshot: Snapshot, base: str) -> Graph:

@@ -21,7 +21,7 @@ from makerkg.config import Settings
 from makerkg.web.errors import problem
 
 MAX_CLIENTS = 10_000  # buckets kept at most; idle (full) ones go first, then the longest unseen
-EXEMPT_ENDPOINTS = frozenset({"static", "ops.health", "ops.metrics"})  # cost nothing; monitoring must get through
+EXEMPT_ENDPOINTS = frozenset({"static", "ops.health", "ops.scrape"})  # cost nothing; monitoring must get through
 
 
 @dataclass

@@ -88,17 +88,24 @@ class Observed:
 
 
 class _Counted:
-    """A response body passed on unchanged, counting its bytes; ``done`` is called once it is closed."""
+    """A response body passed on unchanged, counting its bytes; ``done`` is called once, when the body has been
+    sent whole or is closed, whichever comes first (a client gone mid-way: only closed)."""
 
     def __init__(self, body: Iterable[bytes], done: Callable[[int], None]) -> None:
         self.body = body
-        self.done = done
+        self.done: Callable[[int], None] | None = done
         self.sent = 0
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self.body:
             self.sent += len(chunk)
             yield chunk
+        self._finish()
+
+    def _finish(self) -> None:
+        done, self.done = self.done, None
+        if done is not None:
+            done(self.sent)
 
     def close(self) -> None:
         try:
@@ -106,7 +113,7 @@ class _Counted:
             if close is not None:
                 close()
         finally:
-            self.done(self.sent)
+            self._finish()
 
 
 def access_line(environ: WSGIEnvironment, status: int, sent: int, seconds: float, route: str, fmt: str) -> str:
