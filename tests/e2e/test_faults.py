@@ -312,7 +312,9 @@ def test_a_killed_web_worker_is_replaced_and_the_server_keeps_answering(
     print(f"web worker killed; requests after the kill: {len(after_kill)}; lost: {len(lost)}")
     # at most the request each client had in flight on the killed worker's connections
     assert len(lost) <= load.threads, Counter((o.status, o.error) for o in lost)
-    assert all(o.status == 0 for o in lost)  # a dropped connection, never a wrong answer
+    # nginx's 502 (Bad Gateway) for a request the killed worker had under way, or a dropped connection; never a
+    # wrong answer
+    assert all(o.status in (0, 502) for o in lost), Counter((o.status, o.error) for o in lost)
     assert all(o.status == 200 for o in load.outcomes[: before - load.threads])
     wait_until(lambda: not any(alive(p) for p in orphans), 30, "the killed worker's query workers exited")
     assert sequential_ok(server) == Counter({"200": 20})
