@@ -84,6 +84,15 @@ def _metrics() -> _Metrics:
     )
 
 
+def prepare() -> None:
+    """Import prometheus-client and make the metrics now, in a process that is about to record (a web worker, while
+    its app is made): neither is safe for two request threads to do first at the same moment."""
+    import prometheus_client.core
+    import prometheus_client.multiprocess  # noqa: F401 - imported for the scrapes to come
+
+    _metrics()
+
+
 def request_answered(route: str, status: int, seconds: float) -> None:
     """Count an HTTP request answered with ``status`` on ``route`` after ``seconds``."""
     m = _metrics()

@@ -152,6 +152,7 @@ def access_line(environ: WSGIEnvironment, status: int, sent: int, seconds: float
 
 def install(app: Flask, log_format: str | None) -> None:
     """Register the blueprint and hook on ``app`` and wrap its WSGI callable in the middleware."""
+    metrics.prepare()
     app.register_blueprint(bp)
     app.after_request(note_route)
     app.wsgi_app = Observed(app.wsgi_app, log_format)  # type: ignore[method-assign]

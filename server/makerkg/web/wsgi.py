@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from multiprocessing.util import Finalize
 
 from flask import Flask
 
@@ -20,7 +21,12 @@ def application() -> Flask:
     _access_log(settings)
     # rdflib's SPARQL grammar finishes setting itself up on its first query (some 30 ms): pay it while booting
     check_query("ASK {}", ())
-    return create_app(settings)
+    app = create_app(settings)
+    # granian's worker processes end through multiprocessing, which kills their daemonic children (the query
+    # workers) after running its finalizers of priority >= 0: close the pool first, so that it stops its workers
+    # itself and knows a worker starting meanwhile is stopped on purpose, not failing
+    Finalize(app, app.extensions["makerkg"].close, exitpriority=10)
+    return app
 
 
 def _access_log(settings: Settings) -> None:
