@@ -115,25 +115,29 @@ def main() -> None:
             with bodies:
                 beside_bodies = ordinary(port, queries, 4, args.seconds)
             rows.append((name, one, four, beside_loris, four_again, beside_bodies, loris, bodies))
-            print(f"{name}: done", flush=True)
+            print(
+                f"{name}: c=1 {one.per_second:.1f}/s, c=4 {four.per_second:.1f}/s, beside slow headers and idle "
+                f"{beside_loris.per_second:.1f}/s, c=4 {four_again.per_second:.1f}/s, beside slow bodies "
+                f"{beside_bodies.per_second:.1f}/s; load average {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
         finally:
             for process in processes:
                 stop(process)
             shutil.rmtree(run, ignore_errors=True)
     print(
-        "\n| server | c=1 req/s (p50 ms) | c=4 req/s (p50 ms) | beside 40 slow headers + 200 idle | kept "
-        "| beside 40 slow bodies | kept |"
+        "\n| server | c=1: req/s (p50 ms) | c=4: req/s (p50 ms) | c=4 beside 40 slow-header + 200 idle connections: "
+        "req/s, kept | c=4 again | c=4 beside 40 slow-body connections: req/s, kept |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name, one, four, loris, bodies, _, _ in rows:
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, one, four, loris, again, bodies, _, _ in rows:
         print(
             f"| {name} | {one.per_second:.1f} ({one.p50_ms:.1f}) | {four.per_second:.1f} ({four.p50_ms:.1f}) "
-            f"| {loris.per_second:.1f} ({loris.errors} errors) | {loris.per_second / four.per_second:.0%} "
-            f"| {bodies.per_second:.1f} ({bodies.errors} errors) | {bodies.per_second / four.per_second:.0%} |"
+            f"| {loris.per_second:.1f}, {loris.per_second / four.per_second:.0%} | {again.per_second:.1f} "
+            f"| {bodies.per_second:.1f}, {bodies.per_second / again.per_second:.0%} |"
         )
-    for name, *_, loris_attack, bodies_attack in rows:
-        print(f"\n{name}\n{loris_attack.summary()}\n{bodies_attack.summary()}")
-
-
-if __name__ == "__main__":
-    main()
+    print()
+    for name, one, four, loris, again, bodies, loris_attack, bodies_attack in rows:
+        errors = sum(t.errors for t in (one, four, loris, again, bodies))
+        print(f"{name}: {errors} answers other than 200 or failed connections")
+        print(f"{loris_attack.summary()}\n{bodies_attack.summary()}")
