@@ -141,3 +141,7 @@ def main() -> None:
         errors = sum(t.errors for t in (one, four, loris, again, bodies))
         print(f"{name}: {errors} answers other than 200 or failed connections")
         print(f"{loris_attack.summary()}\n{bodies_attack.summary()}")
+
+
+if __name__ == "__main__":
+    main()
