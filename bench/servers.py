@@ -7,7 +7,8 @@
 
 For each: the ordinary throughput (the ten named queries round-robin over keep-alive connections, as
 bench/endpoint.py) at concurrency 1 and 4, then at concurrency 4 beside 40 slow-header and 200 idle connections,
-and beside 40 slow-body connections (bench/slowclients.py); the share of the throughput kept (goal ≥ 90 %).
+and beside 40 slow-body connections (bench/slowclients.py: alone and beside, alternating in three rounds); the share
+of the throughput kept (goal ≥ 90 %).
 Needs the bench extra (gunicorn), Debian's nginx for the nginx candidates, and a build. Only 127.0.0.1 is contacted.
 Usage: python bench/servers.py [--out DIR] [--seconds 12] [--only NAME]
 """
@@ -25,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from endpoint import Target, free_port, start, stop, wait_until_up
-from slowclients import HOST, Attack, Throughput, named_queries, ordinary
+from slowclients import HOST, Attack, Throughput, compare, named_queries, ordinary
 
 from makerkg.config import environ, load
 from makerkg.web.server import find_nginx, nginx_config
@@ -104,16 +105,10 @@ def main() -> None:
             wait_until_up(Target(name, port, "/sparql"), "ASK { ?s ?p ?o }")
             ordinary(port, queries, 1, 2.0)  # warm-up
             one = ordinary(port, queries, 1, args.seconds)
-            # each attack beside the same clients, right after a measurement without it: the machine is shared, and
-            # what else runs changes from minute to minute
-            four = ordinary(port, queries, 4, args.seconds)
-            loris = Attack(port, slow_headers=40, idle=200, seconds=args.seconds + 10)
-            with loris:
-                beside_loris = ordinary(port, queries, 4, args.seconds)
-            four_again = ordinary(port, queries, 4, args.seconds)
-            bodies = Attack(port, slow_headers=0, slow_bodies=40, idle=0, seconds=args.seconds + 10)
-            with bodies:
-                beside_bodies = ordinary(port, queries, 4, args.seconds)
+            loris = Attack(port, slow_headers=40, idle=200)
+            four, beside_loris = compare(port, queries, 4, args.seconds, loris)
+            bodies = Attack(port, slow_headers=0, slow_bodies=40, idle=0)
+            four_again, beside_bodies = compare(port, queries, 4, args.seconds, bodies)
             rows.append((name, one, four, beside_loris, four_again, beside_bodies, loris, bodies))
             print(
                 f"{name}: c=1 {one.per_second:.1f}/s, c=4 {four.per_second:.1f}/s, beside slow headers and idle "
@@ -127,7 +122,7 @@ def main() -> None:
             shutil.rmtree(run, ignore_errors=True)
     print(
         "\n| server | c=1: req/s (p50 ms) | c=4: req/s (p50 ms) | c=4 beside 40 slow-header + 200 idle connections: "
-        "req/s, kept | c=4 again | c=4 beside 40 slow-body connections: req/s, kept |"
+        "req/s, kept | c=4 (second pairing) | c=4 beside 40 slow-body connections: req/s, kept |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
     for name, one, four, loris, again, bodies, _, _ in rows:

@@ -10,7 +10,8 @@ A connection the server closes is counted (with how long it was held and the sta
 and opened again after a second, as an attacker keeps its count up.
 
 The ordinary clients send the ten named queries round-robin over keep-alive connections (as bench/endpoint.py), at
---concurrency, for --seconds alone and then for --seconds beside the attack.
+--concurrency, for --seconds alone and --seconds beside the attack, alternating in three rounds (the machine is
+shared: alternating spreads whatever else runs over both).
 
 Without --port the script starts `makerkg serve` itself over ./out (or --out); only 127.0.0.1 is ever contacted.
 Usage: python bench/slowclients.py [--port P] [--slow-headers 40] [--idle 200] [--slow-bodies 0] [--seconds 15]
@@ -78,6 +79,8 @@ class Attack:
             raise SystemExit(f"at most {MAX_CONNECTIONS} hostile connections")
 
     def __enter__(self) -> Attack:
+        """Open the connections (again, for another round: the counts add up)."""
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         time.sleep(2.0)  # every connection opened and its first bytes sent before anything is measured
@@ -160,23 +163,39 @@ class Attack:
 
 @dataclass(frozen=True)
 class Throughput:
-    per_second: float
-    requests: int
+    """What the ordinary clients got in one or more measurements."""
+
+    latencies: list[float]
     errors: int
-    p50_ms: float
-    p99_ms: float
+    wall: float
+
+    @property
+    def per_second(self) -> float:
+        return len(self.latencies) / self.wall if self.wall else float("nan")
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def p50_ms(self) -> float:
+        return percentile(self.latencies, 50) * 1000 if self.latencies else float("nan")
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.latencies, 99) * 1000 if self.latencies else float("nan")
+
+    @staticmethod
+    def merge(parts: list[Throughput]) -> Throughput:
+        return Throughput(
+            [x for p in parts for x in p.latencies], sum(p.errors for p in parts), sum(p.wall for p in parts)
+        )
 
 
 def ordinary(port: int, queries: list[str], concurrency: int, seconds: float) -> Throughput:
     """The named queries at ``concurrency`` for ``seconds`` (bench/endpoint.py's client)."""
     latencies, errors, wall = measure(Target("server", port, "/sparql"), queries, concurrency, seconds)
-    return Throughput(
-        len(latencies) / wall,
-        len(latencies),
-        errors,
-        percentile(latencies, 50) * 1000 if latencies else float("nan"),
-        percentile(latencies, 99) * 1000 if latencies else float("nan"),
-    )
+    return Throughput(latencies, errors, wall)
 
 
 def named_queries(out: Path) -> list[str]:
@@ -184,13 +203,19 @@ def named_queries(out: Path) -> list[str]:
     return [bound_text(q, bind_parameters(q, {}, base)) for q in load_queries().values()]
 
 
-def compare(port: int, queries: list[str], args: argparse.Namespace) -> tuple[Throughput, Throughput, Attack]:
-    """Ordinary throughput alone, then beside the attack."""
-    alone = ordinary(port, queries, args.concurrency, args.seconds)
-    attack = Attack(port, args.slow_headers, args.slow_bodies, args.idle, args.drip, args.seconds + 10)
-    with attack:
-        beside = ordinary(port, queries, args.concurrency, args.seconds)
-    return alone, beside, attack
+def compare(
+    port: int, queries: list[str], concurrency: int, seconds: float, attack: Attack, rounds: int = 3
+) -> tuple[Throughput, Throughput]:
+    """Ordinary throughput alone and beside ``attack``, in ``rounds`` alternating pairs of ``seconds / rounds`` each:
+    on a shared machine, what else runs changes from minute to minute, and alternating spreads that over both."""
+    alone: list[Throughput] = []
+    beside: list[Throughput] = []
+    for _ in range(rounds):
+        alone.append(ordinary(port, queries, concurrency, seconds / rounds))
+        attack.seconds = seconds / rounds + 10
+        with attack:
+            beside.append(ordinary(port, queries, concurrency, seconds / rounds))
+    return Throughput.merge(alone), Throughput.merge(beside)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -199,7 +224,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle", type=int, default=200, help="connections sending nothing (200)")
     parser.add_argument("--drip", type=float, default=5.0, help="seconds between a slow client's bytes (5)")
     parser.add_argument("--concurrency", type=int, default=4, help="ordinary clients (4)")
-    parser.add_argument("--seconds", type=float, default=15.0, help="seconds of each measurement (15)")
+    parser.add_argument(
+        "--seconds", type=float, default=15.0, help="seconds alone and beside the attack, each in 3 rounds (15)"
+    )
 
 
 def report(alone: Throughput, beside: Throughput, attack: Attack) -> str:
@@ -230,7 +257,9 @@ def main() -> None:
         wait_until_up(Target("server", port, "/sparql"), "ASK { ?s ?p ?o }")
         ordinary(port, queries, 1, 2.0)  # warm-up
         print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
-        print(report(*compare(port, queries, args)))
+        attack = Attack(port, args.slow_headers, args.slow_bodies, args.idle, args.drip)
+        alone, beside = compare(port, queries, args.concurrency, args.seconds, attack)
+        print(report(alone, beside, attack))
     finally:
         stop(process)
 
