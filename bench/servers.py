@@ -5,12 +5,13 @@
 - nginx → gunicorn gthread: gunicorn on a Unix socket behind nginx, with the configuration `makerkg serve` writes;
 - nginx → granian: `makerkg serve` as it is now.
 
-For each: the ordinary throughput (the ten named queries round-robin over keep-alive connections, as
-bench/endpoint.py) at concurrency 1 and 4, then at concurrency 4 beside 40 slow-header and 200 idle connections,
-and beside 40 slow-body connections (bench/slowclients.py: alone and beside, alternating in three rounds); the share
-of the throughput kept (goal ≥ 90 %).
+All of them run at once. The ordinary throughput (the ten named queries round-robin over keep-alive connections, as
+bench/endpoint.py) at concurrency 1 and 4 is measured in four short turns per candidate, taken in turn with the
+others. Then, one candidate after the other, the throughput at concurrency 4 alone and beside 40 slow-header and 200
+idle connections, and alone and beside 40 slow-body connections (bench/slowclients.py: alternating in three rounds),
+and the share kept (goal ≥ 90 %).
 Needs the bench extra (gunicorn), Debian's nginx for the nginx candidates, and a build. Only 127.0.0.1 is contacted.
-Usage: python bench/servers.py [--out DIR] [--seconds 12] [--only NAME]
+Usage: python bench/servers.py [--out DIR] [--seconds 10] [--only NAME]
 """
 
 from __future__ import annotations
@@ -87,55 +88,72 @@ CANDIDATES: dict[str, Callable[[int, Path, Path], list[subprocess.Popen[bytes]]]
 }
 
 
+ROUNDS = 4  # throughput: each candidate measured this many times, in turn with the others
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=Path("out"), help="the build (default ./out)")
-    parser.add_argument("--seconds", type=float, default=12.0, help="seconds of each measurement (12)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of each figure (10)")
     parser.add_argument("--only", action="append", choices=list(CANDIDATES), help="measure only these")
     args = parser.parse_args()
     out = args.out.resolve()
     queries = named_queries(out)
-    rows: list[tuple[str, Throughput, Throughput, Throughput, Throughput, Throughput, Attack, Attack]] = []
-    print(f"load average before: {os.getloadavg()[0]:.2f}; {args.seconds:g} s a measurement", flush=True)
-    for name in args.only or CANDIDATES:
-        port = free_port()
-        run = Path(tempfile.mkdtemp(prefix="makerkg-bench-"))
-        processes = CANDIDATES[name](port, out, run)
-        try:
-            wait_until_up(Target(name, port, "/sparql"), "ASK { ?s ?p ?o }")
-            ordinary(port, queries, 1, 2.0)  # warm-up
-            one = ordinary(port, queries, 1, args.seconds)
-            loris = Attack(port, slow_headers=40, idle=200)
-            four, beside_loris = compare(port, queries, 4, args.seconds, loris)
-            bodies = Attack(port, slow_headers=0, slow_bodies=40, idle=0)
-            four_again, beside_bodies = compare(port, queries, 4, args.seconds, bodies)
-            rows.append((name, one, four, beside_loris, four_again, beside_bodies, loris, bodies))
-            print(
-                f"{name}: c=1 {one.per_second:.1f}/s, c=4 {four.per_second:.1f}/s, beside slow headers and idle "
-                f"{beside_loris.per_second:.1f}/s, c=4 {four_again.per_second:.1f}/s, beside slow bodies "
-                f"{beside_bodies.per_second:.1f}/s; load average {os.getloadavg()[0]:.2f}",
-                flush=True,
-            )
-        finally:
-            for process in processes:
-                stop(process)
+    names = args.only or list(CANDIDATES)
+    ports = {name: free_port() for name in names}
+    runs = {name: Path(tempfile.mkdtemp(prefix="makerkg-bench-")) for name in names}
+    processes = [p for name in names for p in CANDIDATES[name](ports[name], out, runs[name])]
+    print(f"load average before: {os.getloadavg()[0]:.2f}; {args.seconds:g} s a figure", flush=True)
+    try:
+        for name in names:
+            wait_until_up(Target(name, ports[name], "/sparql"), "ASK { ?s ?p ?o }")
+            ordinary(ports[name], queries, 1, 2.0)  # warm-up
+        # all candidates run at once, and the throughput of each is measured in short turns with the others: on a
+        # shared machine, whatever else runs then falls on all of them alike
+        parts: dict[tuple[str, int], list[Throughput]] = {(n, c): [] for n in names for c in (1, 4)}
+        for turn in range(ROUNDS):
+            for concurrency in (1, 4):
+                for name in names[turn % len(names) :] + names[: turn % len(names)]:
+                    part = ordinary(ports[name], queries, concurrency, args.seconds / ROUNDS)
+                    parts[(name, concurrency)].append(part)
+        throughput = {key: Throughput.merge(value) for key, value in parts.items()}
+        print(f"throughput measured; load average {os.getloadavg()[0]:.2f}", flush=True)
+        attacks = {}
+        for name in names:
+            loris = Attack(ports[name], slow_headers=40, idle=200)
+            bodies = Attack(ports[name], slow_headers=0, slow_bodies=40, idle=0)
+            attacks[name] = (loris, *compare(ports[name], queries, 4, args.seconds, loris))
+            attacks[name] += (bodies, *compare(ports[name], queries, 4, args.seconds, bodies))
+            print(f"{name}: attacks measured; load average {os.getloadavg()[0]:.2f}", flush=True)
+    finally:
+        for process in processes:
+            stop(process)
+        for run in runs.values():
             shutil.rmtree(run, ignore_errors=True)
+    print("\n| server | c=1: req/s | p50 ms | c=4: req/s | p50 ms |")
+    print("| --- | --- | --- | --- | --- |")
+    for name in names:
+        one, four = throughput[(name, 1)], throughput[(name, 4)]
+        print(f"| {name} | {one.per_second:.1f} | {one.p50_ms:.1f} | {four.per_second:.1f} | {four.p50_ms:.1f} |")
     print(
-        "\n| server | c=1: req/s (p50 ms) | c=4: req/s (p50 ms) | c=4 beside 40 slow-header + 200 idle connections: "
-        "req/s, kept | c=4 (second pairing) | c=4 beside 40 slow-body connections: req/s, kept |"
+        "\n| server | c=4 alone / beside 40 slow-header + 200 idle connections: req/s | kept "
+        "| c=4 alone / beside 40 slow-body connections: req/s | kept |"
     )
-    print("| --- | --- | --- | --- | --- | --- |")
-    for name, one, four, loris, again, bodies, _, _ in rows:
+    print("| --- | --- | --- | --- | --- |")
+    for name in names:
+        _, alone, beside, _, alone_again, beside_bodies = attacks[name]
         print(
-            f"| {name} | {one.per_second:.1f} ({one.p50_ms:.1f}) | {four.per_second:.1f} ({four.p50_ms:.1f}) "
-            f"| {loris.per_second:.1f}, {loris.per_second / four.per_second:.0%} | {again.per_second:.1f} "
-            f"| {bodies.per_second:.1f}, {bodies.per_second / again.per_second:.0%} |"
+            f"| {name} | {alone.per_second:.1f} / {beside.per_second:.1f} | {beside.per_second / alone.per_second:.0%} "
+            f"| {alone_again.per_second:.1f} / {beside_bodies.per_second:.1f} "
+            f"| {beside_bodies.per_second / alone_again.per_second:.0%} |"
         )
     print()
-    for name, one, four, loris, again, bodies, loris_attack, bodies_attack in rows:
-        errors = sum(t.errors for t in (one, four, loris, again, bodies))
+    for name in names:
+        loris, alone, beside, bodies, alone_again, beside_bodies = attacks[name]
+        errors = sum(t.errors for t in (throughput[(name, 1)], throughput[(name, 4)], alone, beside))
+        errors += alone_again.errors + beside_bodies.errors
         print(f"{name}: {errors} answers other than 200 or failed connections")
-        print(f"{loris_attack.summary()}\n{bodies_attack.summary()}")
+        print(f"{loris.summary()}\n{bodies.summary()}")
 
 
 if __name__ == "__main__":
