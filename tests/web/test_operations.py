@@ -173,20 +173,6 @@ def test_openapi_servers_follow_the_host_with_vary(apps: list[Flask], built: Bui
     assert "Host" in response.headers["Vary"]
 
 
-@pytest.mark.parametrize(
-    ("value", "problem"),
-    [
-        ("kg.example.org", "an http(s) URL ending with '/' is needed"),
-        ("https://kg.example.org", "an http(s) URL ending with '/' is needed"),
-        ("ftp://kg.example.org/", "an http(s) URL ending with '/' is needed"),
-    ],
-)
-def test_public_url_must_be_an_http_url_ending_with_a_slash(value: str, problem: str) -> None:
-    with pytest.raises(Exception, match="public_url") as caught:
-        load(env={"MAKERKG_PUBLIC_URL": value})
-    assert problem in str(caught.value)
-
-
 # --- Range on dumps (RFC 9110) ------------------------------------------------------------------------------------
 
 
