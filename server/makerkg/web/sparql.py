@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, request
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
@@ -17,6 +17,7 @@ from makerkg.sparql.precheck import precheck
 from makerkg.sparql.protocol import parse_request
 from makerkg.store.query import Job, Reply
 from makerkg.web.engine import Snapshot, get_engine
+from makerkg.web.public import external_url
 
 bp = Blueprint("sparql", __name__)
 
@@ -102,7 +103,7 @@ def endpoint() -> Response:
 
 def service_description(snapshot: Snapshot, fmt: str | None) -> Response:
     """The SPARQL 1.1 Service Description of this endpoint, in an RDF format by negotiation."""
-    endpoint = URIRef(url_for("sparql.endpoint", _external=True))
+    endpoint = URIRef(external_url("sparql.endpoint"))
     g = Graph()
     g.bind("sd", SD)
     g.bind("void", VOID)
