@@ -38,6 +38,8 @@ class Settings:
     engine: str = "auto"  # "memory", "disk", or "auto": in memory up to memory_store_triples statements
     memory_store_triples: int = 500_000
     build_grace: float = 600.0  # seconds a replaced build is kept for servers still reading it
+    cache_bytes: int = 64 << 20  # answers kept per web server process for the build being served; 0: no cache
+    cache_entry_bytes: int = 1 << 20  # the largest answer kept
     store: str | None = None  # a remote SPARQL query endpoint instead of the embedded store
     store_graphs: str | None = None  # its Graph Store HTTP Protocol endpoint (guessed for Oxigraph and Fuseki)
     rate_limit: int = 0  # requests per minute per client and web server process; 0: no limit
@@ -134,7 +136,10 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
     for name in (*numbers, "query_workers", "header_timeout", "body_timeout"):
         if getattr(result, name) <= 0:
             raise UsageError(name, f"must be positive, found {getattr(result, name)}")
-    for name in ("rate_limit", "trusted_proxies", "query_memory", "memory_store_triples", "build_grace"):
+    for name in (
+        "rate_limit", "trusted_proxies", "query_memory", "memory_store_triples", "build_grace", "cache_bytes",
+        "cache_entry_bytes",
+    ):  # fmt: skip
         if getattr(result, name) < 0:
             raise UsageError(name, f"must not be negative, found {getattr(result, name)}")
     if result.rate_burst <= 0:

@@ -76,7 +76,7 @@ def _metrics() -> _Metrics:
             registry=registry,
         ),
         cache_lookups=Counter(
-            "makerkg_query_cache_lookups",
+            "makerkg_cache_lookups",
             "Answer cache lookups, by result (hit or miss)",
             ["result"],
             registry=registry,

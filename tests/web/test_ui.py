@@ -81,8 +81,8 @@ def classes(element: ET.Element) -> set[str]:
     return set(element.get("class", "").split())
 
 
-def page(client: FlaskClient, path: str) -> ET.Element:
-    response = client.get(path)
+def page(client: FlaskClient, path: str, headers: dict[str, str] | None = None) -> ET.Element:
+    response = client.get(path, headers=headers or {})
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "text/html"
     return parse(response.get_data(as_text=True))
@@ -189,7 +189,7 @@ def test_query_page_without_the_editor_assets_is_a_plain_form(
     client: FlaskClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ui, "YASGUI_BUILD", tmp_path / "absent")
-    doc = page(client, "/query")
+    doc = page(client, "/query", {"Cache-Control": "no-cache"})  # made anew, not the page the cache kept
     notice = doc.find(".//p[@id='editor-missing']")
     assert notice is not None and "not installed" in text(notice)
     assert all("vendor" not in s.get("src", "") for s in doc.iter("script"))

@@ -113,6 +113,7 @@ class QueryPool:
         self.timeout = timeout
         self.size = size
         self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._waiting: set[_Worker] = set()  # the workers in the idle queue, which the watcher looks after
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -135,8 +136,9 @@ class QueryPool:
             self.close()
             raise
         log.info("query worker %s ready (sandbox: %s)", first.info.get("pid"), first.info.get("sandbox"))
-        self._idle.put(first)
+        self._put_idle(first)
         threading.Thread(target=self._grow, name="makerkg-worker-start", daemon=True).start()
+        threading.Thread(target=self._watch, name="makerkg-worker-watch", daemon=True).start()
         return self
 
     def _grow(self) -> None:
@@ -169,13 +171,39 @@ class QueryPool:
             if self._closed.is_set():
                 worker.stop()
                 return
-            self._idle.put(worker)
+            self._put_idle(worker)
             return
+
+    def _put_idle(self, worker: _Worker) -> None:
+        with self._lock:
+            self._waiting.add(worker)
+        self._idle.put(worker)
+
+    def _watch(self) -> None:
+        """Replace a worker that ends while it waits for a job (killed, out of memory) at once, not when a request
+        next takes it: requests answered from a cache may not come to the pool for a long time."""
+        while not self._closed.is_set():
+            with self._lock:
+                watched = {w.process.sentinel: w for w in self._waiting}
+            if not watched:
+                self._closed.wait(0.5)
+                continue
+            for sentinel in wait(list(watched), timeout=0.5):
+                worker = watched[sentinel]  # type: ignore[index]
+                with self._lock:
+                    if self._closed.is_set() or worker not in self._waiting:  # taken meanwhile: the request that took it deals with it
+                        continue
+                    self._waiting.discard(worker)
+                log.warning(
+                    "query worker %s ended while idle (exit code %s)", worker.process.pid, worker.process.exitcode
+                )
+                self._replace(worker)
 
     def _replace(self, worker: _Worker) -> None:
         metrics.worker_restarted()
         with self._lock:
             self._all.discard(worker)
+            self._waiting.discard(worker)
         worker.stop()
         if not self._closed.is_set():  # the replacement starts beside the request, which answers at once
             threading.Thread(target=self._add, name="makerkg-worker-start", daemon=True).start()
@@ -186,11 +214,16 @@ class QueryPool:
                 worker = self._idle.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty as err:
                 raise Busy(self.timeout) from err
+            with self._lock:
+                replaced = worker not in self._waiting  # the watcher saw it end and started another
+                self._waiting.discard(worker)
             if not worker.ended():
                 return worker
-            # ended while idle (killed, or out of memory): not this request's fault, so take another
-            log.warning("query worker %s ended while idle (exit code %s)", worker.process.pid, worker.process.exitcode)
-            self._replace(worker)
+            if not replaced:  # ended while idle (killed, or out of memory): not this request's fault; take another
+                log.warning(
+                    "query worker %s ended while idle (exit code %s)", worker.process.pid, worker.process.exitcode
+                )
+                self._replace(worker)
 
     def _receive(self, worker: _Worker, deadline: float, job: Job) -> tuple[str, Any]:
         """The worker's next message, by the deadline; kills and replaces it and raises otherwise."""
@@ -264,7 +297,7 @@ class QueryPool:
         if demoted and not worker.set_priority(0):
             self._replace(worker)  # raising a priority back needs privileges; a fresh worker starts at normal
         else:
-            self._idle.put(worker)
+            self._put_idle(worker)
 
     def pids(self) -> list[int]:
         """The worker processes' ids (for operations and tests)."""
@@ -277,6 +310,7 @@ class QueryPool:
             self._closed.set()
             workers = list(self._all)
             self._all.clear()
+            self._waiting.clear()  # stopped on purpose: the watcher has nothing to replace
         for worker in workers:
             worker.stop()
 

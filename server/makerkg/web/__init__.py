@@ -5,14 +5,22 @@ from __future__ import annotations
 import hashlib
 
 from flask import Flask, Response, request
+from flask_compress import Compress
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from makerkg.config import Settings, load
-from makerkg.web import api, dumps, errors, limits, ops, pages, public, sparql, ui
+from makerkg.formats import FORMATS
+from makerkg.web import api, cache, dumps, errors, limits, ops, pages, public, sparql, ui
 from makerkg.web.engine import Engine, get_engine
 
-EXPOSED = ["ETag", "Makerkg-Result-Truncated", "Retry-After", "Vary"]
+EXPOSED = ["ETag", "Makerkg-Result-Truncated", "Retry-After", "Vary", "Cache-Status"]
+# the text formats answers come in, compressed when the client asks (br or gzip) and they are over 1 kB
+COMPRESSED = sorted(
+    {f.media_type for f in FORMATS}
+    | {"text/html", "text/plain", "text/css", "text/javascript", "application/json", "application/problem+json"}
+)
+MAX_AGE = 300  # seconds an answer may be reused without asking: a build changes only when one is published
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -23,11 +31,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     engine = app.extensions["makerkg"] = Engine(settings)  # … which its query workers start from
+    answers = cache.register(app, settings)  # first: what it keeps is the answer as it finally leaves
     # read routes answer any origin, without credentials; preflight requests are answered for POST queries
     CORS(app, origins="*", send_wildcard=True, supports_credentials=False, expose_headers=EXPOSED, max_age=86400)
     errors.register(app)
     ops.install(app, settings.access_log_format if settings.access_log else None)
     limits.register(app, settings)
+
+    @app.before_request
+    def from_cache() -> Response | None:  # after the rate limit, which counts every request
+        if request.method == "POST":
+            return None  # a POSTed query is looked up by its text, in the endpoint
+        return cache.lookup(answers, engine.snapshot().build.info.id)
+
     app.register_blueprint(sparql.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(ui.bp)
@@ -35,6 +51,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(pages.bp)  # last: its catch-all route serves every other path under the base
     app.after_request(_etag)
     app.after_request(public.add_vary)
+    app.after_request(_cache_control)
+    # after the ETag and before the answer cache keeps the answer: compressed once, answered compressed
+    app.config.update(COMPRESS_MIMETYPES=COMPRESSED, COMPRESS_MIN_SIZE=1024, COMPRESS_ALGORITHM=["br", "gzip"])
+    Compress(app)
     app.context_processor(_template_globals)
     hops = settings.trusted_proxies
     if hops:
@@ -43,6 +63,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     engine.ready()  # … while the app was set up
     return app
+
+
+def _cache_control(response: Response) -> Response:
+    """Let clients and caches reuse an answer for a while, then revalidate it with its ETag."""
+    if request.method in ("GET", "HEAD") and response.status_code == 200 and "Cache-Control" not in response.headers:
+        response.cache_control.public = True
+        response.cache_control.max_age = MAX_AGE
+    return response
 
 
 def _template_globals() -> dict[str, str]:

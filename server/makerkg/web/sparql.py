@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
@@ -16,6 +16,7 @@ from makerkg.sparql.negotiate import negotiate
 from makerkg.sparql.precheck import precheck
 from makerkg.sparql.protocol import parse_request
 from makerkg.store.query import Job, Reply
+from makerkg.web import cache
 from makerkg.web.engine import Snapshot, get_engine
 from makerkg.web.public import external_url
 
@@ -65,14 +66,15 @@ def endpoint() -> Response:
     """Answer a SPARQL query, or describe the service when there is none."""
     engine = get_engine()
     settings = engine.settings
+    body = read_body(settings.max_request_bytes) if request.method == "POST" else b""
     parsed = parse_request(
-        request.method,
-        request.content_type,
-        request.args.to_dict(flat=False),
-        read_body(settings.max_request_bytes) if request.method == "POST" else b"",
-        settings.max_request_bytes,
+        request.method, request.content_type, request.args.to_dict(flat=False), body, settings.max_request_bytes
     )
     snapshot = engine.snapshot()
+    if request.method == "POST":  # GET and HEAD were looked up before the view
+        cached = cache.lookup(current_app.extensions.get("makerkg.cache"), snapshot.build.info.id, body)
+        if cached is not None:
+            return cached
     if parsed.query is None:
         return service_description(snapshot, parsed.format)
     checked = precheck(parsed.query)

@@ -6,11 +6,13 @@ the templates are autoescaped and text from the plans is never marked safe.
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, render_template, request, send_file
+import brotli
+from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from makerkg.diff import ProvinceCount
 from makerkg.diff import compare as compare_editions
@@ -159,10 +161,24 @@ def editor() -> str:
 
 @bp.get("/static/vendor/yasgui/<name>")
 def vendor(name: str) -> Response:
-    """One of the editor's built files, from node_modules; any other name is a 404."""
+    """One of the editor's built files, from node_modules, compressed once per process (brotli or gzip, as the
+    client accepts; the script is 1 MB as it is); any other name is a 404."""
     if name not in YASGUI_FILES or not (YASGUI_BUILD / name).is_file():
         abort(404)
-    return send_file(YASGUI_BUILD / name, mimetype=YASGUI_FILES[name], max_age=3600)
+    encodings: dict[str, bytes] = current_app.extensions.setdefault("makerkg.vendor", {}).setdefault(name, {})
+    coding = request.accept_encodings.best_match(["br", "gzip", "identity"], default="identity")
+    if coding not in encodings:
+        data = (YASGUI_BUILD / name).read_bytes()
+        encodings[coding] = (
+            brotli.compress(data, quality=11) if coding == "br" else gzip.compress(data, 9, mtime=0)
+        ) if coding in ("br", "gzip") else data  # fmt: skip
+    response = Response(encodings[coding], mimetype=YASGUI_FILES[name])
+    if coding != "identity":
+        response.headers["Content-Encoding"] = coding
+    response.headers["Vary"] = "Accept-Encoding"
+    response.cache_control.public = True
+    response.cache_control.max_age = 86400
+    return response
 
 
 # --- two editions compared --------------------------------------------------------------------------------------

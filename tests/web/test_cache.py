@@ -1,0 +1,126 @@
+"""The per-build answer cache, compression and caching headers (issue "Answer any query at Oxigraph's own speed")."""
+
+from __future__ import annotations
+
+import gzip
+import urllib.parse
+from collections.abc import Iterator
+
+import brotli
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from makerkg.config import load
+from makerkg.pipeline import BuildResult
+from makerkg.web import create_app
+from makerkg.web.cache import AnswerCache, Entry
+
+QUERY = "SELECT ?name WHERE { ?c a <https://w3id.org/makerkg/ontology#Contest> ; <https://schema.org/name> ?name } ORDER BY ?name"
+JSON = {"Accept": "application/sparql-results+json"}
+
+
+@pytest.fixture
+def app(built: BuildResult) -> Iterator[Flask]:
+    """An app of its own for each test: an empty cache, keeping answers of 200 kB at most."""
+    application = create_app(load(env={}, out=built.build.path.parent.parent, cache_entry_bytes=200_000))
+    yield application
+    application.extensions["makerkg"].close()
+
+
+def get(client: FlaskClient, query: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    response = client.get("/sparql?" + urllib.parse.urlencode({"query": query}), headers=headers)
+    return response.status_code, dict(response.headers), response.get_data()
+
+
+def test_the_same_request_is_answered_from_the_cache(app: Flask) -> None:
+    client = app.test_client()
+    first = get(client, QUERY, JSON)
+    second = get(client, QUERY, JSON)
+    assert (first[0], second[0]) == (200, 200)
+    assert first[1]["Cache-Status"] == "makerkg; fwd=miss; stored"
+    assert second[1]["Cache-Status"] == "makerkg; hit"
+    assert second[2] == first[2] and second[1]["ETag"] == first[1]["ETag"]
+    assert second[1]["Content-Type"] == first[1]["Content-Type"] == "application/sparql-results+json; charset=utf-8"
+
+
+def test_another_media_type_or_text_is_another_answer(app: Flask) -> None:
+    client = app.test_client()
+    get(client, QUERY, JSON)
+    assert get(client, QUERY, {"Accept": "text/csv"})[1]["Cache-Status"] == "makerkg; fwd=miss; stored"
+    assert get(client, QUERY + " LIMIT 3", JSON)[1]["Cache-Status"] == "makerkg; fwd=miss; stored"
+
+
+def test_a_posted_query_is_kept_by_its_text(app: Flask) -> None:
+    client = app.test_client()
+    post = {"data": QUERY.encode(), "headers": {**JSON, "Content-Type": "application/sparql-query"}}
+    first = client.post("/sparql", **post)  # type: ignore[arg-type]
+    second = client.post("/sparql", **post)  # type: ignore[arg-type]
+    assert second.headers["Cache-Status"] == "makerkg; hit" and second.get_data() == first.get_data()
+
+
+def test_a_conditional_request_on_a_kept_answer_is_a_304(app: Flask) -> None:
+    client = app.test_client()
+    _, headers, _ = get(client, QUERY, JSON)
+    response = client.get(
+        "/sparql?" + urllib.parse.urlencode({"query": QUERY}), headers={**JSON, "If-None-Match": headers["ETag"]}
+    )
+    assert response.status_code == 304
+
+
+def test_no_cache_asks_for_a_fresh_answer(app: Flask) -> None:
+    client = app.test_client()
+    get(client, QUERY, JSON)
+    assert get(client, QUERY, {**JSON, "Cache-Control": "no-cache"})[1]["Cache-Status"] == "makerkg; fwd=miss; stored"
+
+
+def test_an_answer_larger_than_an_entry_is_not_kept(app: Flask) -> None:
+    client = app.test_client()
+    big = "SELECT * WHERE { ?s ?p ?o }"
+    first, second = get(client, big, JSON), get(client, big, JSON)
+    assert len(first[2]) > 200_000
+    assert "Cache-Status" not in first[1] and "Cache-Status" not in second[1]
+
+
+def test_live_figures_are_never_kept(app: Flask) -> None:
+    client = app.test_client()
+    client.get("/health")
+    assert "Cache-Status" not in client.get("/health").headers
+
+
+def test_the_cache_is_bounded_in_bytes_and_emptied_by_a_new_build() -> None:
+    cache = AnswerCache(max_bytes=1000, max_entry=600)
+    cache.put(("build-1", "/a"), Entry(200, (), b"a" * 400))
+    cache.put(("build-1", "/b"), Entry(200, (), b"b" * 400))
+    assert len(cache) == 2 and cache.bytes <= 1000
+    cache.put(("build-1", "/c"), Entry(200, (), b"c" * 400))  # over the bound: the least recently used goes
+    assert cache.get(("build-1", "/a")) is None and len(cache) == 2
+    cache.put(("build-1", "/d"), Entry(200, (), b"d" * 700))  # larger than an entry may be
+    assert cache.get(("build-1", "/d")) is None
+    cache.put(("build-2", "/a"), Entry(200, (), b"a"))
+    assert len(cache) == 1 and cache.get(("build-1", "/b")) is None
+
+
+@pytest.mark.parametrize(("coding", "decode"), [("br", brotli.decompress), ("gzip", gzip.decompress)])
+def test_answers_are_compressed_when_the_client_asks(app: Flask, coding: str, decode: object) -> None:
+    client = app.test_client()
+    plain = get(client, QUERY, JSON)[2]
+    _, headers, body = get(client, QUERY, {**JSON, "Accept-Encoding": coding})
+    assert headers["Content-Encoding"] == coding and "Accept-Encoding" in headers["Vary"]
+    assert decode(body) == plain  # type: ignore[operator]
+    assert len(body) < len(plain) / 3
+
+
+def test_the_editor_script_is_sent_compressed(app: Flask) -> None:
+    client = app.test_client()
+    plain = client.get("/static/vendor/yasgui/yasgui.min.js").get_data()
+    packed = client.get("/static/vendor/yasgui/yasgui.min.js", headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert packed.headers["Content-Encoding"] == "br" and brotli.decompress(packed.get_data()) == plain
+    assert len(packed.get_data()) < len(plain) / 3
+    assert packed.headers["Cache-Control"] == "public, max-age=86400"
+
+
+def test_pages_and_answers_may_be_reused_for_five_minutes(app: Flask) -> None:
+    client = app.test_client()
+    for path in ("/org/miit", "/api/queries/provinces-without-regional?edition=8", "/"):
+        assert client.get(path).headers["Cache-Control"] == "public, max-age=300", path
