@@ -163,6 +163,17 @@ def by_media_type(media_type: str, kinds: Iterable[Kind] = (Kind.GRAPH, Kind.RES
     raise KeyError(media_type)
 
 
+def aliases_of(media_type: str) -> tuple[str, ...]:
+    """The other media types that name the format whose own media type is ``media_type`` (pyoxigraph's registry
+    decides which), none for a media type outside the table.
+
+    >>> aliases_of("application/sparql-results+json"), aliases_of("text/html")
+    (('application/json',), ())
+    """
+    wanted = media_type.split(";", 1)[0].strip().lower()
+    return next((fmt.other_media_types() for fmt in FORMATS if fmt.media_type == wanted), ())
+
+
 def by_extension(extension: str) -> Format:
     """The RDF format a file extension names (``ttl``, ``nq``, ``jsonld``, ``rdf``…); raises KeyError.
 

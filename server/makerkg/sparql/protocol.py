@@ -119,8 +119,9 @@ def decode_utf8(body: bytes) -> str:
         raise ProtocolError(400, "body", f"not valid UTF-8 at byte {err.start}") from err
 
 
-def parse_form(text: str) -> dict[str, list[str]]:
-    """The fields of a form body; raises ProtocolError for too many fields (413) or a value not UTF-8 (400).
+def parse_form(text: str, where: str = "body") -> dict[str, list[str]]:
+    """The fields of a form body (or of a URL's query string, ``where="query string"``); raises ProtocolError for
+    too many fields (413) or a value not UTF-8 (400).
 
     >>> parse_form("query=ASK%7B%7D&format=json&format=")
     {'query': ['ASK{}'], 'format': ['json', '']}
@@ -135,12 +136,25 @@ def parse_form(text: str) -> dict[str, list[str]]:
             max_num_fields=MAX_FORM_FIELDS,
         )
     except ValueError as err:  # parse_qs raises it only for max_num_fields
-        raise ProtocolError(413, "body", f"more than {MAX_FORM_FIELDS} form fields") from err
+        raise ProtocolError(413, where, f"more than {MAX_FORM_FIELDS} fields") from err
     for name, values in fields.items():
-        _check_decoded("body", name)
+        _check_decoded(where, name)
         for value in values:
             _check_decoded(name, value)
     return fields
+
+
+def parse_query_string(raw: bytes) -> dict[str, list[str]]:
+    """The arguments of a URL's query string, from its bytes as the request carries them; raises ProtocolError (400)
+    naming a parameter whose percent-decoded value is not UTF-8, (413) for too many.
+
+    werkzeug's ``request.args`` decodes such bytes to U+FFFD, so that a query holding them would run changed.
+
+    >>> parse_query_string(b"query=ASK%7B%7D&default-graph-uri=http://a/g")
+    {'query': ['ASK{}'], 'default-graph-uri': ['http://a/g']}
+    """
+    # bytes outside ASCII sent unencoded are read as UTF-8, the ones that are not kept as surrogates to be reported
+    return parse_form(raw.decode("utf-8", "surrogateescape"), "query string")
 
 
 def _check_decoded(parameter: str, value: str) -> None:
