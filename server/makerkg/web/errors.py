@@ -117,6 +117,8 @@ def register(app: Flask) -> None:
                 f"the request is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes (max_request_bytes)"
             )
         headers = {k: v for k, v in err.get_headers() if k.lower() in ("allow", "retry-after", "location")}
+        if status == 405 and "Allow" in headers:  # every route but /sparql's POST only reads
+            detail = f"{request.method[:20]} is not allowed on {request.path[:200]} (allowed: {headers['Allow']})"
         return problem(status, detail, headers)
 
     @app.errorhandler(MakerkgError)
