@@ -150,6 +150,16 @@ def by_name(name: str, kinds: Iterable[Kind] = (Kind.GRAPH, Kind.RESULTS, Kind.R
     raise KeyError(name)
 
 
+def named(name: str) -> tuple[Format, ...]:
+    """Every format a short name or alias names, of any kind, in table order.
+
+    >>> [f.media_type for f in named("json")]
+    ['application/sparql-results+json', 'application/json']
+    """
+    wanted = name.strip().lower()
+    return tuple(fmt for fmt in FORMATS if wanted == fmt.name or wanted in fmt.aliases)
+
+
 def by_media_type(media_type: str, kinds: Iterable[Kind] = (Kind.GRAPH, Kind.RESULTS, Kind.ROWS)) -> Format:
     """The format a media type (parameters ignored) names, among ``kinds``; raises KeyError."""
     wanted = media_type.split(";", 1)[0].strip().lower()

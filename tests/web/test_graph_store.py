@@ -11,6 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 from rdflib import Dataset, Graph, URIRef
 from rdflib.compare import isomorphic
+from tests.oracle import graph_of
 
 from makerkg.pipeline import BuildResult
 
@@ -31,16 +32,7 @@ SD = "http://www.w3.org/ns/sparql-service-description#"
 
 
 def expected(built: BuildResult, graph: str | None) -> Graph:
-    """A graph of the build as its files hold it: a named graph of graph.nq, or their merge."""
-    dataset = Dataset()
-    dataset.parse(data=built.build.graph_file.read_bytes(), format="nquads")
-    if graph is not None:
-        return dataset.graph(URIRef(graph))
-    merged = Graph()
-    for name in GRAPHS:
-        for triple in dataset.graph(URIRef(name)):
-            merged.add(triple)
-    return merged
+    return graph_of(built.build.graph_file, graph)
 
 
 def served(data: bytes, media: str, graph: str | None) -> Graph:

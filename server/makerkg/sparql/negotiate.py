@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from werkzeug.http import parse_accept_header, parse_options_header
 
 from makerkg.errors import NotAcceptable
-from makerkg.formats import aliases_of
+from makerkg.formats import aliases_of, named
 
 VARY = "Accept"  # every negotiated response carries Vary: Accept
 CHARSETS = frozenset({"utf-8", "utf8"})  # what every answer is written in
@@ -114,19 +114,23 @@ def _quality(ranges: Sequence[MediaRange], offer: str) -> tuple[float, int]:
 
 
 def _by_format(value: str, offers: Sequence[str], aliases: Mapping[str, str]) -> str:
-    """The offer a `format=` value names (short name or media type, any case, or a comma-separated list of them
-    as SPARQLWrapper sends for JSON-LD); raises NotAcceptable otherwise.
+    """The offer a `format=` value names, or a comma-separated list of them as SPARQLWrapper sends for JSON-LD; raises
+    NotAcceptable otherwise. A value is a name in ``aliases``, a media type, or a short name of the format table, in
+    any case; a media type names an offer as in Accept, by the offer's own type or by one of its aliases.
 
     >>> _by_format("JSON", ["text/csv", "application/sparql-results+json"], {"json": "application/sparql-results+json"})
     'application/sparql-results+json'
-    >>> _by_format("application/json", ["text/csv", "application/sparql-results+json"], {})
-    'application/sparql-results+json'
+    >>> _by_format("json", ["text/turtle", "application/ld+json"], {})  # the API's JSON is application/json
+    'application/ld+json'
     """
     for item in value.split(","):
         name = item.strip().lower()
-        media_type = aliases.get(name, name).split(";", 1)[0].strip().lower()
-        for precision in (EXACT, ALIAS):
-            for offer in offers:
-                if MediaRange(media_type, 0, None, 1.0).precision(offer.lower()) == precision:
-                    return offer
+        wanted = [aliases[name]] if name in aliases else [name] if "/" in name else []
+        wanted += [fmt.media_type for fmt in named(name)]
+        for media_type in wanted:
+            media_range = MediaRange(media_type.split(";", 1)[0].strip().lower(), 0, None, 1.0)
+            for precision in (EXACT, ALIAS):
+                for offer in offers:
+                    if media_range.precision(offer.lower()) == precision:
+                        return offer
     raise NotAcceptable(offers)

@@ -58,6 +58,9 @@ def parse_request(
     if media_type not in (FORM, SPARQL_QUERY):
         got = _shown(media_type) if media_type else "none"
         raise ProtocolError(415, "Content-Type", f"{got} is not accepted; send {FORM} or {SPARQL_QUERY}")
+    charset = parse_options_header(content_type)[1].get("charset")
+    if charset is not None and charset.strip().lower() not in ("utf-8", "utf8"):
+        raise ProtocolError(415, "Content-Type", f"charset={_shown(charset)} is not accepted; send UTF-8")
     if len(body) > max_bytes:
         raise ProtocolError(413, "body", f"{len(body)} bytes, over the limit of {max_bytes}")
     text = decode_utf8(body)
