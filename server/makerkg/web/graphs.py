@@ -48,8 +48,8 @@ def store() -> WerkzeugResponse:
 
 
 def graph_parameter(args: Mapping[str, Sequence[str]], graphs: frozenset[str]) -> str | None:
-    """The named graph the arguments name, or None for the default graph; raises UsageError (400) or
-    GraphMissing (404)."""
+    """The named graph the arguments name, or None for the default graph; raises UsageError (400), or
+    ProtocolError (404) naming the graphs the dataset has."""
     named = args.get("graph", ())
     if ("default" in args) == bool(named):
         raise UsageError("graph", "name one graph: ?default for the default graph or ?graph=IRI for a named graph")
@@ -60,16 +60,9 @@ def graph_parameter(args: Mapping[str, Sequence[str]], graphs: frozenset[str]) -
     if not is_http_iri(named[0]):
         raise UsageError("graph", f"{named[0][:80]!r} is not an absolute http(s) IRI")
     if named[0] not in graphs:
-        raise GraphMissing(named[0], graphs)
-    return named[0]
-
-
-class GraphMissing(ProtocolError):
-    """A graph the dataset does not have (404), with the names of those it has."""
-
-    def __init__(self, name: str, graphs: frozenset[str]) -> None:
         listed = ", ".join(sorted(graphs))
-        super().__init__(404, "graph", f"no graph {name[:200]} in this dataset; its named graphs are {listed}")
+        raise ProtocolError(404, "graph", f"no graph {named[0][:200]} in this dataset; its named graphs are {listed}")
+    return named[0]
 
 
 def store_url(graph: str | None, fmt: str | None = None, *, external: bool = False) -> str:
