@@ -220,20 +220,23 @@ def explosive_client(port: int, offset: int, stop: threading.Event, tally: Tally
 
 
 def query_workers_rss(server: int) -> int:
-    """The summed resident memory (bytes) of the server's query worker processes, from /proc."""
+    """The summed resident memory (bytes) of the server's query worker processes, from /proc (they are the
+    descendants started by multiprocessing's spawn, wherever they sit under makerkg serve)."""
     total = 0
-    for web in children(server):
-        for worker in children(web):
-            try:
-                with open(f"/proc/{worker}/cmdline", "rb") as cmd:
-                    if b"spawn_main" not in cmd.read():
-                        continue
-                with open(f"/proc/{worker}/status", encoding="ascii") as status:
-                    for line in status:
-                        if line.startswith("VmRSS:"):
-                            total += int(line.split()[1]) * 1024
-            except OSError:
-                continue
+    pending = children(server)
+    while pending:
+        pid = pending.pop()
+        pending.extend(children(pid))
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmd:
+                if b"spawn_main" not in cmd.read():
+                    continue
+            with open(f"/proc/{pid}/status", encoding="ascii") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
     return total
 
 

@@ -39,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=getattr(args, "port", None),
             store=getattr(args, "store", None),
             workers=getattr(args, "workers", None),
+            threads=getattr(args, "threads", None),
+            proxy=getattr(args, "proxy", None),
         )
         code: int = args.run(args, settings)
         return code
@@ -156,13 +158,21 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="serve the built graph: SPARQL endpoint, API, pages",
         description=(
-            "Serve the current build under gunicorn (a production WSGI server): the SPARQL 1.1 endpoint at /sparql, "
-            "the named-query API at /api. A newly published build is picked up without a restart."
+            "Serve the current build: the SPARQL 1.1 endpoint at /sparql, the named-query API at /api, the pages, "
+            "/health and /metrics. The app runs under granian, behind an nginx of its own that holds slow and idle "
+            "clients (proxy = none: granian alone). A newly published build is picked up without a restart; SIGTERM "
+            "stops taking connections at once and lets the requests under way finish."
         ),
     )
     p.add_argument("--host", help="the address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="the port (default 8000)")
     p.add_argument("--workers", type=int, help="web server processes (default 2)")
+    p.add_argument("--threads", type=int, help="request threads per web server process (default 8)")
+    p.add_argument(
+        "--proxy",
+        choices=("auto", "nginx", "none"),
+        help="what holds the clients in front (default auto: nginx if installed)",
+    )
     p.add_argument("--store", metavar="URL", help="a remote SPARQL query endpoint to serve from (see `makerkg load`)")
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.set_defaults(run=_serve)
@@ -377,11 +387,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     build = current(settings.out)  # a clear message and exit, before any worker starts, when there is no build
     checker = QueryPool(spec_for(build, settings), 1, settings.query_timeout)  # it starts while the web loads
-    from makerkg.web.wsgi import serve
+    from makerkg.web.server import serve
 
     verify(build, checker)  # … or when its store cannot be opened or read
-    print(f"serving build {build.info.id} at http://{settings.host}:{settings.port}/sparql", file=sys.stderr)
-    serve(settings)
+
+    def started(how: str) -> None:
+        print(f"serving build {build.info.id} at http://{settings.host}:{settings.port}/ ({how})", file=sys.stderr)
+
+    serve(settings, started)
     return EXIT_OK
 
 

@@ -27,9 +27,8 @@ class Settings:
     workers: int = 2  # web server processes
     threads: int = 8  # request threads per web server process
     query_workers: int = 3  # query processes per web server process: with 2 held by slow queries, one stays free
-    access_log: str = (
-        ""  # "-" for standard output, or a file; off by default, as in gunicorn (it costs ~0.5 ms a request)
-    )
+    access_log: str = ""  # "-" for standard output, or a file; off by default (it costs some 0.1 ms a request)
+    access_log_format: str = "text"  # "text" (the Combined Log Format and the time taken) or "json" (one object a line)
     query_timeout: float = 10.0  # seconds
     max_rows: int = 10_000
     max_answer_bytes: int = 32 << 20  # an answer is cut at this size (its rows, or triples, up to it)
@@ -43,11 +42,19 @@ class Settings:
     store_graphs: str | None = None  # its Graph Store HTTP Protocol endpoint (guessed for Oxigraph and Fuseki)
     rate_limit: int = 0  # requests per minute per client and web server process; 0: no limit
     rate_burst: int = 20  # requests a client may send at once before rate_limit applies
-    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For entries name the client; 0: none
+    trusted_proxies: int = 0  # reverse proxies in front of `makerkg serve` whose X-Forwarded-* entries are believed
+    public_url: str = ""  # the URL clients reach the server at (https://kg.example.org/); "": the request's Host
+    proxy: str = "auto"  # what `makerkg serve` puts in front of the app server: "nginx" (its own), "none", or "auto":
+    # nginx where it is installed, else none with a warning
+    header_timeout: float = 10.0  # seconds a client may take to send a request's headers (also an idle connection)
+    body_timeout: float = 10.0  # seconds a client may pause while sending a request body (with proxy = "nginx")
 
 
 _ENV_PREFIX = "MAKERKG_"
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+PROXIES = ("auto", "nginx", "none")
+ACCESS_LOG_FORMATS = ("text", "json")
+MAX_HEADER_TIMEOUT = 60.0  # the longest header timeout granian accepts (proxy = "none")
 
 
 def load(path: Path | None = None, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -123,9 +130,8 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
         raise UsageError("base", f"an http(s) IRI ending with '/' is needed, found {result.base!r}")
     if result.engine not in ("auto", "memory", "disk"):
         raise UsageError("engine", f"expected auto, memory or disk, found {result.engine!r}")
-    for name in (
-        "query_timeout", "max_rows", "max_answer_bytes", "max_request_bytes", "workers", "threads", "query_workers"
-    ):  # fmt: skip
+    numbers = ("query_timeout", "max_rows", "max_answer_bytes", "max_request_bytes", "workers", "threads")
+    for name in (*numbers, "query_workers", "header_timeout", "body_timeout"):
         if getattr(result, name) <= 0:
             raise UsageError(name, f"must be positive, found {getattr(result, name)}")
     for name in ("rate_limit", "trusted_proxies", "query_memory", "memory_store_triples", "build_grace"):
@@ -133,4 +139,34 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
             raise UsageError(name, f"must not be negative, found {getattr(result, name)}")
     if result.rate_burst <= 0:
         raise UsageError("rate_burst", f"must be positive, found {result.rate_burst}")
+    if result.header_timeout > MAX_HEADER_TIMEOUT:
+        raise UsageError("header_timeout", f"at most {MAX_HEADER_TIMEOUT:g} s, found {result.header_timeout:g}")
+    for name, allowed in (("proxy", PROXIES), ("access_log_format", ACCESS_LOG_FORMATS)):
+        if getattr(result, name) not in allowed:
+            raise UsageError(name, f"one of {', '.join(allowed)}, found {getattr(result, name)!r}")
+    if result.public_url and (
+        not result.public_url.startswith(("http://", "https://")) or not result.public_url.endswith("/")
+    ):
+        raise UsageError("public_url", f"an http(s) URL ending with '/' is needed, found {result.public_url!r}")
+    if not _HOST.fullmatch(result.host):
+        raise UsageError("host", f"an IP address or a host name is needed, found {result.host!r}")
     return result
+
+
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]+")
+
+
+def environ(settings: Settings) -> dict[str, str]:
+    """``settings`` as the ``MAKERKG_*`` variables ``load`` reads back to the same settings (for the processes
+    ``makerkg serve`` starts).
+
+    >>> load(env=environ(Settings(port=8123, store=None))).port
+    8123
+    """
+    found: dict[str, str] = {}
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if value is None:
+            continue
+        found[_ENV_PREFIX + f.name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    return found

@@ -49,9 +49,9 @@ def ask(
         request = urllib.request.Request(url, headers={"Accept": accept})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - 127.0.0.1
-            return response.status, dict(response.headers), response.read()
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
     except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
+        return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
 
 
 # --- escape tricks -----------------------------------------------------------------------------------------------
@@ -213,7 +213,7 @@ def test_an_answer_over_the_byte_cap_is_cut_between_rows(served: tuple[Server, P
     server, _ = served
     status, headers, body = ask(server, "SELECT * { ?s ?p ?o }")
     assert status == 200
-    assert headers["Makerkg-Result-Truncated"] == "max_answer_bytes=200000"
+    assert headers["makerkg-result-truncated"] == "max_answer_bytes=200000"
     document = json.loads(body)
     assert document["head"]["link"] == ["urn:makerkg:result-truncated"]
     assert len(document["results"]["bindings"]) > 0 and len(body) <= 200_000 + 1000

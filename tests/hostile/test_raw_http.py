@@ -1,6 +1,6 @@
-"""Hostile bytes on the wire, through gunicorn as `makerkg serve` runs it: what a test client cannot send (bytes
-outside ASCII in the request line, oversized and malformed headers, request smuggling). Every answer is a 4xx or
-a normal answer; the server keeps answering and logs no error while handling a request."""
+"""Hostile bytes on the wire, through nginx and granian as `makerkg serve` runs them: what a test client cannot send
+(bytes outside ASCII in the request line, oversized and malformed headers, request smuggling). Every answer is a 4xx
+with a message or a normal answer; the server keeps answering and logs no error while handling a request."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def server(built: BuildResult, tmp_path_factory: pytest.TempPathFactory) -> Iter
     yield running
     stop(running)
     logged = log.read_text(encoding="utf-8", errors="replace")
-    # the app's last-resort handler and gunicorn's own, for an exception while handling a request
-    assert "unexpected error on" not in logged and "Error handling request" not in logged
+    # the app's last-resort handler, and granian's for an exception that escaped the app
+    assert "unexpected error on" not in logged and "Application callable raised an exception" not in logged
 
 
 def exchange(server: Server, data: bytes, *, timeout: float = 15) -> bytes:
@@ -107,23 +107,25 @@ RAW = {
 def test_raw_requests_get_a_4xx_or_an_answer(server: Server, name: str) -> None:
     answer = exchange(server, RAW[name])
     found = statuses(answer)
-    assert all(s < 500 for s in found), (found, answer[:500])
+    # 505 is the answer RFC 9110 (15.6.6) gives a major version the server does not speak, not a failure
+    allowed = {505} if name == "HTTP/9.9" else set()
+    assert all(s < 500 or s in allowed for s in found), (found, answer[:500])
     assert b"Traceback" not in answer
     for status in found:
-        if status >= 400:  # whoever refused it (gunicorn or the app) said why
+        if status >= 400:  # whoever refused it (nginx, granian or the app) said why
             assert answer.split(b"\r\n\r\n", 1)[1].strip(), answer[:500]
     assert statuses(exchange(server, CHEAP + b"Connection: close\r\n\r\n")) == [200]
 
 
 def test_pipelined_requests_get_no_5xx(server: Server) -> None:
-    """gunicorn's gthread worker answers the first of pipelined requests and closes the connection (the client
-    sends the rest again); nothing is answered out of order or with an error."""
+    """Pipelined requests are answered in order (nginx reads them one after the other); none with an error."""
     answer = exchange(server, CHEAP + b"\r\n" + b"GET /nothing-here HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert statuses(answer)[0] == 200 and all(s < 500 for s in statuses(answer))
 
 
 def test_silent_connections_do_not_stop_others(server: Server) -> None:
-    """Connections that send nothing are handed back to gunicorn's poller: they hold no request thread for long."""
+    """Connections that send nothing are held by nginx: they hold no request thread (docs/hardening.md, slow
+    clients); tests/hostile/test_slow_clients.py sends hundreds."""
     port = int(server.url.rsplit(":", 1)[1])
     idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(10)]
     try:
@@ -134,8 +136,8 @@ def test_silent_connections_do_not_stop_others(server: Server) -> None:
 
 
 def test_the_server_answers_again_when_slow_clients_leave(server: Server) -> None:
-    """A client that sends half a request holds one request thread until it sends the rest or leaves (gthread
-    has no header timeout: docs/hardening.md, slow clients); once they leave, every thread is free again."""
+    """Clients that send half a request and leave take nothing with them (docs/hardening.md, slow clients: nginx
+    holds a request until it is whole, and no request thread ever waits for a client)."""
     port = int(server.url.rsplit(":", 1)[1])
     slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(40)]
     for sock in slow:

@@ -88,7 +88,9 @@ def test_the_default_graph_in_n_triples_is_the_builds_file(client: FlaskClient, 
     with (
         client.get("/store?default", headers={"Accept": "text/plain"}) as response,
         client.get("/store?default&format=nt", headers={"Range": "bytes=0-99"}) as ranged,
+        client.get("/store?default&format=nt", headers={"Range": "bytes=0-1,5-6"}) as several,
     ):
+        assert several.status_code == 200 and several.data == response.data  # several ranges: the whole file
         assert response.mimetype == "application/n-triples"
         assert response.data == built.build.union_file.read_bytes()
         assert int(response.headers["Content-Length"]) == built.build.union_file.stat().st_size

@@ -118,13 +118,13 @@ def listing(build: Build) -> list[Dump]:
     for fmt in GRAPH_FORMATS:
         for compressed in (False, True):
             name = dump_name(fmt, compressed)
-            if name in sums:
+            if name in sums and (directory / name).is_file():  # a file gone from disk is not listed
                 size = (directory / name).stat().st_size
                 media = "application/gzip" if compressed else fmt.media_type
                 statements = quads if fmt.quads else info.triples
                 sha = sums[name]
                 files.append(Dump(name, fmt.name, media, fmt.media_type, compressed, size, sha, statements, fmt.quads))
-    if CONTEXT_FILE in sums:
+    if CONTEXT_FILE in sums and (directory / CONTEXT_FILE).is_file():
         size = (directory / CONTEXT_FILE).stat().st_size
         ld = "application/ld+json"
         files.append(Dump(CONTEXT_FILE, "jsonld-context", ld, ld, False, size, sums[CONTEXT_FILE], 0, False))

@@ -21,6 +21,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 from typing import Any
 
+from makerkg import metrics
 from makerkg.errors import (
     Busy,
     MakerkgError,
@@ -172,6 +173,7 @@ class QueryPool:
             return
 
     def _replace(self, worker: _Worker) -> None:
+        metrics.worker_restarted()
         with self._lock:
             self._all.discard(worker)
         worker.stop()
@@ -196,6 +198,7 @@ class QueryPool:
             if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
                 log.warning("query stopped after %s s: %.200s", self.timeout, job.query)
                 self._replace(worker)
+                metrics.query_timed_out()
                 raise QueryTimeout(self.timeout)
             message: tuple[str, Any] = worker.conn.recv()
         except (EOFError, OSError) as err:
@@ -227,6 +230,7 @@ class QueryPool:
             # a slow query yields the CPU to quick ones: the explosive few must not starve the many
             demoted = worker.set_priority(LOW_PRIORITY)
         kind, payload = self._receive(worker, deadline, job)
+        metrics.query_finished(time.monotonic() - deadline + self.timeout)
         if kind == "answer" and payload.streamed:
             return Reply(payload, self._stream(worker, deadline, job, demoted))
         self._release(worker, demoted)

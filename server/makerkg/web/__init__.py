@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from makerkg.config import Settings, load
-from makerkg.web import api, dumps, errors, graphs, limits, pages, sparql, ui
+from makerkg.web import api, dumps, errors, graphs, limits, ops, pages, public, sparql, ui
 from makerkg.web.engine import Engine, get_engine, representation_etag
 
 EXPOSED = ["Content-Location", "ETag", "Makerkg-Result-Truncated", "Repr-Digest", "Retry-After", "Vary"]
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # read routes answer any origin, without credentials; preflight requests are answered for POST queries
     CORS(app, origins="*", send_wildcard=True, supports_credentials=False, expose_headers=EXPOSED, max_age=86400)
     errors.register(app)
+    ops.install(app, settings.access_log_format if settings.access_log else None)
     limits.register(app, settings)
     app.register_blueprint(sparql.bp)
     app.register_blueprint(api.bp)
@@ -31,7 +33,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(graphs.bp)
     app.register_blueprint(pages.bp)  # last: its catch-all route serves every other path under the base
     app.after_request(_etag)
+    app.after_request(public.add_vary)
     app.context_processor(_template_globals)
+    hops = settings.trusted_proxies
+    if hops:
+        # the client, scheme and host as the trusted proxies saw them: each appends its entry to X-Forwarded-For,
+        # -Proto and -Host, so the n-th entry from the right is the one the outermost trusted proxy wrote
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     engine.ready()  # … while the app was set up
     return app
 
@@ -43,7 +51,8 @@ def _template_globals() -> dict[str, str]:
 def _etag(response: Response) -> Response:
     """An ETag derived from the build and the representation: data change only when a build is published. A streamed
     answer has none (a query's later parts may still fail), unless its view set one."""
-    if request.method in ("GET", "HEAD") and response.status_code == 200 and not response.is_streamed:
+    fresh = ops.NO_STORE in (response.headers.get("Cache-Control") or "")  # computed at each request
+    if request.method in ("GET", "HEAD") and response.status_code == 200 and not response.is_streamed and not fresh:
         response.set_etag(representation_etag(get_engine().snapshot(), response.content_type or ""))
         if "If-None-Match" in request.headers:
             response.make_conditional(request)

@@ -14,6 +14,7 @@ from makerkg.sparql.negotiate import negotiate
 from makerkg.store.execute import ROWS as ROWS_JSON
 from makerkg.store.query import Job
 from makerkg.web.engine import get_engine
+from makerkg.web.public import base_url, external_url
 from makerkg.web.sparql import respond
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -36,7 +37,7 @@ def describe(query: NamedQuery, editions: list[int]) -> dict[str, Any]:
             }
             for p in query.parameters
         ],
-        "href": url_for("api.run", name=query.name, _external=True),
+        "href": external_url("api.run", name=query.name),
     }
 
 
@@ -172,7 +173,7 @@ def openapi() -> Response:
             "description": "Named SPARQL queries over the “创客中国” contest knowledge graph; each parameter is "
             "bound as an RDF term. The SPARQL endpoint itself is at /sparql.",
         },
-        "servers": [{"url": request.host_url.rstrip("/")}],
+        "servers": [{"url": base_url().rstrip("/")}],
         "paths": paths,
         "components": {
             "schemas": {

@@ -10,6 +10,7 @@ from datetime import datetime
 from flask import Blueprint, Response, abort, jsonify, render_template, request, send_file
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, FOAF, RDF, XSD
+from werkzeug.http import parse_range_header
 
 from makerkg.errors import NotAcceptable
 from makerkg.formats import Kind, by_media_type
@@ -68,6 +69,7 @@ def dump(name: str) -> Response:
         if entry is None:
             abort(404)
         media, sha256 = entry.media_type, entry.sha256
+    ignore_unservable_range()
     response = send_file(
         directory / name,
         mimetype=media,
@@ -88,6 +90,27 @@ def repr_digest(sha256: str) -> str:
     'sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:'
     """
     return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode()}:"
+
+
+def ignore_unservable_range() -> None:
+    """Drop the request's Range header unless it asks for one range of bytes, before a file is sent.
+
+    RFC 9110 (14.2): a Range the server cannot or will not serve is ignored, and the whole file sent with 200: an
+    invalid one, another unit, several ranges (they would need multipart/byteranges) or several headers. A single
+    byte range past the end stays a 416, as the RFC says (15.5.17).
+    """
+    if "HTTP_RANGE" in request.environ and not _one_byte_range(request.environ["HTTP_RANGE"]):
+        del request.environ["HTTP_RANGE"]
+
+
+def _one_byte_range(header: str) -> bool:
+    """Whether ``header`` asks for exactly one range of bytes.
+
+    >>> _one_byte_range("bytes=0-99"), _one_byte_range("bytes=0-1,5-6"), _one_byte_range("bytes=abc")
+    (True, False, False)
+    """
+    parsed = parse_range_header(header)
+    return parsed is not None and parsed.units == "bytes" and len(parsed.ranges) == 1
 
 
 def void(snapshot: Snapshot) -> Graph:

@@ -116,7 +116,8 @@ def register(app: Flask) -> None:
             detail = (
                 f"the request is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes (max_request_bytes)"
             )
-        headers = {k: v for k, v in err.get_headers() if k.lower() in ("allow", "retry-after", "location")}
+        kept = ("allow", "retry-after", "location", "content-range")  # a 416 names the length (RFC 9110, 15.5.17)
+        headers = {k: v for k, v in err.get_headers() if k.lower() in kept}
         if status == 405 and "Allow" in headers:  # every route but /sparql's POST only reads
             detail = f"{request.method[:20]} is not allowed on {request.path[:200]} (allowed: {headers['Allow']})"
         return problem(status, detail, headers)

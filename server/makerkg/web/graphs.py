@@ -25,8 +25,9 @@ from makerkg.sparql.negotiate import negotiate
 from makerkg.sparql.protocol import is_http_iri, parse_query_string, pick_format
 from makerkg.store.dumps import listing
 from makerkg.store.graphs import serialise, statements
-from makerkg.web.dumps import void
+from makerkg.web.dumps import ignore_unservable_range, void
 from makerkg.web.engine import Snapshot, get_engine, representation_etag
+from makerkg.web.public import external_url
 from makerkg.web.sparql import GRAPH_ALIASES, RDF_OFFERS, SERVICE_ALIASES
 
 bp = Blueprint("graphs", __name__)
@@ -74,7 +75,7 @@ def store_url(graph: str | None, fmt: str | None = None, *, external: bool = Fal
     query = urllib.parse.urlencode([*params, *([("format", fmt)] if fmt else [])])
     lead = "default" if graph is None else ""
     joined = "&".join(part for part in (lead, query) if part)
-    return f"{url_for('graphs.store', _external=external)}?{joined}"
+    return f"{external_url('graphs.store') if external else url_for('graphs.store')}?{joined}"
 
 
 def graph_response(snapshot: Snapshot, graph: str | None, fmt: Format, *, negotiated: bool) -> WerkzeugResponse:
@@ -82,6 +83,7 @@ def graph_response(snapshot: Snapshot, graph: str | None, fmt: Format, *, negoti
     etag = representation_etag(snapshot, fmt.content_type)
     response: WerkzeugResponse
     if graph is None and fmt.name == "nt":  # union.nt is the default graph, canonical N-Triples: sent as it is
+        ignore_unservable_range()
         response = send_file(snapshot.build.union_file, mimetype=fmt.content_type, conditional=True, etag=etag)
     else:
         response = Response(serialise(statements(snapshot.build, graph), fmt), content_type=fmt.content_type)

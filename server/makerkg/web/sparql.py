@@ -26,6 +26,7 @@ from makerkg.sparql.precheck import precheck
 from makerkg.sparql.protocol import parse_query_string, parse_request
 from makerkg.store.query import Job, Reply
 from makerkg.web.engine import Snapshot, get_engine
+from makerkg.web.public import external_url
 
 bp = Blueprint("sparql", __name__)
 
@@ -131,7 +132,7 @@ def service_description(snapshot: Snapshot, fmt: str | None) -> WerkzeugResponse
         response = redirect(url_for("ui.editor"), 303)
         response.headers["Vary"] = "Accept"
         return response
-    endpoint = URIRef(url_for("sparql.endpoint", _external=True))
+    endpoint = URIRef(external_url("sparql.endpoint"))
     g = Graph()
     g.bind("sd", SD)
     g.bind("void", VOID)

@@ -1,66 +1,42 @@
-"""What the production WSGI server loads: ``makerkg serve`` runs gunicorn on ``makerkg.web.wsgi:application()``."""
+"""What the production WSGI server loads: ``makerkg serve`` runs granian on ``makerkg.web.wsgi:application`` (a
+factory), in each of its worker processes."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import sys
+from multiprocessing.util import Finalize
 
-from flask import Flask, Response
-from gunicorn.app.base import BaseApplication
-from gunicorn.http.errors import NoMoreData, ParseException
+from flask import Flask
 
-from makerkg.config import Settings
+from makerkg.config import Settings, load
 from makerkg.web import create_app
-from makerkg.web.errors import problem
+from makerkg.web.ops import ACCESS_LOGGER
 
 
 def application() -> Flask:
-    """The app, configured from the environment (for ``gunicorn 'makerkg.web.wsgi:application()'``)."""
-    return _under_gunicorn(create_app())
-
-
-def _under_gunicorn(app: Flask) -> Flask:
-    """``app`` with gunicorn's errors for a body it cannot read (a malformed chunk, a client gone mid-body) answered
-    400, as Werkzeug answers a short body; they reach the view that reads the body, which knows no gunicorn."""
-    app.register_error_handler(ParseException, _unreadable_body)
-    app.register_error_handler(NoMoreData, _unreadable_body)
+    """The app, configured from the environment (``makerkg serve`` passes every setting as ``MAKERKG_*``)."""
+    settings = load()
+    _access_log(settings)
+    app = create_app(settings)
+    # granian's worker processes end through multiprocessing, which kills their daemonic children (the query
+    # workers) after running its finalizers of priority >= 0: close the pool first, so that it stops its workers
+    # itself and knows a worker starting meanwhile is stopped on purpose, not failing
+    Finalize(app, app.extensions["makerkg"].close, exitpriority=10)
     return app
 
 
-def _unreadable_body(err: Exception) -> Response:
-    return problem(400, f"body: the request body cannot be read ({err})", parameter="body")
-
-
-class Server(BaseApplication):  # type: ignore[misc]
-    """gunicorn, configured from Settings; each worker process creates its own app (and query workers)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        super().__init__()
-
-    def load_config(self) -> None:
-        s = self.settings
-        options: dict[str, Any] = {
-            "bind": f"{s.host}:{s.port}",
-            "workers": s.workers,
-            "worker_class": "gthread",
-            "threads": s.threads,
-            # gunicorn restarts a worker silent this long; queries are stopped well before by their own deadline
-            "timeout": int(s.query_timeout) + 30,
-            "graceful_timeout": int(s.query_timeout) + 5,
-            "accesslog": s.access_log or None,
-            "errorlog": "-",
-            "limit_request_line": 8190,
-            "limit_request_fields": 100,
-            "limit_request_field_size": 8190,
-            "proc_name": "makerkg",
-        }
-        for key, value in options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Flask:
-        return _under_gunicorn(create_app(self.settings))
-
-
-def serve(settings: Settings) -> None:
-    """Run the production server until interrupted."""
-    Server(settings).run()
+def _access_log(settings: Settings) -> None:
+    """Send the access log lines of this process where ``access_log`` says; once per worker process."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    logger.propagate = False  # access lines are not diagnostics: they never reach the server's error output
+    if not settings.access_log:
+        return
+    handler = (
+        logging.StreamHandler(sys.stdout)
+        if settings.access_log == "-"
+        else logging.FileHandler(settings.access_log, encoding="utf-8")
+    )
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.handlers = [handler]
+    logger.setLevel(logging.INFO)

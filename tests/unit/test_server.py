@@ -1,0 +1,104 @@
+"""What `makerkg serve` starts, from its settings: nginx's configuration (checked by nginx itself where it is
+installed), granian's command, and the settings that shape them, refused with the setting's name when invalid."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from makerkg.config import environ, load
+from makerkg.errors import UsageError
+from makerkg.web.server import find_nginx, granian_command, nginx_config
+
+
+def check_with_nginx(config: str, root: Path) -> None:
+    """``nginx -t`` on ``config``, when nginx is installed (tests/e2e runs it for real)."""
+    nginx = find_nginx()
+    if nginx is None:
+        return
+    conf = root / "nginx.conf"
+    conf.write_text(config, encoding="utf-8")
+    done = subprocess.run(
+        [nginx, "-t", "-p", str(root), "-c", str(conf), "-e", "stderr"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_nginx_config_of_the_defaults(tmp_path: Path) -> None:
+    settings = load(env={})
+    config = nginx_config(settings, tmp_path, f"unix:{tmp_path}/app.sock")
+    for line in (
+        "listen 127.0.0.1:8000 backlog=4096;",
+        "client_header_timeout 10000ms;",
+        "client_body_timeout 10000ms;",
+        "client_max_body_size 100000;",
+        f"server unix:{tmp_path}/app.sock;",
+        "keepalive 16;",  # workers × threads: every request thread can keep a connection
+        "proxy_read_timeout 40s;",  # query_timeout + 30
+        "worker_shutdown_timeout 15s;",  # query_timeout + 5
+        "limit of 100000 bytes (max_request_bytes)",
+    ):
+        assert line in config, line
+    check_with_nginx(config, tmp_path)
+
+
+def test_nginx_config_follows_other_settings(tmp_path: Path) -> None:
+    settings = load(
+        env={},
+        host="::1",
+        port=8123,
+        header_timeout=2.5,
+        body_timeout=30,
+        max_request_bytes=5000,
+        workers=3,
+        threads=4,
+        query_timeout=20,
+    )
+    config = nginx_config(settings, tmp_path, "127.0.0.1:9001")
+    for line in (
+        "listen [::1]:8123 backlog=4096;",
+        "client_header_timeout 2500ms;",
+        "client_body_timeout 30000ms;",
+        "client_max_body_size 5000;",
+        "server 127.0.0.1:9001;",
+        "keepalive 12;",
+        "proxy_read_timeout 50s;",
+        "worker_shutdown_timeout 25s;",
+    ):
+        assert line in config, line
+    check_with_nginx(config, tmp_path)
+
+
+def test_granian_runs_the_app_as_the_settings_say() -> None:
+    command = granian_command(load(env={}, workers=3, threads=5, header_timeout=4), ["--uds", "/run/x.sock"])
+    pairs = dict(zip(command[3:-1:], command[4:-1:], strict=False))
+    assert (pairs["--interface"], pairs["--workers"], pairs["--blocking-threads"]) == ("wsgi", "3", "5")
+    assert pairs["--http1-header-read-timeout"] == "4000"
+    assert pairs["--uds"] == "/run/x.sock"
+    assert command[-1] == "makerkg.web.wsgi:application" and "--factory" in command
+
+
+def test_every_setting_reaches_the_app_processes_unchanged() -> None:
+    settings = load(env={}, port=8123, proxy="none", public_url="https://kg.example.org/", header_timeout=2.5)
+    assert load(env=environ(settings)) == settings
+
+
+@pytest.mark.parametrize(
+    ("env", "parameter", "message"),
+    [
+        ({"MAKERKG_PROXY": "apache"}, "proxy", "one of auto, nginx, none, found 'apache'"),
+        ({"MAKERKG_ACCESS_LOG_FORMAT": "xml"}, "access_log_format", "one of text, json, found 'xml'"),
+        ({"MAKERKG_HEADER_TIMEOUT": "61"}, "header_timeout", "at most 60 s, found 61"),
+        ({"MAKERKG_HEADER_TIMEOUT": "0"}, "header_timeout", "must be positive, found 0.0"),
+        ({"MAKERKG_BODY_TIMEOUT": "-1"}, "body_timeout", "must be positive, found -1.0"),
+        ({"MAKERKG_HOST": "127.0.0.1; evil"}, "host", "an IP address or a host name is needed"),
+        ({"MAKERKG_PUBLIC_URL": "kg.example.org"}, "public_url", "an http(s) URL ending with '/' is needed"),
+    ],
+)
+def test_bad_server_settings_are_refused_by_name(env: dict[str, str], parameter: str, message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        load(env=env)
+    assert caught.value.parameter == parameter
+    assert message in str(caught.value)

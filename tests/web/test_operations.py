@@ -1,0 +1,255 @@
+"""Operations through Flask's test client (issue 11, points 6 and 7): /health, /metrics, proxy headers through
+ProxyFix (trusted_proxies), absolute links from public_url or the request's host with Vary, Range on dumps, and a
+build without dumps."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+from rdflib import Graph
+from rdflib.namespace import RDF
+
+from makerkg.config import load
+from makerkg.graph.vocab import DCAT, SD
+from makerkg.pipeline import BuildResult
+from makerkg.store import current
+from makerkg.web import create_app
+
+EXPLOSIVE = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+NAMED = "/api/queries/provinces-without-regional?edition=8"
+
+
+def make_app(out: Path, **overrides: object) -> Flask:
+    return create_app(load(env={}, out=out, query_workers=1, **overrides))
+
+
+@pytest.fixture
+def apps(built: BuildResult) -> Iterator[list[Flask]]:
+    """Apps made by a test over the real build, closed at its end."""
+    made: list[Flask] = []
+    yield made
+    for app in made:
+        app.extensions["makerkg"].close()
+
+
+def app_with(apps: list[Flask], built: BuildResult, **overrides: object) -> FlaskClient:
+    app = make_app(built.build.path.parent.parent, **overrides)
+    apps.append(app)
+    return app.test_client()
+
+
+def status(client: FlaskClient, path: str, **headers: str) -> int:
+    """GET ``path`` and read the answer whole (a request is counted once its last byte is sent)."""
+    with client.get(path, headers=headers) as response:
+        response.get_data()
+        return response.status_code
+
+
+def samples(client: FlaskClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics by name and labels."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type == "text/plain; version=0.0.4; charset=utf-8"
+    found = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+# --- /health and /metrics -----------------------------------------------------------------------------------------
+
+
+def test_health_names_the_build_served(apps: list[Flask], built: BuildResult) -> None:
+    client = app_with(apps, built)
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["status"], body["build"], body["created"]) == ("ok", built.build.info.id, built.build.info.created)
+    assert body["age_seconds"] >= 0
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "ETag" not in response.headers  # it changes with every answer (the age)
+    assert client.head("/health").status_code == 200
+
+
+def test_metrics_count_requests_by_route_and_status_and_time_the_queries(apps: list[Flask], built: BuildResult) -> None:
+    client = app_with(apps, built)
+    ok = ("makerkg_http_requests_total", (("route", "/api/queries/<name>"), ("status", "200")))
+    bad = ("makerkg_http_requests_total", (("route", "/api/queries/<name>"), ("status", "400")))
+    queries = ("makerkg_query_duration_seconds_count", ())
+    before = samples(client)
+    for _ in range(3):
+        assert status(client, NAMED) == 200
+    assert status(client, "/api/queries/provinces-without-regional?edition=eight") == 400
+    after = samples(client)
+    assert after[ok] - before.get(ok, 0) == 3
+    assert after[bad] - before.get(bad, 0) == 1
+    assert after[queries] - before.get(queries, 0) == 3  # the refused parameter never reached a query worker
+    assert after[("makerkg_build_info", (("id", built.build.info.id),))] == 1
+    assert after[("makerkg_build_age_seconds", ())] >= 0
+    assert ("makerkg_http_request_duration_seconds_count", (("route", "/api/queries/<name>"),)) in after
+
+
+def test_metrics_count_timeouts_and_worker_restarts(apps: list[Flask], built: BuildResult) -> None:
+    client = app_with(apps, built, query_timeout=1.0)
+    timeouts, restarts = ("makerkg_query_timeouts_total", ()), ("makerkg_query_worker_restarts_total", ())
+    before = samples(client)
+    assert status(client, "/sparql?" + urllib.parse.urlencode({"query": EXPLOSIVE})) == 503
+    after = samples(client)
+    assert after[timeouts] - before.get(timeouts, 0) == 1
+    assert after[restarts] - before.get(restarts, 0) == 1
+
+
+def test_monitoring_is_not_rate_limited(apps: list[Flask], built: BuildResult) -> None:
+    client = app_with(apps, built, rate_limit=1, rate_burst=1)
+    assert client.get(NAMED).status_code == 200
+    assert client.get(NAMED).status_code == 429
+    assert [client.get("/health").status_code for _ in range(5)] == [200] * 5
+    assert client.get("/metrics").status_code == 200
+
+
+# --- proxies and the Host header ----------------------------------------------------------------------------------
+
+
+def endpoint_of(client: FlaskClient, headers: dict[str, str]) -> tuple[str, str]:
+    """The service description's sd:endpoint, and the answer's Vary."""
+    response = client.get("/sparql", headers={"Accept": "text/turtle", **headers})
+    assert response.status_code == 200
+    g = Graph().parse(data=response.get_data(as_text=True), format="turtle")
+    (endpoint,) = set(g.objects(None, SD.endpoint))
+    return str(endpoint), response.headers.get("Vary", "")
+
+
+FORWARDED = {
+    "X-Forwarded-For": "198.51.100.7, 203.0.113.9",
+    "X-Forwarded-Proto": "http, https",
+    "X-Forwarded-Host": "evil.example, kg.example.org",
+}
+
+
+def test_forwarded_headers_are_ignored_without_trusted_proxies(apps: list[Flask], built: BuildResult) -> None:
+    client = app_with(apps, built)
+    endpoint, vary = endpoint_of(client, {**FORWARDED, "Host": "127.0.0.1:8000"})
+    assert endpoint == "http://127.0.0.1:8000/sparql"
+    assert "Host" in vary and "Accept" in vary
+
+
+def test_the_trusted_proxy_names_scheme_host_and_client(apps: list[Flask], built: BuildResult) -> None:
+    """With trusted_proxies = 1 the rightmost X-Forwarded-* entries are believed, and nothing left of them."""
+    client = app_with(apps, built, trusted_proxies=1, rate_limit=1, rate_burst=1)
+    endpoint, vary = endpoint_of(client, FORWARDED)
+    assert endpoint == "https://kg.example.org/sparql"
+    assert {"Host", "X-Forwarded-Host", "X-Forwarded-Proto"} <= {v.strip() for v in vary.split(",")}
+    # the client is 203.0.113.9 whatever it wrote further left: its second request is over its burst
+    assert client.get(NAMED, headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 429
+    assert client.get(NAMED, headers={"X-Forwarded-For": "203.0.113.9, 203.0.113.10"}).status_code == 200
+
+
+def test_public_url_is_used_and_the_host_never_reflected(apps: list[Flask], built: BuildResult) -> None:
+    client = app_with(apps, built, public_url="https://data.example.org/kg/", trusted_proxies=1)
+    headers = {**FORWARDED, "Host": "attacker.example"}
+    endpoint, vary = endpoint_of(client, headers)
+    assert endpoint == "https://data.example.org/kg/sparql"
+    assert "Host" not in vary
+    openapi = client.get("/api/openapi.json", headers=headers)
+    assert openapi.get_json()["servers"] == [{"url": "https://data.example.org/kg"}]
+    assert "Host" not in openapi.headers.get("Vary", "")
+    listing = client.get("/api/queries", headers=headers).get_json()["queries"]
+    assert {q["href"].rsplit("/", 1)[0] for q in listing} == {"https://data.example.org/kg/api/queries"}
+
+
+def test_openapi_servers_follow_the_host_with_vary(apps: list[Flask], built: BuildResult) -> None:
+    client = app_with(apps, built)
+    response = client.get("/api/openapi.json", headers={"Host": "kg.example.net"})
+    assert response.get_json()["servers"] == [{"url": "http://kg.example.net"}]
+    assert "Host" in response.headers["Vary"]
+
+
+# --- Range on dumps (RFC 9110) ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dump_bytes(built: BuildResult) -> bytes:
+    return (built.build.path / "dumps" / "makerkg.ttl").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("bytes=abc", id="invalid"),
+        pytest.param("bytes=5-1", id="last before first"),
+        pytest.param("bytes=0-1,5-6", id="two ranges"),
+        pytest.param("bytes=0-1, bytes=2-3", id="two Range headers as a server joins them"),
+        pytest.param("items=0-1", id="another unit"),
+    ],
+)
+def test_a_range_that_cannot_be_served_gets_the_whole_dump(client: FlaskClient, dump_bytes: bytes, value: str) -> None:
+    """Regression (issue 11): invalid or multiple ranges got 416; RFC 9110 (14.2) has the server ignore them."""
+    with client.get("/dumps/makerkg.ttl", headers={"Range": value}) as response:
+        assert response.status_code == 200
+        assert response.data == dump_bytes
+        assert "Content-Range" not in response.headers
+
+
+def test_one_byte_range_gets_206_and_one_past_the_end_416(client: FlaskClient, dump_bytes: bytes) -> None:
+    with client.get("/dumps/makerkg.ttl", headers={"Range": "bytes=10-19"}) as response:
+        assert response.status_code == 206
+        assert response.data == dump_bytes[10:20]
+        assert response.headers["Content-Range"] == f"bytes 10-19/{len(dump_bytes)}"
+    with client.get("/dumps/makerkg.ttl", headers={"Range": f"bytes={len(dump_bytes) + 10}-"}) as past:
+        assert past.status_code == 416
+        assert past.headers["Content-Range"] == f"bytes */{len(dump_bytes)}"
+
+
+# --- a build without dumps ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def without_dumps(built: BuildResult, tmp_path: Path) -> Iterator[FlaskClient]:
+    out = tmp_path / "out"
+    shutil.copytree(built.build.path.parent.parent, out, symlinks=True)
+    shutil.rmtree(current(out).path / "dumps")
+    app = make_app(out)
+    yield app.test_client()
+    app.extensions["makerkg"].close()
+
+
+def test_a_build_without_dumps_lists_none_and_serves_the_rest(without_dumps: FlaskClient) -> None:
+    """Regression (issue 11): a build without dumps/ answered 500 on /dumps/."""
+    listing = without_dumps.get("/dumps/", headers={"Accept": "application/json"})
+    assert listing.status_code == 200
+    assert listing.get_json()["files"] == []
+    page = without_dumps.get("/dumps/", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert "This build has no dumps." in page.get_data(as_text=True)
+    assert without_dumps.get("/dumps/makerkg.ttl").status_code == 404
+    void = without_dumps.get("/.well-known/void", headers={"Accept": "text/turtle"})
+    assert void.status_code == 200
+    g = Graph().parse(data=void.get_data(as_text=True), format="turtle")
+    assert list(g.subjects(RDF.type, DCAT.Distribution)) == []
+    assert (None, DCAT.accessService, None) in g
+    assert without_dumps.get(NAMED).status_code == 200
+
+
+def test_a_dump_listed_but_gone_is_left_out(built: BuildResult, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(built.build.path.parent.parent, out, symlinks=True)
+    (current(out).path / "dumps" / "makerkg.nt.gz").unlink()
+    app = make_app(out)
+    try:
+        client = app.test_client()
+        names = {f["name"] for f in client.get("/dumps/", headers={"Accept": "application/json"}).get_json()["files"]}
+        assert "makerkg.nt.gz" not in names and "makerkg.nt" in names and len(names) == 12
+        assert client.get("/dumps/makerkg.nt.gz").status_code == 404
+        with client.get("/dumps/makerkg.ttl.gz") as zipped:
+            assert gzip.decompress(zipped.data).startswith(b"@prefix")
+    finally:
+        app.extensions["makerkg"].close()
