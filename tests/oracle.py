@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyoxigraph as ox
+from rdflib import Dataset, Graph, URIRef
 
 from makerkg.errors import QuerySyntaxError, StoreMissing
 
@@ -92,3 +93,18 @@ class Oracle:
             if limit is not None and len(triples) > limit:
                 break
         return Result("graph", triples=tuple(triples))
+
+
+def graph_of(graph_file: Path, name: str | None) -> Graph:
+    """A graph of a build as its N-Quads file holds it, read by rdflib: one named graph, or (None) the merge of them
+    all, the default graph."""
+    dataset = Dataset()
+    dataset.parse(data=graph_file.read_bytes(), format="nquads")
+    if name is not None:
+        return dataset.graph(URIRef(name))
+    merged = Graph()
+    for graph in dataset.graphs():
+        if graph.identifier != dataset.default_graph.identifier:
+            for triple in graph:
+                merged.add(triple)
+    return merged

@@ -150,6 +150,16 @@ def by_name(name: str, kinds: Iterable[Kind] = (Kind.GRAPH, Kind.RESULTS, Kind.R
     raise KeyError(name)
 
 
+def named(name: str) -> tuple[Format, ...]:
+    """Every format a short name or alias names, of any kind, in table order.
+
+    >>> [f.media_type for f in named("json")]
+    ['application/sparql-results+json', 'application/json']
+    """
+    wanted = name.strip().lower()
+    return tuple(fmt for fmt in FORMATS if wanted == fmt.name or wanted in fmt.aliases)
+
+
 def by_media_type(media_type: str, kinds: Iterable[Kind] = (Kind.GRAPH, Kind.RESULTS, Kind.ROWS)) -> Format:
     """The format a media type (parameters ignored) names, among ``kinds``; raises KeyError."""
     wanted = media_type.split(";", 1)[0].strip().lower()
@@ -161,6 +171,17 @@ def by_media_type(media_type: str, kinds: Iterable[Kind] = (Kind.GRAPH, Kind.RES
         if wanted in fmt.other_media_types():
             return fmt
     raise KeyError(media_type)
+
+
+def aliases_of(media_type: str) -> tuple[str, ...]:
+    """The other media types that name the format whose own media type is ``media_type`` (pyoxigraph's registry
+    decides which), none for a media type outside the table.
+
+    >>> aliases_of("application/sparql-results+json"), aliases_of("text/html")
+    (('application/json',), ())
+    """
+    wanted = media_type.split(";", 1)[0].strip().lower()
+    return next((fmt.other_media_types() for fmt in FORMATS if fmt.media_type == wanted), ())
 
 
 def by_extension(extension: str) -> Format:

@@ -38,6 +38,7 @@ RESOURCE_KINDS = {
     "scheme": "concept scheme",
     "source": "source document",
     "graph": "named graph",
+    "dataset": "dataset",
 }
 
 
@@ -111,6 +112,10 @@ class Layout(Generic[T]):
     def endpoint(self) -> T:
         """The SPARQL endpoint, where the base is served."""
         return self._iri("sparql")
+
+    def graph_store(self) -> T:
+        """The graph store (SPARQL 1.1 Graph Store HTTP Protocol, read side), where the base is served."""
+        return self._iri("store")
 
     def dump(self, name: str) -> T:
         return self._iri(f"dumps/{name}")

@@ -8,12 +8,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from werkzeug.datastructures import Headers
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,23 @@ def stop(server: Server) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.process.pid, signal.SIGKILL)
             server.process.wait()
+
+
+def http(
+    server: Server,
+    path: str,
+    *,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    method: str | None = None,
+) -> tuple[int, Headers, bytes]:
+    """Status, headers (names in any case, as HTTP has them) and body."""
+    request = urllib.request.Request(server.url + path, data=data, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - 127.0.0.1
+            return response.status, Headers(list(response.headers.items())), response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, Headers(list(err.headers.items())), err.read()
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,8 @@ import pytest
 from rdflib import Graph, Literal, URIRef
 from rdflib.plugins.stores.sparqlstore import SPARQLStore
 from SPARQLWrapper import CSV, JSON, JSONLD, N3, RDFXML, TSV, TURTLE, XML, SPARQLWrapper
-from werkzeug.datastructures import Headers
 
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, http
 from tests.oracle import Oracle, text
 
 pytestmark = pytest.mark.e2e
@@ -39,23 +38,6 @@ def expected_rows(store: Oracle) -> set[tuple[str, ...]]:
 
 def expected_graph(store: Oracle) -> set[tuple[str, str, str]]:
     return {(t.subject.value, t.predicate.value, text(t.object)) for t in store.query(CONSTRUCT).triples}  # type: ignore[union-attr]
-
-
-def http(
-    server: Server,
-    path: str,
-    *,
-    data: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    method: str | None = None,
-) -> tuple[int, Headers, bytes]:
-    """Status, headers (names in any case, as HTTP has them) and body."""
-    request = urllib.request.Request(server.url + path, data=data, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - 127.0.0.1
-            return response.status, Headers(list(response.headers.items())), response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, Headers(list(err.headers.items())), err.read()
 
 
 def test_sparqlwrapper_json(server: Server, store: Oracle) -> None:

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from makerkg.pipeline import BuildResult
-from tests.e2e.conftest import Server, free_port, start, stop
-from tests.e2e.test_endpoint import http
+from tests.e2e.conftest import Server, free_port, http, start, stop
 
 pytestmark = pytest.mark.e2e
 NAMED = [

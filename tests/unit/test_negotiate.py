@@ -1,4 +1,5 @@
-"""Content negotiation: real clients' Accept strings, q-values, wildcards, q=0 and `format=` against both offer lists."""
+"""Content negotiation: real clients' Accept strings, q-values, wildcards, q=0, parameters, aliases from the format
+table and `format=` against both offer lists."""
 
 from __future__ import annotations
 
@@ -59,10 +60,13 @@ RDFLIB_SWAPPED = "application/rdf+xml, application/sparql-results+xml"
         pytest.param("", None, GRAPHS, GRAPH_ALIASES, TURTLE, id="empty Accept: first offer"),
         pytest.param(CURL, None, RESULTS, RESULT_ALIASES, JSON, id="curl results"),
         pytest.param(CURL, None, GRAPHS, GRAPH_ALIASES, TURTLE, id="curl graph"),
-        pytest.param(CHROME, None, RESULTS, RESULT_ALIASES, JSON, id="Chrome results"),
-        pytest.param(CHROME, None, GRAPHS, GRAPH_ALIASES, TURTLE, id="Chrome graph"),
-        pytest.param(FIREFOX, None, RESULTS, RESULT_ALIASES, JSON, id="Firefox results"),
-        pytest.param(FIREFOX, None, GRAPHS, GRAPH_ALIASES, TURTLE, id="Firefox graph"),
+        # a browser's application/xml;q=0.9 names SPARQL XML and RDF/XML, as Oxigraph's server reads it
+        pytest.param(CHROME, None, RESULTS, RESULT_ALIASES, XML, id="Chrome results: XML"),
+        pytest.param(CHROME, None, GRAPHS, GRAPH_ALIASES, RDFXML, id="Chrome graph: RDF/XML"),
+        pytest.param(FIREFOX, None, RESULTS, RESULT_ALIASES, XML, id="Firefox results: XML"),
+        pytest.param(FIREFOX, None, GRAPHS, GRAPH_ALIASES, RDFXML, id="Firefox graph: RDF/XML"),
+        pytest.param(CHROME, None, ["text/html", *GRAPHS], GRAPH_ALIASES, "text/html", id="Chrome page: HTML"),
+        pytest.param(SW_JSON, None, GRAPHS, GRAPH_ALIASES, JSONLD, id="SPARQLWrapper json for a graph: JSON-LD"),
         pytest.param(SW_JSON, None, RESULTS, RESULT_ALIASES, JSON, id="SPARQLWrapper json"),
         pytest.param(SW_XML, None, RESULTS, RESULT_ALIASES, XML, id="SPARQLWrapper xml"),
         pytest.param(SW_CSV, None, RESULTS, RESULT_ALIASES, CSV, id="SPARQLWrapper csv"),
@@ -111,6 +115,33 @@ RDFLIB_SWAPPED = "application/rdf+xml, application/sparql-results+xml"
         ),
         pytest.param("text/csv;q=0, text/*", None, RESULTS, RESULT_ALIASES, TSV, id="q=0 beats the type range"),
         pytest.param("TEXT/CSV", None, RESULTS, RESULT_ALIASES, CSV, id="media types in any case"),
+        pytest.param(JSON + "; charset=utf-8", None, RESULTS, RESULT_ALIASES, JSON, id="charset=utf-8 matches"),
+        pytest.param(JSON + ';charset="UTF-8"', None, RESULTS, RESULT_ALIASES, JSON, id="charset quoted, any case"),
+        pytest.param(f"{CSV};charset=latin-1, {TSV};q=0.1", None, RESULTS, RESULT_ALIASES, TSV, id="other charset"),
+        pytest.param("text/csv; header=present", None, RESULTS, RESULT_ALIASES, CSV, id="other parameters ignored"),
+        pytest.param(
+            f"{CSV};q=0.2, {CSV};charset=utf-8;q=0.9, {TSV};q=0.5",
+            None,
+            RESULTS,
+            {},
+            CSV,
+            id="parameters: more specific",
+        ),
+        pytest.param("application/json", None, RESULTS, RESULT_ALIASES, JSON, id="application/json: SPARQL JSON"),
+        pytest.param("application/json", None, GRAPHS, GRAPH_ALIASES, JSONLD, id="application/json: JSON-LD"),
+        pytest.param(
+            "application/json; charset=utf-8", None, GRAPHS, GRAPH_ALIASES, JSONLD, id="application/json with charset"
+        ),
+        pytest.param("application/xml", None, RESULTS, RESULT_ALIASES, XML, id="application/xml: SPARQL XML"),
+        pytest.param("text/xml", None, GRAPHS, GRAPH_ALIASES, RDFXML, id="text/xml: RDF/XML"),
+        pytest.param("text/plain", None, GRAPHS, GRAPH_ALIASES, NT, id="text/plain: N-Triples"),
+        pytest.param("application/x-turtle", None, GRAPHS, GRAPH_ALIASES, TURTLE, id="application/x-turtle"),
+        pytest.param(f"application/json, {XML}", None, RESULTS, {}, XML, id="equal q: exact type beats an alias"),
+        pytest.param(
+            f"application/json;q=0.1, {JSON}, {CSV};q=0.5", None, RESULTS, {}, JSON, id="the exact type sets the q"
+        ),
+        pytest.param("text/plain", None, ["text/html", "text/plain", *GRAPHS], {}, "text/plain", id="text/plain exact"),
+        pytest.param("application/json;q=abc", None, RESULTS, RESULT_ALIASES, JSON, id="unreadable Accept: ignored"),
         pytest.param(CURL, "csv", RESULTS, RESULT_ALIASES, CSV, id="format alias overrides */*"),
         pytest.param(SW_JSON, "tsv", RESULTS, RESULT_ALIASES, TSV, id="format overrides a specific Accept"),
         pytest.param("*/*;q=0", "json", RESULTS, RESULT_ALIASES, JSON, id="format overrides even q=0"),
@@ -123,6 +154,9 @@ RDFLIB_SWAPPED = "application/rdf+xml, application/sparql-results+xml"
         pytest.param(None, "rdfxml", GRAPHS, GRAPH_ALIASES, RDFXML, id="format rdfxml"),
         pytest.param(SW_RDFXML, "xml", GRAPHS, GRAPH_ALIASES, RDFXML, id="SPARQLWrapper's CONSTRUCT default: xml"),
         pytest.param(SW_N3, "n3", GRAPHS, GRAPH_ALIASES, TURTLE, id="SPARQLWrapper's format=n3"),
+        pytest.param("*/*", "json", GRAPHS, GRAPH_ALIASES, JSONLD, id="format=json for a graph: JSON-LD"),
+        pytest.param(None, "application/json", RESULTS, {}, JSON, id="format=application/json: SPARQL JSON"),
+        pytest.param(None, "tsv", RESULTS, {}, TSV, id="format: a short name of the table"),
         pytest.param(SW_XML, "xml", RESULTS, RESULT_ALIASES, XML, id="same alias, results offers"),
         pytest.param(SW_TSV, "", RESULTS, RESULT_ALIASES, TSV, id="blank format: Accept decides"),
     ],
@@ -137,16 +171,25 @@ def test_chosen(
     ("accept", "format_param", "offers", "aliases"),
     [
         pytest.param("image/png", None, RESULTS, RESULT_ALIASES, id="nothing offered matches"),
-        pytest.param("application/json", None, RESULTS, RESULT_ALIASES, id="plain JSON is not SPARQL JSON"),
         pytest.param("*/*;q=0", None, GRAPHS, GRAPH_ALIASES, id="everything excluded"),
         pytest.param("text/*;q=0, application/*;q=0", None, RESULTS, RESULT_ALIASES, id="every type range excluded"),
         pytest.param("text/*", None, GRAPHS[1:], GRAPH_ALIASES, id="type range matching no offer"),
-        pytest.param(SW_JSON, None, GRAPHS, GRAPH_ALIASES, id="results Accept for a graph"),
-        pytest.param(CHROME.replace("*/*;q=0.8,", ""), None, RESULTS, RESULT_ALIASES, id="browser without */*"),
+        pytest.param(SW_CSV, None, GRAPHS, GRAPH_ALIASES, id="results Accept for a graph"),
+        pytest.param(
+            CHROME.replace("*/*;q=0.8,", "").replace("application/xml;q=0.9,", ""),
+            None,
+            RESULTS,
+            RESULT_ALIASES,
+            id="browser without */* or XML",
+        ),
         pytest.param(None, "yaml", RESULTS, RESULT_ALIASES, id="unknown format"),
         pytest.param(CURL, "csv", GRAPHS, GRAPH_ALIASES, id="format for the other offers"),
         pytest.param(None, "text/csv", GRAPHS, GRAPH_ALIASES, id="format media type not offered"),
         pytest.param(None, "text/*", RESULTS, RESULT_ALIASES, id="format must name one type"),
+        pytest.param("text/csv;charset=iso-8859-1", None, RESULTS, RESULT_ALIASES, id="only another charset"),
+        pytest.param("application/sparql-results+json;q=0, application/json", None, RESULTS, RESULT_ALIASES, id="q=0"),
+        pytest.param("application/json", None, ["text/html", "text/csv"], {}, id="application/json names no offer"),
+        pytest.param("x", None, RESULTS, RESULT_ALIASES, id="not a media type"),
     ],
 )
 def test_not_acceptable(

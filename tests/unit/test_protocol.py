@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from makerkg.errors import ProtocolError
-from makerkg.sparql.protocol import QueryRequest, parse_request
+from makerkg.sparql.protocol import QueryRequest, parse_query_string, parse_request
 
 MAX = 8192
 FORM = "application/x-www-form-urlencoded"
@@ -280,7 +280,7 @@ def test_accepted(method: str, content_type: str | None, args: str, body: bytes,
             "",
             b"a=1&" * 1000 + b"query=ASK{}",
             413,
-            "body: more than 1000 form fields",
+            "body: more than 1000 fields",
             id="too many form fields",
         ),
         pytest.param("GET", None, "query=ASK{}&query=ASK{}", b"", 400, "query: given more than once", id="query twice"),
@@ -304,6 +304,24 @@ def test_accepted(method: str, content_type: str | None, args: str, body: bytes,
             400,
             "query: given both in the URL and in the body",
             id="sparql-query with a query in the URL",
+        ),
+        pytest.param(
+            "POST",
+            QUERY + "; charset=UTF-16",
+            "",
+            "ASK {}".encode("utf-16"),
+            415,
+            "Content-Type: charset='UTF-16' is not accepted; send UTF-8",
+            id="sparql-query in UTF-16 (W3C bad_query_non_utf8)",
+        ),
+        pytest.param(
+            "POST",
+            FORM + ";charset=iso-8859-1",
+            "",
+            b"query=ASK%7B%7D",
+            415,
+            "Content-Type: charset='iso-8859-1' is not accepted; send UTF-8",
+            id="form in Latin-1",
         ),
         pytest.param("GET", None, "query=", b"", 400, "query: empty", id="empty query"),
         pytest.param("GET", None, "query=%20%0A%09", b"", 400, "query: empty", id="blank query"),
@@ -409,3 +427,45 @@ def test_refused(method: str, content_type: str | None, args: str, body: bytes, 
     err = caught.value
     assert (err.status, str(err), err.parameter) == (status, message, message.split(": ", 1)[0])
     assert err.allow == ("GET, HEAD, POST" if status == 405 else None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(b"", {}, id="empty"),
+        pytest.param(b"query=ASK%20%7B%7D&format=", {"query": ["ASK {}"], "format": [""]}, id="blank kept"),
+        pytest.param(b"query=%E6%9D%AD%E5%B7%9E", {"query": ["杭州"]}, id="percent-encoded UTF-8"),
+        pytest.param("query=杭州".encode(), {"query": ["杭州"]}, id="UTF-8 sent unencoded"),
+        pytest.param(b"query=a+b&query=c", {"query": ["a b", "c"]}, id="plus is a space; repeated kept"),
+    ],
+)
+def test_query_string(raw: bytes, expected: dict[str, list[str]]) -> None:
+    assert parse_query_string(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "message"),
+    [
+        pytest.param(
+            b"query=ASK%7B%22%FF%22%7D", 400, "query: not valid UTF-8 at byte 5 of the percent-decoded value", id="%FF"
+        ),
+        pytest.param(
+            b"query=ASK%7B%7D&default-graph-uri=http://a/%C3",
+            400,
+            "default-graph-uri: not valid UTF-8 at byte 9 of the percent-decoded value",
+            id="truncated sequence in a graph",
+        ),
+        pytest.param(
+            b"query=ASK\xe6{}", 400, "query: not valid UTF-8 at byte 3 of the percent-decoded value", id="raw byte"
+        ),
+        pytest.param(
+            b"%FF=1", 400, "query string: not valid UTF-8 at byte 0 of the percent-decoded value", id="in a name"
+        ),
+        pytest.param(b"a=1&" * 1001, 413, "query string: more than 1000 fields", id="too many fields"),
+    ],
+)
+def test_query_string_refused(raw: bytes, status: int, message: str) -> None:
+    """Regression: invalid UTF-8 in a GET query string was decoded as U+FFFD and the query run (issue 13)."""
+    with pytest.raises(ProtocolError) as caught:
+        parse_query_string(raw)
+    assert (caught.value.status, str(caught.value)) == (status, message)

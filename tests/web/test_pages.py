@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
+import re
 
 import pytest
 from flask.testing import FlaskClient
@@ -172,7 +174,8 @@ def test_dumps_listing_and_files(client: FlaskClient, built: BuildResult) -> Non
         with client.get(f"/dumps/{entry['name']}") as response:
             assert hashlib.sha256(response.data).hexdigest() == entry["sha256"]
             assert len(response.data) == entry["bytes"]
-            assert response.headers["Digest"] == f"sha-256={entry['sha256']}"
+            digest = base64.b64encode(hashlib.sha256(response.data).digest()).decode()
+            assert response.headers["Repr-Digest"] == f"sha-256=:{digest}:"
     trig = next(f for f in listing["files"] if f["name"] == "makerkg.trig")
     assert trig["statements"] == sum(built.build.info.quads_per_graph.values())
     with client.get("/dumps/makerkg.ttl.gz") as zipped, client.get("/dumps/makerkg.ttl") as plain:
@@ -229,3 +232,74 @@ def test_paths_under_a_base_that_is_not_the_servers_address(client: FlaskClient)
         client.get("/place/330100", headers={"Accept": "text/turtle"}, base_url="http://example.test:8080").status_code
         == 200
     )
+
+
+def test_sha256sums_is_served_and_lists_every_dump(client: FlaskClient, built: BuildResult) -> None:
+    with client.get("/dumps/SHA256SUMS") as response:
+        text = response.get_data(as_text=True)
+        assert response.mimetype == "text/plain"
+        digest = base64.b64encode(hashlib.sha256(response.data).digest()).decode()
+        assert response.headers["Repr-Digest"] == f"sha-256=:{digest}:"
+    lines = dict(reversed(line.split("  ", 1)) for line in text.splitlines())
+    listing = client.get("/dumps/", headers={"Accept": "application/json"}).get_json()
+    assert lines == {f["name"]: f["sha256"] for f in listing["files"]}
+    for name, sha in lines.items():
+        assert hashlib.sha256((built.build.path / "dumps" / name).read_bytes()).hexdigest() == sha
+
+
+@pytest.mark.parametrize("path", ["org/miit-nisc", "edition/11/regional/110000", "place/330100"])
+def test_jsonld_pages_are_compacted_with_the_dumps_context(client: FlaskClient, path: str) -> None:
+    """Regression: resource pages served expanded JSON-LD without @context (issue 13)."""
+    response = client.get(f"/{path}", headers={"Accept": "application/json"})
+    assert response.mimetype == "application/ld+json"
+    assert response.headers["Content-Location"] == f"/{path}.jsonld"
+    document = response.get_json()
+    with client.get("/dumps/makerkg.context.jsonld") as published:
+        assert document["@context"] == published.get_json()["@context"]
+    node = next(n for n in document["@graph"] if n["@id"] == BASE + path)
+    assert "rdf:type" in node and not any(key.startswith("http") for key in node)
+    as_turtle = Graph().parse(data=client.get(f"/{path}.ttl").data, format="turtle")
+    assert isomorphic(Graph().parse(data=response.data, format="json-ld"), as_turtle)
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "name"),
+    [
+        ("edition/11/regional/110000", "Event", "第十一届“创客中国”北京市中小企业创新创业大赛"),
+        ("org/miit-nisc", "Organization", "工业和信息化部网络安全产业发展中心"),
+        ("place/330100", "AdministrativeArea", "杭州市"),
+    ],
+)
+def test_every_page_embeds_the_schema_org_view_of_its_resource(
+    client: FlaskClient, store: Oracle, path: str, kind: str, name: str
+) -> None:
+    html = client.get(f"/{path}", headers={"Accept": CHROME}).get_data(as_text=True)
+    found = re.findall(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
+    assert len(found) == 1
+    view = json.loads(found[0])
+    assert (view["@context"], view["@id"], view["@type"]) == ("https://schema.org/", BASE + path, kind)
+    names = view["name"] if isinstance(view["name"], list) else [view["name"]]
+    assert {"@language": "zh", "@value": name} in names
+    schema_statements = store.query(
+        f"SELECT ?p ?o WHERE {{ <{BASE + path}> ?p ?o FILTER(STRSTARTS(STR(?p), 'https://schema.org/')) }}"
+    ).rows
+    assert sum(len(v) if isinstance(v, list) else 1 for k, v in view.items() if not k.startswith("@")) == len(
+        schema_statements
+    )
+
+
+@pytest.mark.parametrize("path", ["ontology", "source/plan-08.txt", "graph/edition/8", "dataset"])
+def test_other_linked_data_pages_embed_schema_org_too(client: FlaskClient, path: str) -> None:
+    html = client.get(f"/{path}", headers={"Accept": "text/html"}).get_data(as_text=True)
+    found = re.findall(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
+    assert len(found) == 1 and json.loads(found[0])["@context"] == "https://schema.org/"
+
+
+def test_a_browser_opening_the_endpoint_gets_the_query_editor(client: FlaskClient) -> None:
+    response = client.get("/sparql", headers={"Accept": CHROME})
+    assert response.status_code == 303 and response.headers["Location"] == "/query"
+    assert response.headers["Vary"] == "Accept"
+    editor = client.get("/sparql", headers={"Accept": CHROME}, follow_redirects=True).get_data(as_text=True)
+    assert "SPARQL query editor" in editor and 'id="predefined-prefixes"' in editor
+    for accept in ("*/*", "text/turtle", "application/xml"):
+        assert client.get("/sparql", headers={"Accept": accept}).status_code == 200

@@ -58,6 +58,9 @@ def parse_request(
     if media_type not in (FORM, SPARQL_QUERY):
         got = _shown(media_type) if media_type else "none"
         raise ProtocolError(415, "Content-Type", f"{got} is not accepted; send {FORM} or {SPARQL_QUERY}")
+    charset = parse_options_header(content_type)[1].get("charset")
+    if charset is not None and charset.strip().lower() not in ("utf-8", "utf8"):
+        raise ProtocolError(415, "Content-Type", f"charset={_shown(charset)} is not accepted; send UTF-8")
     if len(body) > max_bytes:
         raise ProtocolError(413, "body", f"{len(body)} bytes, over the limit of {max_bytes}")
     text = decode_utf8(body)
@@ -119,8 +122,9 @@ def decode_utf8(body: bytes) -> str:
         raise ProtocolError(400, "body", f"not valid UTF-8 at byte {err.start}") from err
 
 
-def parse_form(text: str) -> dict[str, list[str]]:
-    """The fields of a form body; raises ProtocolError for too many fields (413) or a value not UTF-8 (400).
+def parse_form(text: str, where: str = "body") -> dict[str, list[str]]:
+    """The fields of a form body (or of a URL's query string, ``where="query string"``); raises ProtocolError for
+    too many fields (413) or a value not UTF-8 (400).
 
     >>> parse_form("query=ASK%7B%7D&format=json&format=")
     {'query': ['ASK{}'], 'format': ['json', '']}
@@ -135,12 +139,25 @@ def parse_form(text: str) -> dict[str, list[str]]:
             max_num_fields=MAX_FORM_FIELDS,
         )
     except ValueError as err:  # parse_qs raises it only for max_num_fields
-        raise ProtocolError(413, "body", f"more than {MAX_FORM_FIELDS} form fields") from err
+        raise ProtocolError(413, where, f"more than {MAX_FORM_FIELDS} fields") from err
     for name, values in fields.items():
-        _check_decoded("body", name)
+        _check_decoded(where, name)
         for value in values:
             _check_decoded(name, value)
     return fields
+
+
+def parse_query_string(raw: bytes) -> dict[str, list[str]]:
+    """The arguments of a URL's query string, from its bytes as the request carries them; raises ProtocolError (400)
+    naming a parameter whose percent-decoded value is not UTF-8, (413) for too many.
+
+    werkzeug's ``request.args`` decodes such bytes to U+FFFD, so that a query holding them would run changed.
+
+    >>> parse_query_string(b"query=ASK%7B%7D&default-graph-uri=http://a/g")
+    {'query': ['ASK{}'], 'default-graph-uri': ['http://a/g']}
+    """
+    # bytes outside ASCII sent unencoded are read as UTF-8, the ones that are not kept as surrogates to be reported
+    return parse_form(raw.decode("utf-8", "surrogateescape"), "query string")
 
 
 def _check_decoded(parameter: str, value: str) -> None:

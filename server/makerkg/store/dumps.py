@@ -16,6 +16,7 @@ import pyoxigraph as ox
 
 from makerkg.formats import GRAPH_FORMATS, Format
 from makerkg.namespaces import PREFIXES
+from makerkg.store import jsonld
 from makerkg.store.layout import CHECKSUMS, DUMPS_DIR, Build, Files
 
 DUMP_NAME = "makerkg"
@@ -53,54 +54,6 @@ def read_quads(build: Build) -> list[ox.Quad]:
         return list(ox.parse(handle, format=ox.RdfFormat.N_QUADS))
 
 
-DUMP_NAME = "makerkg"
-CONTEXT_FILE = "makerkg.context.jsonld"
-
-
-def context() -> dict[str, object]:
-    """The JSON-LD context the JSON-LD dump uses, published beside it: the graph's prefixes."""
-    return {"@context": dict(sorted(PREFIXES.items()))}
-
-
-def _compact(key: str, by_length: list[tuple[str, str]]) -> str:
-    for prefix, namespace in by_length:
-        if key.startswith(namespace) and len(key) > len(namespace):
-            return f"{prefix}:{key[len(namespace) :]}"
-    return key
-
-
-def _compact_jsonld(expanded: bytes) -> list[object]:
-    """The nodes of an expanded JSON-LD document with property names and datatypes shortened to prefixed names of
-    ``context()``.
-
-    Hand-written because only keys and ``@type`` values change (@id values stay whole IRIs): a general JSON-LD
-    compaction (pyld) does far more work than this needs and is slow on large dumps; a round-trip test checks it.
-    """
-    by_length = sorted(((p, n) for p, n in PREFIXES.items()), key=lambda item: -len(item[1]))
-
-    def walk(node: object) -> object:
-        if isinstance(node, list):
-            return [walk(item) for item in node]
-        if isinstance(node, dict):
-            out: dict[str, object] = {}
-            for key, value in node.items():
-                if key == "@type" and isinstance(value, str):
-                    out[key] = _compact(value, by_length)
-                elif key == "@type" and isinstance(value, list):
-                    out[key] = [_compact(v, by_length) if isinstance(v, str) else v for v in value]
-                elif key.startswith("@"):
-                    out[key] = walk(value)
-                else:
-                    out[_compact(key, by_length)] = walk(value)
-            return out
-        return node
-
-    nodes = walk(json.loads(expanded))
-    if not isinstance(nodes, list):
-        raise TypeError("pyoxigraph's JSON-LD is not a list of nodes")
-    return nodes
-
-
 def write(files: Files, fmt: Format, target: Path) -> None:
     """Write the build in ``fmt`` to ``target``, streaming from the build's files: the quad formats from
     ``graph.nq`` (JSON-LD graph by graph), the triple formats from the merge ``union.nt``. Memory stays that of
@@ -118,15 +71,10 @@ def write(files: Files, fmt: Format, target: Path) -> None:
 
 def _write_jsonld(graphs: Sequence[Path], target: Path) -> None:
     """One JSON-LD document, ``{"@context": …, "@graph": [graph, …]}``, written a named graph at a time."""
-    head = json.dumps(context(), ensure_ascii=False, separators=(",", ":"))[:-1]
+    chunks = (jsonld.nodes(ox.parse(path=graph, format=ox.RdfFormat.N_QUADS)) for graph in graphs)
     with target.open("wb") as out:
-        out.write(f'{head},"@graph":['.encode())
-        for i, graph in enumerate(graphs):
-            expanded = ox.serialize(ox.parse(path=graph, format=ox.RdfFormat.N_QUADS), format=ox.RdfFormat.JSON_LD)
-            for j, node in enumerate(_compact_jsonld(expanded or b"[]")):
-                out.write(b"," if i or j else b"")
-                out.write(json.dumps(node, ensure_ascii=False, separators=(",", ":")).encode())
-        out.write(b"]}")
+        for part in jsonld.stream(chunks):
+            out.write(part)
 
 
 def write_dumps(files: Files) -> None:
@@ -143,7 +91,9 @@ def write_dumps(files: Files) -> None:
             gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as packed,
         ):
             shutil.copyfileobj(source, packed, 1 << 20)
-    (target / CONTEXT_FILE).write_text(json.dumps(context(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (target / CONTEXT_FILE).write_text(
+        json.dumps(jsonld.context(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
     sums = []
     for path in sorted(target.iterdir()):
         with path.open("rb") as handle:

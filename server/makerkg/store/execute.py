@@ -20,6 +20,7 @@ from makerkg.errors import QueryFailed, QueryRefused, QuerySyntaxError
 from makerkg.formats import Kind, by_media_type
 from makerkg.namespaces import PREFIXES
 from makerkg.sparql.results import WRITERS
+from makerkg.store import jsonld
 from makerkg.store.query import Answer, Job, Term
 
 T = TypeVar("T")
@@ -140,8 +141,11 @@ def _triples(result: ox.QueryTriples, job: Job) -> Output:
     # a triple's N-Triples line measures its size in every format
     triples, truncated = _capped(iter(result), job, lambda t: len(str(t)) + 3)
     rdf_format = fmt.rdf
-    prefixes = PREFIXES if rdf_format in (ox.RdfFormat.TURTLE, ox.RdfFormat.RDF_XML, ox.RdfFormat.TRIG) else None
-    body = ox.serialize(triples, format=rdf_format, prefixes=prefixes) or b""  # within the byte cap
+    if rdf_format == ox.RdfFormat.JSON_LD:  # compacted with the dumps' context
+        body = jsonld.dumps(jsonld.document(jsonld.nodes(triples)))
+    else:
+        prefixes = PREFIXES if rdf_format in (ox.RdfFormat.TURTLE, ox.RdfFormat.RDF_XML, ox.RdfFormat.TRIG) else None
+        body = ox.serialize(triples, format=rdf_format, prefixes=prefixes) or b""  # within the byte cap
     return Output(
         fmt.media_type, "graph", truncated, (body[i : i + PART_BYTES] for i in range(0, len(body), PART_BYTES))
     )

@@ -191,7 +191,9 @@ class QueryPool:
             for sentinel in wait(list(watched), timeout=0.5):
                 worker = watched[sentinel]  # type: ignore[index]
                 with self._lock:
-                    if self._closed.is_set() or worker not in self._waiting:  # taken meanwhile: the request that took it deals with it
+                    if (
+                        self._closed.is_set() or worker not in self._waiting
+                    ):  # taken meanwhile: the request that took it deals with it
                         continue
                     self._waiting.discard(worker)
                 log.warning(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import Flask, Response, request
 from flask_compress import Compress
 from flask_cors import CORS
@@ -11,10 +9,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from makerkg.config import Settings, load
 from makerkg.formats import FORMATS
-from makerkg.web import api, cache, dumps, errors, limits, ops, pages, public, sparql, ui
-from makerkg.web.engine import Engine, get_engine
+from makerkg.web import api, cache, dumps, errors, graphs, limits, ops, pages, public, sparql, ui
+from makerkg.web.engine import Engine, get_engine, representation_etag
 
-EXPOSED = ["ETag", "Makerkg-Result-Truncated", "Retry-After", "Vary", "Cache-Status"]
+EXPOSED = [
+    "Cache-Status", "Content-Location", "ETag", "Makerkg-Result-Truncated", "Repr-Digest", "Retry-After", "Vary"
+]  # fmt: skip
 # the text formats answers come in, compressed when the client asks (br or gzip) and they are over 1 kB
 COMPRESSED = sorted(
     {f.media_type for f in FORMATS}
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(dumps.bp)
+    app.register_blueprint(graphs.bp)
     app.register_blueprint(pages.bp)  # last: its catch-all route serves every other path under the base
     app.after_request(_etag)
     app.after_request(public.add_vary)
@@ -78,12 +79,11 @@ def _template_globals() -> dict[str, str]:
 
 
 def _etag(response: Response) -> Response:
-    """An ETag derived from the build and the representation: data change only when a build is published."""
+    """An ETag derived from the build and the representation: data change only when a build is published. A streamed
+    answer has none (a query's later parts may still fail), unless its view set one."""
     fresh = ops.NO_STORE in (response.headers.get("Cache-Control") or "")  # computed at each request
     if request.method in ("GET", "HEAD") and response.status_code == 200 and not response.is_streamed and not fresh:
-        engine = get_engine()
-        key = b"%s\n%s\n%s" % (request.path.encode(), request.query_string, response.content_type.encode())
-        response.set_etag(f"{engine.snapshot().etag}-{hashlib.blake2b(key, digest_size=8).hexdigest()}")
+        response.set_etag(representation_etag(get_engine().snapshot(), response.content_type or ""))
         if "If-None-Match" in request.headers:
             response.make_conditional(request)
     return response

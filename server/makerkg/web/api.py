@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from makerkg import __version__
 from makerkg.errors import UsageError
+from makerkg.namespaces import PREFIXES
 from makerkg.queries import EDITION_DEFAULTS, TYPES, NamedQuery, Parameter, bind_parameters, bound_text, edition_default
 from makerkg.sparql.negotiate import negotiate
 from makerkg.store.execute import ROWS as ROWS_JSON
@@ -38,6 +39,13 @@ def describe(query: NamedQuery, editions: list[int]) -> dict[str, Any]:
         ],
         "href": external_url("api.run", name=query.name),
     }
+
+
+@bp.get("/prefixes")
+def prefixes() -> Response:
+    """The prefixes every query to /sparql has predefined, as ``{prefix: namespace}`` (the form the query editor's
+    prefix completion reads)."""
+    return jsonify(PREFIXES)
 
 
 @bp.get("/queries")

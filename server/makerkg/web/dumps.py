@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import asdict
 from datetime import datetime
 
@@ -15,7 +17,7 @@ from makerkg.formats import Kind, by_media_type
 from makerkg.graph.vocab import DCAT, MKG, PREFIXES, SD, VOID
 from makerkg.sparql.negotiate import negotiate
 from makerkg.store.dumps import listing
-from makerkg.store.layout import DUMPS_DIR
+from makerkg.store.layout import CHECKSUMS, DUMPS_DIR
 from makerkg.web.engine import Snapshot, get_engine, rows
 from makerkg.web.sparql import GRAPH_ALIASES, RDF_OFFERS
 
@@ -55,27 +57,50 @@ def index() -> Response:
 
 @bp.get("/dumps/<name>")
 def dump(name: str) -> Response:
-    """One dump file, by name from the build's list (no other file is ever served)."""
+    """One dump file, by name from the build's list, or the list of their SHA-256 sums (no other file is ever
+    served), with its SHA-256 in ``Repr-Digest``."""
     snapshot = get_engine().snapshot()
-    entry = next((f for f in listing(snapshot.build) if f.name == name), None)
-    if entry is None:
-        abort(404)
-    path = snapshot.build.path / DUMPS_DIR / entry.name
-    if "HTTP_RANGE" in request.environ and not _one_byte_range(request.environ["HTTP_RANGE"]):
-        # RFC 9110 (14.2): a Range the server cannot or will not serve is ignored, and the whole file sent with 200:
-        # an invalid one, another unit, several ranges (they would need multipart/byteranges) or several headers.
-        # A single byte range past the end stays a 416, as the RFC says (15.5.17).
-        del request.environ["HTTP_RANGE"]
+    directory = snapshot.build.path / DUMPS_DIR
+    if name == CHECKSUMS:
+        sums = (directory / CHECKSUMS).read_bytes()
+        media, sha256 = "text/plain; charset=utf-8", hashlib.sha256(sums).hexdigest()
+    else:
+        entry = next((f for f in listing(snapshot.build) if f.name == name), None)
+        if entry is None:
+            abort(404)
+        media, sha256 = entry.media_type, entry.sha256
+    ignore_unservable_range()
     response = send_file(
-        path,
-        mimetype=entry.media_type,
+        directory / name,
+        mimetype=media,
         as_attachment=False,
         conditional=True,
-        etag=f"{snapshot.build.info.id}-{entry.sha256[:16]}",
+        etag=f"{snapshot.build.info.id}-{sha256[:16]}",
         max_age=3600,
     )
-    response.headers["Digest"] = f"sha-256={entry.sha256}"
+    response.headers["Repr-Digest"] = repr_digest(sha256)
     return response
+
+
+def repr_digest(sha256: str) -> str:
+    """An RFC 9530 ``Repr-Digest`` field value from a hex SHA-256: a structured-field dictionary whose byte
+    sequence is base64 between colons.
+
+    >>> repr_digest(hashlib.sha256(b"").hexdigest())
+    'sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:'
+    """
+    return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode()}:"
+
+
+def ignore_unservable_range() -> None:
+    """Drop the request's Range header unless it asks for one range of bytes, before a file is sent.
+
+    RFC 9110 (14.2): a Range the server cannot or will not serve is ignored, and the whole file sent with 200: an
+    invalid one, another unit, several ranges (they would need multipart/byteranges) or several headers. A single
+    byte range past the end stays a 416, as the RFC says (15.5.17).
+    """
+    if "HTTP_RANGE" in request.environ and not _one_byte_range(request.environ["HTTP_RANGE"]):
+        del request.environ["HTTP_RANGE"]
 
 
 def _one_byte_range(header: str) -> bool:

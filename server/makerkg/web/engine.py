@@ -6,6 +6,7 @@ the longest query could have finished, so requests see the old graph or the new 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -13,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app, g, has_request_context
+from flask import current_app, g, has_request_context, request
 
 from makerkg.config import Settings
 from makerkg.iris import Layout
@@ -120,6 +121,12 @@ def rows(snapshot: Snapshot, sparql: str, max_rows: int = 10_000) -> list[dict[s
     """A SELECT query's rows as plain strings (IRIs and lexical values; "" where unbound), through the pool."""
     names, found = solutions(snapshot.pool, sparql, max_rows)
     return [{name: value(row, name) for name in names} for row in found]
+
+
+def representation_etag(snapshot: Snapshot, content_type: str) -> str:
+    """The ETag of the representation this request gets: its build, path, query string and content type."""
+    key = b"%s\n%s\n%s" % (request.path.encode(), request.query_string, content_type.encode())
+    return f"{snapshot.etag}-{hashlib.blake2b(key, digest_size=8).hexdigest()}"
 
 
 def get_engine() -> Engine:

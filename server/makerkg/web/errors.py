@@ -118,6 +118,8 @@ def register(app: Flask) -> None:
             )
         kept = ("allow", "retry-after", "location", "content-range")  # a 416 names the length (RFC 9110, 15.5.17)
         headers = {k: v for k, v in err.get_headers() if k.lower() in kept}
+        if status == 405 and "Allow" in headers:  # every route but /sparql's POST only reads
+            detail = f"{request.method[:20]} is not allowed on {request.path[:200]} (allowed: {headers['Allow']})"
         return problem(status, detail, headers)
 
     @app.errorhandler(MakerkgError)

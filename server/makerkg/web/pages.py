@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pyoxigraph as ox
 from flask import Blueprint, Response, abort, render_template, request
+from werkzeug.wrappers import Response as WerkzeugResponse
 
-from makerkg.formats import TRIPLE_FORMATS
+from makerkg.formats import TRIPLE_FORMATS, Kind, by_media_type
 from makerkg.graph.vocab import MKG, ONTOLOGY_IRI, PREFIXES
 from makerkg.sparql.negotiate import negotiate
 from makerkg.store.query import Job
 from makerkg.web.engine import Snapshot, get_engine, rows
+from makerkg.web.graphs import SCHEMA_CONTEXT, dataset, graph_response, named_graph
 from makerkg.web.sparql import RDF_OFFERS, respond
 
 bp = Blueprint("pages", __name__)
@@ -31,6 +33,7 @@ LABELS = (
     "http://www.w3.org/2000/01/rdf-schema#label",
 )
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 BY_EDITION = ("organization", "place", "track")  # the kinds of resource whose page lists contests per edition
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@%/-]+$")
 
@@ -83,7 +86,7 @@ def _curie(iri: str) -> str:
 
 
 @bp.route("/<path:path>", methods=["GET", "HEAD"])
-def resource(path: str) -> Response:
+def resource(path: str) -> WerkzeugResponse:
     """Describe ``BASE + path`` (or serve the source document it names)."""
     engine = get_engine()
     snapshot = engine.snapshot()
@@ -107,12 +110,21 @@ def resource(path: str) -> Response:
             if media in ("text/html", "text/plain"):
                 return _source(snapshot, iri, source, media)
             return _rdf(snapshot, iri, media)
+    if iri in snapshot.graphs:  # a named graph: its statements, or a page about it
+        if forced:
+            return graph_response(snapshot, iri, by_media_type(forced, [Kind.GRAPH]), negotiated=False)
+        return named_graph(snapshot, iri)
+    if iri == snapshot.layout.dataset():
+        return dataset(snapshot, forced)
     if not rows(snapshot, f"SELECT ?p WHERE {{ {{ {_node(iri)} ?p ?o }} UNION {{ ?s ?p {_node(iri)} }} }} LIMIT 1"):
         abort(404)
     media = forced or negotiate(request.headers.get("Accept"), request.args.get("format"), PAGE_OFFERS, EXTENSIONS)
     if media == "text/html":
         return _page(snapshot, iri)
-    return _rdf(snapshot, iri, media)
+    response = _rdf(snapshot, iri, media)
+    if not forced:
+        response.headers["Content-Location"] = f"{snapshot.href(iri)}.{by_media_type(media, [Kind.GRAPH]).extension}"
+    return response
 
 
 def _rdf(snapshot: Snapshot, iri: str, media: str) -> Response:
@@ -128,12 +140,17 @@ def _rdf(snapshot: Snapshot, iri: str, media: str) -> Response:
     return respond(snapshot.pool.execute(Job(query, "CONSTRUCT", media, settings.max_rows, settings.max_answer_bytes)))
 
 
+def _outgoing(snapshot: Snapshot, iri: str) -> list[dict[str, str]]:
+    """A resource's own statements: ?p ?o with the object's datatype, language and whether it is an IRI."""
+    return rows(
+        snapshot,
+        f"SELECT ?p ?o (DATATYPE(?o) AS ?dt) (LANG(?o) AS ?lang) (isIRI(?o) AS ?link) WHERE {{ {_node(iri)} ?p ?o }}",
+    )
+
+
 def _page(snapshot: Snapshot, iri: str) -> Response:
     node = _node(iri)
-    outgoing = rows(
-        snapshot,
-        f"SELECT ?p ?o (DATATYPE(?o) AS ?dt) (LANG(?o) AS ?lang) (isIRI(?o) AS ?link) WHERE {{ {node} ?p ?o }}",
-    )
+    outgoing = _outgoing(snapshot, iri)
     parts = rows(
         snapshot,
         f"SELECT ?part ?p ?o (LANG(?o) AS ?lang) (isIRI(?o) AS ?link) WHERE {{ {node} ?l ?part . "
@@ -188,12 +205,45 @@ def _page(snapshot: Snapshot, iri: str) -> Response:
         "formats": [(ext, media) for ext, media in EXTENSIONS.items()],
         "path": snapshot.layout.local_path(iri),
     }
+    context["schema"] = schema_view(iri, outgoing, str(context["title"]))
     response = Response(render_template("pages/resource.html", **context), content_type="text/html; charset=utf-8")
     response.headers["Vary"] = "Accept"
     response.headers["Link"] = ", ".join(
         f'<{context["path"]}.{ext}>; rel="alternate"; type="{media}"' for ext, media in EXTENSIONS.items()
     )
     return response
+
+
+def schema_view(iri: str, outgoing: list[dict[str, str]], title: str) -> dict[str, object]:
+    """The schema.org view of a resource, for search engines: its schema.org types and properties as JSON-LD
+    (``outgoing``: its rows of ?p ?o ?dt ?lang ?link); named by its page's title where it has no schema:name.
+
+    >>> schema_view("https://w3id.org/makerkg/x", [], "x")
+    {'@context': 'https://schema.org/', '@id': 'https://w3id.org/makerkg/x', '@type': 'Thing', 'name': 'x'}
+    """
+    view: dict[str, object] = {"@context": SCHEMA_CONTEXT, "@id": iri}
+    types = sorted(r["o"][len(SCHEMA_CONTEXT) :] for r in outgoing if r["p"] == RDF_TYPE and _schema(r["o"]))
+    view["@type"] = types[0] if len(types) == 1 else types or "Thing"
+    values: dict[str, list[object]] = defaultdict(list)
+    for row in sorted(outgoing, key=lambda r: (r["p"], r["o"])):
+        if not _schema(row["p"]):
+            continue
+        if row.get("link") == "true":
+            value: object = {"@id": row["o"]}
+        elif row.get("lang"):
+            value = {"@value": row["o"], "@language": row["lang"]}
+        elif row.get("dt") and row["dt"] != XSD_STRING:
+            value = {"@value": row["o"], "@type": row["dt"]}
+        else:
+            value = row["o"]
+        values[row["p"][len(SCHEMA_CONTEXT) :]].append(value)
+    values.setdefault("name", [title])
+    view.update({key: found[0] if len(found) == 1 else found for key, found in values.items()})
+    return view
+
+
+def _schema(iri: str) -> bool:
+    return iri.startswith(SCHEMA_CONTEXT) and len(iri) > len(SCHEMA_CONTEXT)
 
 
 def _by_edition(snapshot: Snapshot, iri: str, kind: str) -> dict[str, object]:
@@ -263,12 +313,14 @@ def _source(snapshot: Snapshot, iri: str, path: Path, media: str) -> Response:
     else:
         lines = data.decode("utf-8").split("\n")
         title = rows(snapshot, f"SELECT ?t WHERE {{ {_node(iri)} <http://purl.org/dc/terms/title> ?t }}")
+        shown = title[0]["t"] if title else path.name
         html = render_template(
             "pages/source.html",
             iri=iri,
             file=path.name,
             lines=list(enumerate(lines, start=1)),
-            title=title[0]["t"] if title else path.name,
+            title=shown,
+            schema=schema_view(iri, _outgoing(snapshot, iri), shown),
         )
         response = Response(html, content_type="text/html; charset=utf-8")
     response.headers["Vary"] = "Accept"
@@ -376,6 +428,16 @@ def ontology(ext: str | None = None) -> Response:
         "groups": groups,
         "formats": list(EXTENSIONS),
     }
-    response = Response(render_template("pages/ontology.html", **context), content_type="text/html; charset=utf-8")
+    schema = {
+        "@context": SCHEMA_CONTEXT,
+        "@type": "DefinedTermSet",
+        "@id": ONTOLOGY_IRI,
+        "name": context["title"],
+        "description": context["description"],
+        "version": context["version"],
+    }
+    response = Response(
+        render_template("pages/ontology.html", **context, schema=schema), content_type="text/html; charset=utf-8"
+    )
     response.headers["Vary"] = "Accept"
     return response

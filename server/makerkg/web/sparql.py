@@ -1,20 +1,29 @@
-"""``/sparql``: the SPARQL 1.1 Protocol (query operation) and, without a query, the Service Description."""
+"""``/sparql``: the SPARQL 1.1 Protocol (query operation) and, without a query, the Service Description (or, for a
+browser, the query editor).
+
+Relative IRIs in a query resolve against the base IRI of the build being served (the data's own base, whatever host
+the server answers on), so that an answer depends on the build alone; since the endpoint's IRI in the layout is that
+base plus ``sparql``, a relative reference such as ``<place/330100>`` resolves the same against either. The graph's
+prefixes (``namespaces.PREFIXES``) are predefined; a query's own ``PREFIX`` or ``BASE`` wins.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
 
-from flask import Blueprint, Response, current_app, request
-from rdflib import BNode, Graph, Literal, URIRef
+from flask import Blueprint, Response, current_app, redirect, request, url_for
+from rdflib import SH, BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, XSD
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from makerkg.errors import NotAcceptable, ProtocolError
 from makerkg.formats import GRAPH_FORMATS, RESULT_FORMATS, TRIPLE_FORMATS, Kind, by_media_type
 from makerkg.graph.vocab import SD, VOID
+from makerkg.namespaces import PREFIXES
 from makerkg.sparql.negotiate import negotiate
 from makerkg.sparql.precheck import precheck
-from makerkg.sparql.protocol import parse_request
+from makerkg.sparql.protocol import parse_query_string, parse_request
 from makerkg.store.query import Job, Reply
 from makerkg.web import cache
 from makerkg.web.engine import Snapshot, get_engine
@@ -27,6 +36,7 @@ RDF_OFFERS = [f.media_type for f in TRIPLE_FORMATS]
 RESULT_ALIASES = {alias: f.media_type for f in RESULT_FORMATS for alias in (f.name, *f.aliases)}
 # SPARQLWrapper sends format=xml with a graph query and means RDF/XML, and format=n3 meaning Turtle, its subset
 GRAPH_ALIASES = {alias: f.media_type for f in GRAPH_FORMATS for alias in (f.name, *f.aliases)}
+SERVICE_ALIASES = {**GRAPH_ALIASES, "html": "text/html"}
 
 
 def respond(reply: Reply) -> Response:
@@ -62,13 +72,13 @@ def _stream(reply: Reply) -> Iterator[bytes]:
 
 
 @bp.route("/sparql", methods=["GET", "POST", "HEAD"])
-def endpoint() -> Response:
+def endpoint() -> WerkzeugResponse:
     """Answer a SPARQL query, or describe the service when there is none."""
     engine = get_engine()
     settings = engine.settings
     body = read_body(settings.max_request_bytes) if request.method == "POST" else b""
     parsed = parse_request(
-        request.method, request.content_type, request.args.to_dict(flat=False), body, settings.max_request_bytes
+        request.method, request.content_type, parse_query_string(request.query_string), body, settings.max_request_bytes
     )
     snapshot = engine.snapshot()
     if request.method == "POST":  # GET and HEAD were looked up before the view
@@ -100,23 +110,50 @@ def endpoint() -> Response:
     except NotAcceptable:
         snapshot.pool.execute(replace(job, check_only=True, media_type=(RDF_OFFERS if graph else RESULT_OFFERS)[0]))
         raise  # a syntax error is told first (the client's Accept may be for problem reports only)
-    return respond(snapshot.pool.execute(replace(job, media_type=media)))
+    response = respond(snapshot.pool.execute(replace(job, media_type=media)))
+    if request.method != "POST" and parsed.format is None:  # the URL that gives this format whatever the Accept
+        name = by_media_type(media, [Kind.GRAPH if graph else Kind.RESULTS]).name
+        response.headers["Content-Location"] = content_location(name)
+    return response
 
 
-def service_description(snapshot: Snapshot, fmt: str | None) -> Response:
-    """The SPARQL 1.1 Service Description of this endpoint, in an RDF format by negotiation."""
+def content_location(name: str) -> str:
+    """The request's own path and query string with ``format=name`` added: where the negotiated answer is found.
+
+    A URL argument's bytes are kept as the request sent them (``request.query_string``).
+    """
+    raw = request.query_string.decode("latin-1")  # the bytes as sent, every one kept (WSGI's reading)
+    return f"{request.path}?{raw}{'&' if raw else ''}format={name}"
+
+
+def service_description(snapshot: Snapshot, fmt: str | None) -> WerkzeugResponse:
+    """The SPARQL 1.1 Service Description of this endpoint, in an RDF format by negotiation; a browser asking for
+    HTML is sent to the query editor."""
+    media = negotiate(request.headers.get("Accept"), fmt, [*RDF_OFFERS, "text/html"], SERVICE_ALIASES)
+    if media == "text/html":
+        response = redirect(url_for("ui.editor"), 303)
+        response.headers["Vary"] = "Accept"
+        return response
     endpoint = URIRef(external_url("sparql.endpoint"))
     g = Graph()
     g.bind("sd", SD)
     g.bind("void", VOID)
+    g.bind("sh", SH)
     service = BNode("service")
     g.add((service, RDF.type, SD.Service))
     g.add((service, SD.endpoint, endpoint))
     g.add((service, SD.supportedLanguage, SD.SPARQL11Query))
+    g.add((service, SD.feature, SD.UnionDefaultGraph))  # the default graph is the merge of the named graphs
     for result_format in (*RESULT_FORMATS, *TRIPLE_FORMATS):
         if result_format.w3c:
             g.add((service, SD.resultFormat, URIRef(result_format.w3c)))
-    dataset = BNode("dataset")
+    # the predefined prefixes, declared as SHACL declares prefixes (where SPARQL editors look for them)
+    for index, (prefix, namespace) in enumerate(PREFIXES.items()):
+        declaration = BNode(f"prefix{index}")
+        g.add((service, SH.declare, declaration))
+        g.add((declaration, SH.prefix, Literal(prefix)))
+        g.add((declaration, SH.namespace, Literal(namespace, datatype=XSD.anyURI)))
+    dataset = URIRef(snapshot.layout.dataset())
     g.add((service, SD.defaultDataset, dataset))
     g.add((dataset, RDF.type, SD.Dataset))
     default = BNode("default")
@@ -131,8 +168,9 @@ def service_description(snapshot: Snapshot, fmt: str | None) -> Response:
         g.add((named, SD.graph, graph))
         g.add((graph, RDF.type, SD.Graph))
         g.add((graph, VOID.triples, Literal(count, datatype=XSD.integer)))
-    media = negotiate(request.headers.get("Accept"), fmt, RDF_OFFERS, GRAPH_ALIASES)
-    rdflib_format = by_media_type(media, [Kind.GRAPH]).rdflib_name
-    response = Response(g.serialize(format=rdflib_format, encoding="utf-8"), content_type=f"{media}; charset=utf-8")
+    chosen = by_media_type(media, [Kind.GRAPH])
+    response = Response(g.serialize(format=chosen.rdflib_name, encoding="utf-8"), content_type=chosen.content_type)
     response.headers["Vary"] = "Accept"
+    if fmt is None:
+        response.headers["Content-Location"] = content_location(chosen.name)
     return response

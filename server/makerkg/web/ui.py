@@ -18,6 +18,7 @@ from makerkg.diff import ProvinceCount
 from makerkg.diff import compare as compare_editions
 from makerkg.errors import UsageError
 from makerkg.model import Section
+from makerkg.namespaces import PREFIXES
 from makerkg.queries import NamedQuery, bind_parameters, bound_text
 from makerkg.web.engine import Snapshot, get_engine, rows
 
@@ -156,7 +157,7 @@ def editor() -> str:
         }
         for q in engine.queries.values()
     ]
-    return render_template("ui/query.html", queries=queries, yasgui=yasgui_installed())
+    return render_template("ui/query.html", queries=queries, yasgui=yasgui_installed(), prefixes=PREFIXES)
 
 
 @bp.get("/static/vendor/yasgui/<name>")

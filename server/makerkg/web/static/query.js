@@ -16,11 +16,11 @@
   function startYasgui() {
     const Yasgui = window.Yasgui;
     // Nothing may leave this server: YASQE's "property" and "class" autocompleters ask Linked Open Vocabularies
-    // over the network as one types (the bundled prefix list stays, prefix.cc is never asked), and the endpoint
-    // catalogue offers remote endpoints. The autocompleter list is set on the defaults because YASGUI merges a
-    // config's arrays index by index, so a shorter list in the config would not remove entries.
+    // over the network as one types, and the endpoint catalogue offers remote endpoints. Prefix completion reads
+    // this server's predefined prefixes (prefix.cc is never asked). The autocompleter list is set on the defaults
+    // because YASGUI merges a config's arrays index by index, so a shorter list would not remove entries.
     Yasgui.Yasqe.defaults.autocompleters = ["variables", "prefixes"];
-    Yasgui.Yasqe.defaults.prefixCcApi = null;
+    Yasgui.Yasqe.defaults.prefixCcApi = new URL(root.dataset.prefixes, window.location.href).href;
     const catalogue = () => [{ endpoint: endpoint }];
     Yasgui.defaults.endpointCatalogueOptions.getData = catalogue;
     Yasgui.defaults.requestConfig.endpoint = endpoint;
