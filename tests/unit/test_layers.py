@@ -19,7 +19,7 @@ ORDER = [
     "cli",
 ]  # fmt: skip
 # what every stage may use: plain data, settings, names; none of them imports a stage
-BASE = {"model", "errors", "resources", "config", "terminal", "namespaces", "formats", "iris", "__init__"}
+BASE = {"model", "errors", "resources", "config", "terminal", "namespaces", "formats", "iris", "names", "__init__"}
 
 
 def _modules() -> dict[str, Path]:
