@@ -8,7 +8,7 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 
 from makerkg.config import Settings, load
-from makerkg.web import api, dumps, errors, limits, pages, sparql, ui
+from makerkg.web import api, dumps, errors, limits, listings, pages, seo, sparql, ui
 from makerkg.web.engine import Engine, get_engine
 
 EXPOSED = ["ETag", "Makerkg-Result-Truncated", "Retry-After", "Vary"]
@@ -30,6 +30,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(dumps.bp)
+    app.register_blueprint(listings.bp)
+    app.register_blueprint(seo.bp)
     app.register_blueprint(pages.bp)  # last: its catch-all route serves every other path under the base
     app.after_request(_etag)
     app.context_processor(_template_globals)
