@@ -8,7 +8,7 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 
 from makerkg.config import Settings, load
-from makerkg.web import api, dumps, errors, limits, listings, pages, seo, sparql, ui
+from makerkg.web import api, dumps, errors, limits, listings, maps, pages, reconcile, search, seo, sparql, ui, vendor
 from makerkg.web.engine import Engine, get_engine
 
 EXPOSED = ["ETag", "Makerkg-Result-Truncated", "Retry-After", "Vary"]
@@ -32,6 +32,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(dumps.bp)
     app.register_blueprint(listings.bp)
     app.register_blueprint(seo.bp)
+    app.register_blueprint(search.bp)
+    app.register_blueprint(reconcile.bp)
+    app.register_blueprint(maps.bp)
+    app.register_blueprint(vendor.bp)
     app.register_blueprint(pages.bp)  # last: its catch-all route serves every other path under the base
     app.after_request(_etag)
     app.context_processor(_template_globals)

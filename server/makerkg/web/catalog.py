@@ -212,7 +212,7 @@ class Catalog:
                 parts.append(f"{word} {self.entities[other].label}")
         editions = [str(n) for n, count in self.counts(entity).items() if count] if entity.kind != "edition" else []
         if editions and entity.kind != "contest":
-            parts.append("editions " + ", ".join(editions))
+            parts.append(("editions " if len(editions) > 1 else "edition ") + ", ".join(editions))
         elif entity.kind in ("contest", "edition") and entity.ordinal is not None:
             parts.append(f"edition {entity.ordinal}" + (f" ({entity.year})" if entity.year else ""))
         if entity.unresolved:

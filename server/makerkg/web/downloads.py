@@ -57,10 +57,15 @@ def csv_response(header: Sequence[str], rows: Iterable[Sequence[object]], filena
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([_cell(v) for v in row] for row in rows)
     response = Response(text.getvalue().encode("utf-8"), content_type=f"{CSV}; charset=utf-8")
     response.headers["Vary"] = "Accept"
     return attach(response, filename, wants_bom())
+
+
+def _cell(value: object) -> object:
+    """A cell as SPARQL's CSV writes it: booleans as true and false."""
+    return ("true" if value else "false") if isinstance(value, bool) else value
 
 
 def filename(*parts: object) -> str:
