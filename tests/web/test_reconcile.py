@@ -263,7 +263,8 @@ def test_properties_narrow_the_candidates(client: FlaskClient) -> None:
     assert [c["id"] for c in zhejiang] == ["org/zj-jxt", "org/ningbo-jxj", "org/miit-nisc"]
     assert not any(c["match"] for c in zhejiang)
     track = {"query": "增材制造", "type": "track"}
-    assert one(client, {**track, "properties": [{"pid": "edition", "v": 8}]}) == []  # only in the 11th plan
+    in_8 = one(client, {**track, "properties": [{"pid": "edition", "v": 8}]})  # 增材制造: only in the 11th plan
+    assert [(c["id"], c["match"]) for c in in_8] == [("track/biomanufacturing", False)]  # 生物制造 looks alike
     assert one(client, {**track, "properties": [{"pid": "edition", "v": "11"}]})[0]["match"]
     assert one(client, {"query": "工信部", "properties": [{"pid": "kind", "v": "ministry"}]})[0]["match"]
     assert one(client, {"query": "工信部", "properties": [{"pid": "kind", "v": ["public institution"]}]}) == []
