@@ -16,6 +16,16 @@ function titled(node, text) {
   return node;
 }
 
+// d3-geo reads a polygon's exterior ring as clockwise (spherical winding); GeoJSON (RFC 7946) winds it the other
+// way, which d3 would read as the whole globe but the province: rewind any polygon that covers over half the sphere.
+function wound(feature) {
+  const polygons = feature.geometry.type === "Polygon" ? [feature.geometry.coordinates] : feature.geometry.coordinates;
+  const fixed = polygons.map((rings) => (window.d3.geoArea({ type: "Polygon", coordinates: rings }) > 2 * Math.PI
+    ? rings.map((ring) => ring.slice().reverse()) : rings));
+  const geometry = feature.geometry.type === "Polygon" ? { type: "Polygon", coordinates: fixed[0] } : { type: "MultiPolygon", coordinates: fixed };
+  return { ...feature, geometry };
+}
+
 async function draw(figure) {
   const svg = figure.querySelector("svg");
   const data = JSON.parse(figure.querySelector("script.map-data").textContent);
@@ -28,7 +38,8 @@ async function draw(figure) {
     figure.dataset.ready = "no-outline";
     return;
   }
-  const outline = await response.json();
+  const document_ = await response.json();
+  const outline = { ...document_, features: document_.features.map(wound) };
   const [width, height] = [800, 600];
   const projection = window.d3.geoConicEqualArea().parallels([25, 47]).rotate([-105, 0]).fitExtent([[8, 8], [width - 8, height - 8]], outline);
   const path = window.d3.geoPath(projection);
