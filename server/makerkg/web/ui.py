@@ -313,6 +313,7 @@ def compare() -> str:  # the view's name is its route's
         comparison=found,
         chart=chart(found.provinces, a, b, snapshot.href),
         links=compare_links(catalog, (a, b)),
+        canonical=f"{snapshot.build.info.base}compare?a={a}&b={b}",  # the same page whether a and b are given
         map=place_map(catalog, catalog.by_kind["contest"], (a, b))
         if a != b
         else place_map(catalog, catalog.by_kind["contest"], (a,)),
