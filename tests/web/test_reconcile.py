@@ -359,6 +359,12 @@ def test_suggest_entities_by_prefix_with_a_flyout(client: FlaskClient) -> None:
     assert flyout["id"] == "org/miit" and "<strong>工业和信息化部</strong>" in flyout["html"]
 
 
+def test_a_bad_suggest_parameter_is_a_400_naming_it(client: FlaskClient) -> None:
+    for query, parameter in (("prefix=x&type=person", "type"), ("prefix=x&cursor=-1", "cursor")):
+        response = client.get(f"/reconcile/suggest/entity?{query}", headers={"Accept": "application/json"})
+        assert response.status_code == 400 and response.get_json()["parameter"] == parameter
+
+
 def test_suggest_types_and_properties(client: FlaskClient) -> None:
     types = client.get("/reconcile/suggest/type?prefix=pl").get_json()
     jsonschema.validate(types, SUGGEST_OTHERS)

@@ -140,16 +140,18 @@ def parse_batch(text: str) -> dict[str, dict[str, Any]]:
     return batch
 
 
-def _types(query: Mapping[str, Any], key: str) -> tuple[str, ...]:
+def _types(query: Mapping[str, Any], key: str, parameter: str = "queries") -> tuple[str, ...]:
+    """The types a query names (every type when it names none); raises UsageError naming ``parameter``."""
     wanted = query.get("type")
     if wanted is None or wanted == []:
         return tuple(TYPES)
     names = [wanted] if isinstance(wanted, str) else wanted
+    where = f"{key}: " if key else ""
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise UsageError("queries", f"{key}: type must be a type id or a list of them")
+        raise UsageError(parameter, f"{where}type must be a type id or a list of them")
     unknown = [n for n in names if n not in TYPES]
     if unknown:
-        raise UsageError("queries", f"{key}: unknown type {unknown[0]!r}; types: {', '.join(TYPES)}")
+        raise UsageError(parameter, f"{where}unknown type {unknown[0]!r}; types: {', '.join(TYPES)}")
     return tuple(names)
 
 
@@ -266,7 +268,7 @@ def suggest_entity() -> Response:
     """Entities whose names start with (then contain) ``prefix``, of ``type`` when given; ``cursor`` skips."""
     catalog = get_catalog(get_engine().snapshot())
     prefix = request.args.get("prefix", "").strip()
-    kinds = _types({"type": request.args.get("type")} if request.args.get("type") else {}, "type")
+    kinds = _types({"type": request.args.get("type")} if request.args.get("type") else {}, "", "type")
     hits = catalog.search(prefix, kinds) if prefix else []
     start = _cursor()
     return _json(
