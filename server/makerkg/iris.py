@@ -94,6 +94,10 @@ class Layout(Generic[T]):
     def track(self, id: str) -> T:
         return self._iri(f"track/{id}")
 
+    def listing(self, segment: str) -> T:
+        """The list of every resource whose path starts with ``segment`` (``org/``, ``place/``…), at ``segment/``."""
+        return self._iri(f"{segment}/")
+
     def scheme(self, name: str) -> T:
         return self._iri(f"scheme/{name}")
 

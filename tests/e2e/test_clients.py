@@ -204,7 +204,7 @@ def test_curl_with_a_charset_in_accept(server: Server, path: str, accept: str, m
 def test_browsers_wildcards_and_aliases(server: Server, accept: str, query: str, media: str) -> None:
     status, headers, _ = get(server, "/sparql", accept, query=query)
     assert status == 200 and headers["Content-Type"] == f"{media}; charset=utf-8"
-    assert headers["Vary"] == "Accept"
+    assert headers["Vary"] == "Accept, Accept-Encoding"
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ from makerkg.config import load
 from makerkg.link.resolve import unresolved_id
 from makerkg.pipeline import BuildResult, build
 from makerkg.queries import load_queries
-from makerkg.web import create_app
+from makerkg.web import create_app, maps, vendor
 
 WEB = Path(makerkg.web.__file__).resolve().parent
 # the query editor's built files, served from node_modules by ui.vendor
@@ -159,7 +159,10 @@ def target(built: BuildResult, listener: tuple[int, list[bytes]]) -> Iterator[Ta
         load(env={}, out=built.build.path.parent.parent, query_timeout=QUERY_TIMEOUT, max_rows=200)
     )
     mimetypes.init()  # reads /etc/mime.types once, outside any request
-    roots = tuple(os.path.realpath(p) for p in (built.build.path, WEB / "templates", WEB / "static", YASGUI_BUILD))
+    # and the front-end files of issue 15: those the vendor routes serve, and the package the maps are drawn from
+    served = {(directory / name).parent for directory, files in vendor.PACKAGES.values() for name in files}
+    readable = (built.build.path, WEB / "templates", WEB / "static", YASGUI_BUILD, maps.ECHARTS, *served)
+    roots = tuple(os.path.realpath(p) for p in readable)
     found = Target(application, application.test_client(), OpenAudit(), roots, listener[0])
     for path in ("/", "/query", "/compare", "/ontology", "/dumps/", "/dumps/makerkg.nt", "/org/miit-nisc"):
         found.send("GET", path)  # warm: templates compiled, modules imported

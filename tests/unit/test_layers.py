@@ -19,7 +19,9 @@ ORDER = [
     "cli",
 ]  # fmt: skip
 # what every stage may use: plain data, settings, names; none of them imports a stage
-BASE = {"model", "errors", "resources", "config", "terminal", "namespaces", "formats", "iris", "metrics", "__init__"}
+BASE = {
+    "model", "errors", "resources", "config", "terminal", "namespaces", "formats", "iris", "metrics", "names", "__init__"
+}  # fmt: skip
 
 
 def _modules() -> dict[str, Path]:

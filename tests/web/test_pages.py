@@ -298,7 +298,7 @@ def test_other_linked_data_pages_embed_schema_org_too(client: FlaskClient, path:
 def test_a_browser_opening_the_endpoint_gets_the_query_editor(client: FlaskClient) -> None:
     response = client.get("/sparql", headers={"Accept": CHROME})
     assert response.status_code == 303 and response.headers["Location"] == "/query"
-    assert response.headers["Vary"] == "Accept"
+    assert response.headers["Vary"] == "Accept, Accept-Encoding"
     editor = client.get("/sparql", headers={"Accept": CHROME}, follow_redirects=True).get_data(as_text=True)
     assert "SPARQL query editor" in editor and 'id="predefined-prefixes"' in editor
     for accept in ("*/*", "text/turtle", "application/xml"):

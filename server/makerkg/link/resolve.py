@@ -8,17 +8,15 @@ dropped, and nothing is fixed silently.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from makerkg.link.reference import PlaceRef, Reference
 from makerkg.model import Contest, Edition, Section
-from makerkg.parse.text import normalise
+from makerkg.names import chains, dual_name, normalise
 
 _Matcher = Callable[[str], "Match | None"]
-_DUAL = re.compile(r"^(?P<first>.+?)\((?P<second>[^()]+)\)$")
 
 
 def unresolved_id(text: str) -> str:
@@ -155,10 +153,10 @@ class _OrgIndex:
         found = self.names.get(key)
         if found is not None:
             return found
-        dual = _DUAL.match(key)
+        dual = dual_name(key)
         if dual is None:
             return None
-        first, second = self.names.get(dual["first"]), self.names.get(dual["second"])
+        first, second = self.names.get(dual[0]), self.names.get(dual[1])
         # 甲（乙）: a body bearing two names at once; both must name the same organization
         if first is not None and second is not None and first.id == second.id:
             return Match(first.id, "dual-name")
@@ -204,16 +202,9 @@ class _PlaceIndex:
     def _named(self, name: str, tier: int) -> list[str]:
         return [id for t in range(tier + 1) for id in self.by_name[t].get(name, [])]
 
-    def _chains(self, key: str, within: str | None, tier: int) -> list[str]:
+    def _chains(self, key: str, tier: int) -> list[str]:
         """Ids the whole of ``key`` can name, as a chain of names each inside the previous one."""
-        found: list[str] = []
-        for end in range(len(key), 0, -1):
-            for candidate in self._named(key[:end], tier):
-                if within is not None and not self._inside(candidate, within):
-                    continue
-                rest = key[end:]
-                found.extend([candidate] if not rest else self._chains(rest, candidate, tier))
-        return sorted(set(found))
+        return chains(key, lambda name: self._named(name, tier), self._inside)
 
     def full_name(self, id: str) -> str:
         """湖北省武汉市江岸区: the names of a place and its ancestors."""
@@ -226,7 +217,7 @@ class _PlaceIndex:
 
     def match(self, key: str) -> Match | None:
         for tier, method in enumerate(self.TIERS):
-            found = self._chains(key, None, tier)
+            found = self._chains(key, tier)
             if len(found) == 1:
                 exact = found[0] in self._named(key, tier)
                 return Match(found[0], method if exact else "hierarchy")

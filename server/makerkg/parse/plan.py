@@ -26,7 +26,8 @@ from makerkg.model import (
     Section,
     SectionRecord,
 )
-from makerkg.parse.text import chinese_number, normalise, tidy
+from makerkg.names import normalise
+from makerkg.parse.text import chinese_number, tidy
 
 _SECTIONS = {s.printed: s for s in Section}
 _NUMERAL = "一二三四五六七八九十"

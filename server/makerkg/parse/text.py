@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from makerkg.names import normalise
 
 _SPACE = re.compile(r"\s+")
 _UNITS = {"十": 10, "百": 100, "千": 1000}
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-
-
-def normalise(text: str) -> str:
-    """The form names are matched by: NFKC (full-width to half-width), no white space at all.
-
-    >>> normalise("工业和信息化部网络安全产业发展中心 （工业和信息化部信息中心） ")
-    '工业和信息化部网络安全产业发展中心(工业和信息化部信息中心)'
-    """
-    return _SPACE.sub("", unicodedata.normalize("NFKC", text))
 
 
 def tidy(text: str) -> str:

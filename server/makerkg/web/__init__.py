@@ -9,7 +9,25 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from makerkg.config import Settings, load
 from makerkg.formats import FORMATS
-from makerkg.web import api, cache, dumps, errors, graphs, limits, ops, pages, public, sparql, ui
+from makerkg.web import (
+    api,
+    cache,
+    dumps,
+    errors,
+    graphs,
+    limits,
+    listings,
+    maps,
+    ops,
+    pages,
+    public,
+    reconcile,
+    search,
+    seo,
+    sparql,
+    ui,
+    vendor,
+)  # fmt: skip
 from makerkg.web.engine import Engine, get_engine, representation_etag
 
 EXPOSED = [
@@ -49,6 +67,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(ui.bp)
     app.register_blueprint(dumps.bp)
     app.register_blueprint(graphs.bp)
+    app.register_blueprint(listings.bp)
+    app.register_blueprint(seo.bp)
+    app.register_blueprint(search.bp)
+    app.register_blueprint(reconcile.bp)
+    app.register_blueprint(maps.bp)
+    app.register_blueprint(vendor.bp)
     app.register_blueprint(pages.bp)  # last: its catch-all route serves every other path under the base
     app.after_request(_etag)
     app.after_request(public.add_vary)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, render_template, request, url_for
 
 from makerkg import __version__
 from makerkg.errors import UsageError
@@ -13,6 +14,7 @@ from makerkg.queries import EDITION_DEFAULTS, TYPES, NamedQuery, Parameter, bind
 from makerkg.sparql.negotiate import negotiate
 from makerkg.store.execute import ROWS as ROWS_JSON
 from makerkg.store.query import Job
+from makerkg.web import apidoc, downloads, vendor
 from makerkg.web.engine import get_engine
 from makerkg.web.public import base_url, external_url
 from makerkg.web.sparql import respond
@@ -63,7 +65,7 @@ def run(name: str) -> Response:
     query = engine.queries.get(name)
     if query is None:
         raise UsageError("name", f"no named query {name!r}; see {url_for('api.listing')}")
-    params = {k: v for k, v in request.args.items() if k != "format"}
+    params = {k: v for k, v in request.args.items() if k not in ("format", "bom")}
     for key in request.args:
         if len(request.args.getlist(key)) > 1:
             raise UsageError(key, "given more than once")
@@ -72,7 +74,22 @@ def run(name: str) -> Response:
     media = negotiate(request.headers.get("Accept"), request.args.get("format"), OFFERS, ALIASES)
     settings = engine.settings
     job = Job(bound_text(query, bindings), "SELECT", media, settings.max_rows, settings.max_answer_bytes)
-    return respond(snapshot.pool.execute(job))
+    response = respond(snapshot.pool.execute(job))
+    if media == downloads.CSV:
+        given = [part for key in sorted(params) for part in (key, _ascii(params[key]))]
+        downloads.attach(response, downloads.filename(name, *given), downloads.wants_bom())
+    return response
+
+
+def _ascii(value: str) -> str:
+    """A parameter's value as part of a file name: letters, digits and hyphens."""
+    return re.sub(r"[^A-Za-z0-9-]+", "-", value).strip("-")
+
+
+@bp.get("")
+def docs() -> str:
+    """The API documented: Swagger UI on the OpenAPI document, served from this server."""
+    return render_template("api.html", swagger=vendor.installed("swagger-ui"))
 
 
 def _default(param: Parameter, editions: list[int]) -> int | str | None:
@@ -136,15 +153,7 @@ def openapi() -> Response:
             }
             for p in query.parameters
         ]
-        parameters.append(
-            {
-                "name": "format",
-                "in": "query",
-                "required": False,
-                "description": "json or csv; overrides Accept",
-                "schema": {"type": "string", "enum": ["json", "csv"]},
-            }
-        )
+        parameters.extend(apidoc.FORMAT_PARAMETERS)
         paths[f"/api/queries/{query.name}"] = {
             "get": {
                 "operationId": query.name.replace("-", "_"),
@@ -158,6 +167,12 @@ def openapi() -> Response:
                             ROWS_JSON: {"schema": {"$ref": "#/components/schemas/Rows"}},
                             "text/csv": {"schema": {"type": "string"}},
                         },
+                        "headers": {
+                            "Content-Disposition": {
+                                "description": "CSV: attachment, with a file name",
+                                "schema": {"type": "string"},
+                            }
+                        },
                     },
                     "400": _problem("a parameter is not of its type, or names an edition the build lacks"),
                     "406": _problem("neither JSON nor CSV is acceptable"),
@@ -170,11 +185,13 @@ def openapi() -> Response:
         "info": {
             "title": "makerkg named queries",
             "version": __version__,
-            "description": "Named SPARQL queries over the “创客中国” contest knowledge graph; each parameter is "
-            "bound as an RDF term. The SPARQL endpoint itself is at /sparql.",
+            "description": "Named SPARQL queries over the “创客中国” contest knowledge graph, each parameter "
+            "bound as an RDF term; the listings, search, the reconciliation service and the editions compared. "
+            "Every table is also CSV, with a file name and, with bom=1, a UTF-8 byte order mark for Excel. The "
+            "SPARQL endpoint itself is at /sparql.",
         },
         "servers": [{"url": base_url().rstrip("/")}],
-        "paths": paths,
+        "paths": {**paths, **apidoc.paths()},
         "components": {
             "schemas": {
                 "Rows": {
@@ -189,6 +206,7 @@ def openapi() -> Response:
                         "truncated": {"type": "boolean", "description": "true when the max_rows limit cut the result"},
                     },
                 },
+                **apidoc.SCHEMAS,
                 "Problem": {
                     "type": "object",
                     "properties": {

@@ -19,9 +19,12 @@ from makerkg.formats import TRIPLE_FORMATS, Kind, by_media_type
 from makerkg.graph.vocab import MKG, ONTOLOGY_IRI, PREFIXES
 from makerkg.sparql.negotiate import negotiate
 from makerkg.store.query import Job
+from makerkg.web.catalog import get_catalog
 from makerkg.web.engine import Snapshot, get_engine, rows
 from makerkg.web.graphs import SCHEMA_CONTEXT, dataset, graph_response, named_graph
+from makerkg.web.maps import place_map
 from makerkg.web.sparql import RDF_OFFERS, respond
+from makerkg.web.ui import ordinal
 
 bp = Blueprint("pages", __name__)
 
@@ -204,6 +207,7 @@ def _page(snapshot: Snapshot, iri: str) -> Response:
         "excerpt": _excerpt(snapshot, iri) if str(MKG.Contest) in types else None,
         "formats": [(ext, media) for ext, media in EXTENSIONS.items()],
         "path": snapshot.layout.local_path(iri),
+        **_findable(snapshot, iri),
     }
     context["schema"] = schema_view(iri, outgoing, str(context["title"]))
     response = Response(render_template("pages/resource.html", **context), content_type="text/html; charset=utf-8")
@@ -244,6 +248,19 @@ def schema_view(iri: str, outgoing: list[dict[str, str]], title: str) -> dict[st
 
 def _schema(iri: str) -> bool:
     return iri.startswith(SCHEMA_CONTEXT) and len(iri) > len(SCHEMA_CONTEXT)
+
+
+def _findable(snapshot: Snapshot, iri: str) -> dict[str, object]:
+    """What the catalog knows of a resource: a one-line description, and for an edition the map of its places."""
+    catalog = get_catalog(snapshot)
+    entity = catalog.entities.get(iri)
+    if entity is None:
+        return {"description": "", "map": None}
+    found: dict[str, object] = {"description": catalog.describe(entity), "map": None, "ordinal": ordinal}
+    if entity.kind == "edition" and entity.ordinal is not None:
+        found["map"] = place_map(catalog, catalog.contests_of.get(iri, ()), (entity.ordinal,))
+        found["map_title"] = f"Where the contests of the {ordinal(entity.ordinal)} edition are held"
+    return found
 
 
 def _by_edition(snapshot: Snapshot, iri: str, kind: str) -> dict[str, object]:

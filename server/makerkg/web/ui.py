@@ -14,13 +14,16 @@ from pathlib import Path
 import brotli
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
-from makerkg.diff import ProvinceCount
+from makerkg.diff import Comparison, ProvinceCount
 from makerkg.diff import compare as compare_editions
 from makerkg.errors import UsageError
 from makerkg.model import Section
 from makerkg.namespaces import PREFIXES
 from makerkg.queries import NamedQuery, bind_parameters, bound_text
+from makerkg.web import downloads
+from makerkg.web.catalog import Catalog, get_catalog
 from makerkg.web.engine import Snapshot, get_engine, rows
+from makerkg.web.maps import place_map
 
 bp = Blueprint("ui", __name__)
 
@@ -182,6 +185,9 @@ def vendor(name: str) -> Response:
     return response
 
 
+COMPARE_TABLES = ("hosts", "sites", "tracks", "orgs-new", "orgs-gone", "provinces", "places-in-both")
+
+
 # --- two editions compared --------------------------------------------------------------------------------------
 
 
@@ -257,25 +263,115 @@ def chart(provinces: Sequence[ProvinceCount], a: int, b: int, href: Callable[[st
     return Chart(width, top + len(provinces) * ROW + 8, left, right, top, tuple(laid), ticks)
 
 
-@bp.get("/compare")
-def compare() -> str:  # the view's name is its route's
-    """Two editions of the build compared (``a`` and ``b``, by default the two latest); 400 naming a bad one."""
-    snapshot = get_engine().snapshot()
+@dataclass(frozen=True)
+class Links:
+    """The pages of what /compare names by name: hosts by region, places by track, contests by organization (the
+    comparison model names them as the named queries print them; the catalog knows which resource each is)."""
+
+    hosts: dict[tuple[str, str], str]
+    places: dict[tuple[str, str], str]
+    contests: dict[tuple[str, str], str]
+
+    def host(self, region: str, name: str) -> str | None:
+        return self.hosts.get((region, name))
+
+    def place(self, track: str, name: str) -> str | None:
+        return self.places.get((track, name))
+
+    def contest(self, organization: str, name: str) -> str | None:
+        return self.contests.get((organization, name))
+
+
+def compare_links(catalog: Catalog, editions: Sequence[int]) -> Links:
+    """Where each name of the comparison of ``editions`` links to."""
+    hosts: dict[tuple[str, str], str] = {}
+    places: dict[tuple[str, str], str] = {}
+    contests: dict[tuple[str, str], str] = {}
+    for contest in catalog.by_kind["contest"]:
+        if contest.ordinal not in editions:
+            continue
+        location = catalog.entities.get(contest.location or "")
+        for agent, _ in contest.agents:
+            organization = catalog.entities.get(agent)
+            if organization is not None and contest.location:
+                hosts[(contest.location, organization.label)] = organization.href
+            contests[(agent, contest.label)] = contest.href
+        if contest.track and location is not None:
+            places[(contest.track, location.label)] = location.href
+    return Links(hosts, places, contests)
+
+
+def _comparison(snapshot: Snapshot) -> Comparison:
+    """The comparison the request asks for (``a`` and ``b``, by default the two latest); 400 naming a bad one."""
     editions = editions_of(snapshot)
     if not editions:
         raise UsageError("a", "this build holds no edition")
     a = edition_parameter("a", editions[-2] if len(editions) > 1 else editions[-1], editions)
     b = edition_parameter("b", editions[-1], editions)
-    found = compare_editions(snapshot.pool, snapshot.build.info.base, editions, a, b, get_engine().queries)
+    return compare_editions(snapshot.pool, snapshot.build.info.base, editions, a, b, get_engine().queries)
+
+
+@bp.get("/compare")
+def compare() -> str:  # the view's name is its route's
+    """Two editions of the build compared (``a`` and ``b``, by default the two latest); 400 naming a bad one."""
+    snapshot = get_engine().snapshot()
+    found = _comparison(snapshot)
+    a, b = found.a, found.b
+    catalog = get_catalog(snapshot)
     return render_template(
         "ui/compare.html",
         a=a,
         b=b,
         a_label=ordinal(a),
         b_label=ordinal(b),
-        editions=editions,
+        editions=editions_of(snapshot),
         is_web_address=is_web_address,
         href=snapshot.href,
         comparison=found,
         chart=chart(found.provinces, a, b, snapshot.href),
+        links=compare_links(catalog, (a, b)),
+        canonical=f"{snapshot.build.info.base}compare?a={a}&b={b}",  # the same page whether a and b are given
+        map=place_map(catalog, catalog.by_kind["contest"], (a, b))
+        if a != b
+        else place_map(catalog, catalog.by_kind["contest"], (a,)),
+        map_title=f"Where the contests of the {ordinal(a)} and {ordinal(b)} editions are held",
+        ordinal=ordinal,
     )
+
+
+def compare_table(found: Comparison, table: str) -> tuple[list[str], list[list[object]]]:
+    """One table of the comparison as a header and rows; raises UsageError naming ``table``."""
+    a, b = found.a, found.b
+    if table == "hosts":
+        header = ["region", "region name", f"hosts in edition {a}", f"hosts in edition {b}", "changed", "renamed"]
+        return header, [
+            [r.region, r.name, "、".join(r.hosts.a), "、".join(r.hosts.b), r.changed, r.renamed] for r in found.hosts
+        ]
+    if table == "sites":
+        header = ["region", "region name", f"sites in edition {a}", f"sites in edition {b}", "changed"]
+        return header, [[r.region, r.name, " ".join(r.sites.a), " ".join(r.sites.b), r.changed] for r in found.sites]
+    if table == "tracks":
+        header = ["track", "track name", "status", f"places in edition {a}", f"places in edition {b}"]
+        return header, [[t.track, t.name, t.status, "、".join(t.places.a), "、".join(t.places.b)] for t in found.tracks]
+    if table in ("orgs-new", "orgs-gone"):
+        changes = found.new if table == "orgs-new" else found.gone
+        header = ["organization", "name", f"contests in edition {b if table == 'orgs-new' else a}", "renamed"]
+        return header, [[o.organization, o.name, " | ".join(o.contests), o.renamed] for o in changes]
+    if table == "provinces":
+        header = ["province", "name", f"contests in edition {a}", f"contests in edition {b}"]
+        return header, [[p.province, p.name, p.a, p.b] for p in found.provinces]
+    if table == "places-in-both":
+        header = ["place", "name", f"contests in edition {a}", f"contests in edition {b}"]
+        return header, [[p.place, p.name, p.a, p.b] for p in found.places_in_both]
+    raise UsageError("table", f"no table {table!r}; tables: {', '.join(COMPARE_TABLES)}")
+
+
+@bp.get("/compare.csv")
+def compare_csv() -> Response:
+    """One table of /compare (``table``) as a CSV download; ``bom=1`` for Excel."""
+    table = request.args.get("table", "").strip()
+    if not table:
+        raise UsageError("table", f"which table: one of {', '.join(COMPARE_TABLES)}")
+    found = _comparison(get_engine().snapshot())
+    header, body = compare_table(found, table)
+    return downloads.csv_response(header, body, downloads.filename("compare", found.a, found.b, table))
