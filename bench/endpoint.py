@@ -1,15 +1,26 @@
-"""Endpoint benchmark: the named queries against makerkg, Oxigraph's server and rdflib-endpoint, in one run, on the
-same data (the current build), at concurrency 1 and 4. Prints p50/p99 latency and throughput, and the ratios.
+"""Endpoint benchmark: makerkg against Oxigraph's own server holding the same graph in memory (the anchor), Oxigraph's
+server on the build's on-disk store, and rdflib-endpoint, in one run, on the same data (the current build).
+
+Two sets of queries: the named queries, and ad-hoc queries written for this graph without looking at what makerkg
+is fast at (a lookup by name, counts per edition and kind, lead hosts per region, contests within a province
+through the place hierarchy, organizations in both editions, a CONSTRUCT of one organization). Two modes:
+*repeated*, the same texts round robin (what a per-build answer cache sees), and *fresh*, every request a text the
+server has never seen (each query with a LIMIT of its own). Keep-alive clients at concurrency 1 and 4. Prints p50
+and p99 latency and throughput per server, mode and concurrency, and makerkg's ratios to the anchor; then the
+time from `makerkg serve` to its first answer.
 
 Needs the bench extra (pip install -e '.[bench]') and a build (makerkg build). Only 127.0.0.1 is contacted.
-Usage: python bench/endpoint.py [--out DIR] [--seconds 15]
+Usage: python bench/endpoint.py [--out DIR] [--seconds 8] [--skip rdflib-endpoint] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,14 +30,40 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from makerkg.queries import bind_parameters, bound_text, load_queries
 from makerkg.store import current
 
-ACCEPT = "application/sparql-results+json"
+ACCEPT = {"select": "application/sparql-results+json", "graph": "application/n-triples"}
+PREFIXES = """PREFIX schema: <https://schema.org/>
+PREFIX mkg: <https://w3id.org/makerkg/ontology#>
+PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+PREFIX prov: <http://www.w3.org/ns/prov#>
+PREFIX org: <http://www.w3.org/ns/org#>
+"""
+# written for this graph from docs/model.md, as a user would: not tuned for either server
+AD_HOC = {
+    "lookup by name": PREFIXES + 'SELECT ?org WHERE { ?org a org:Organization ; skos:prefLabel "工业和信息化部"@zh }',
+    "contests per edition and kind": PREFIXES
+    + "SELECT ?n ?kind (COUNT(?c) AS ?contests) WHERE { ?c schema:superEvent ?e ; mkg:contestKind ?kind . "
+    "?e mkg:ordinal ?n } GROUP BY ?n ?kind ORDER BY ?n ?kind",
+    "lead hosts per region": PREFIXES
+    + "SELECT ?region ?name ?lead WHERE { ?c mkg:contestKind mkg:RegionalContest ; schema:location ?region ; "
+    "mkg:leadOrganizer ?org . ?org skos:prefLabel ?lead . ?region skos:prefLabel ?name "
+    "FILTER(lang(?name) = 'zh' && lang(?lead) = 'zh') } ORDER BY ?region",
+    "contests within Zhejiang": PREFIXES
+    + "SELECT ?c ?name WHERE { ?c schema:location/schema:containedInPlace* <https://w3id.org/makerkg/place/330000> ; "
+    "schema:name ?name } ORDER BY ?name",
+    "organizations in both editions": PREFIXES
+    + "SELECT DISTINCT ?org WHERE { ?c1 schema:superEvent/mkg:ordinal 8 ; prov:qualifiedAssociation/prov:agent ?org . "
+    "?c2 schema:superEvent/mkg:ordinal 11 ; prov:qualifiedAssociation/prov:agent ?org } ORDER BY ?org",
+    "an organization's graph": PREFIXES
+    + "CONSTRUCT { <https://w3id.org/makerkg/org/miit> ?p ?o } WHERE { <https://w3id.org/makerkg/org/miit> ?p ?o }",
+}
+_LIMIT = re.compile(r"LIMIT\s+\d+\s*$", re.IGNORECASE)
 
 
 @dataclass
@@ -37,51 +74,73 @@ class Target:
     process: subprocess.Popen[bytes] | None = None
 
 
+@dataclass(frozen=True)
+class Figures:
+    p50: float  # ms
+    p99: float
+    throughput: float  # requests a second
+    requests: int
+    errors: int
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def wait_until_up(target: Target, probe: str, poll: float = 0.3) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+def kind(query: str) -> str:
+    return "graph" if re.search(r"\b(CONSTRUCT|DESCRIBE)\b", query) else "select"
+
+
+def fresh(query: str, n: int) -> str:
+    """The query as a text never sent before: with a LIMIT of its own (larger than any answer here)."""
+    limit = f"LIMIT {1_000_000 + n}"
+    return _LIMIT.sub(limit, query) if _LIMIT.search(query) else f"{query}\n{limit}"
+
+
+def request(conn: http.client.HTTPConnection, path: str, query: str) -> int:
+    target = f"{path}?{urllib.parse.urlencode({'query': query})}"
+    conn.request("GET", target, headers={"Accept": ACCEPT[kind(query)]})
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+def wait_until_up(target: Target, timeout: float = 180) -> float:
+    """Seconds until the target answers a query."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if target.process is not None and target.process.poll() is not None:
+            raise SystemExit(f"{target.name} exited with {target.process.returncode}")
         try:
-            status, _ = request(http.client.HTTPConnection("127.0.0.1", target.port, timeout=5), target.path, probe)
-            if status == 200:
-                return
-        except OSError:
+            conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=5)
+            if request(conn, target.path, "ASK { ?s ?p ?o }") == 200:
+                return time.monotonic() - started
+        except (OSError, http.client.HTTPException):
             pass
-        time.sleep(poll)
+        time.sleep(0.01)
     raise SystemExit(f"{target.name} did not come up")
 
 
-def request(conn: http.client.HTTPConnection, path: str, query: str) -> tuple[int, int]:
-    conn.request("GET", f"{path}?{urllib.parse.urlencode({'query': query})}", headers={"Accept": ACCEPT})
-    response = conn.getresponse()
-    body = response.read()
-    return response.status, len(body)
-
-
-def measure(target: Target, queries: list[str], concurrency: int, seconds: float) -> tuple[list[float], int, float]:
-    """Latencies (s) of every request, errors, and the wall time, with ``concurrency`` keep-alive clients."""
+def measure(target: Target, texts: Callable[[int], str], concurrency: int, seconds: float) -> Figures:
+    """``concurrency`` keep-alive clients sending ``texts(i)`` for i = 0, 1, 2 … (shared) for ``seconds``."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
+    counter = itertools.count()
     stop_at = time.monotonic() + seconds
 
-    def client(offset: int) -> None:
+    def client() -> None:
         nonlocal errors
         conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=60)
-        i = offset
         mine: list[float] = []
         bad = 0
         while time.monotonic() < stop_at:
-            query = queries[i % len(queries)]
-            i += 1
+            query = texts(next(counter))
             start = time.perf_counter()
             try:
-                status, _ = request(conn, target.path, query)
+                status = request(conn, target.path, query)
             except (OSError, http.client.HTTPException):
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=60)
@@ -94,64 +153,119 @@ def measure(target: Target, queries: list[str], concurrency: int, seconds: float
             errors += bad
 
     started = time.monotonic()
-    threads = [threading.Thread(target=client, args=(n * 3,)) for n in range(concurrency)]
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return latencies, errors, time.monotonic() - started
+    wall = time.monotonic() - started
+    return Figures(percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000, len(latencies) / wall,
+                   len(latencies), errors)  # fmt: skip
 
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
 def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        cmd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         env={**os.environ, **(env or {})},
-    )
+    )  # fmt: skip
 
 
 def stop(process: subprocess.Popen[bytes] | None) -> None:
     if process is not None and process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def load_in_memory(target: Target, build_path: Path) -> None:
+    """Give Oxigraph's in-memory server the build: every named graph, and the merge as the default graph."""
+    for path, media, params in (
+        (build_path / "graph.nq", "application/n-quads", ""),
+        (build_path / "union.nt", "application/n-triples", "?default"),
+    ):
+        conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=600)
+        conn.request("POST", f"/store{params}", body=path.read_bytes(), headers={"Content-Type": media})
+        response = conn.getresponse()
+        response.read()
+        if response.status not in (200, 201, 204):
+            raise SystemExit(f"loading {path.name} into {target.name}: {response.status}")
+
+
+@dataclass
+class Server:
+    target: Target
+    launch: Callable[[Target], subprocess.Popen[bytes]]
+    prepare: Callable[[Target], None] | None = None
+
+
+def running(server: Server) -> Iterator[Target]:
+    server.target.process = server.launch(server.target)
+    try:
+        wait_until_up(server.target)
+        if server.prepare is not None:
+            server.prepare(server.target)
+        yield server.target
+    finally:
+        stop(server.target.process)
+
+
+def first_answer(out: str, tries: int = 3) -> list[float]:
+    """Seconds from starting `makerkg serve` to its first answer to a query, ``tries`` times."""
+    found = []
+    for _ in range(tries):
+        target = Target("makerkg", free_port(), "/sparql")
+        target.process = start(
+            [sys.executable, "-m", "makerkg.cli", "serve", "--port", str(target.port)], {"MAKERKG_OUT": out}
+        )
+        try:
+            found.append(wait_until_up(target))
+        finally:
+            stop(target.process)
+    return found
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0] if __doc__ else None)
     parser.add_argument("--out", default="out", help="the build directory (default ./out)")
-    parser.add_argument("--seconds", type=float, default=15.0, help="seconds per server and concurrency")
+    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per server, mode and concurrency")
+    parser.add_argument("--skip", action="append", default=[], help="a server to leave out (by name)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     build = current(Path(args.out))
-    base = build.info.base
-    named = load_queries()
-    queries = [bound_text(q, bind_parameters(q, {}, base)) for q in named.values()]
+    base, editions = build.info.base, build.info.editions
+    named = {n: bound_text(q, bind_parameters(q, {}, base, editions=editions)) for n, q in load_queries().items()}
+    sets = {"named queries": list(named.values()), "ad-hoc queries": list(AD_HOC.values())}
     bin_dir = Path(sys.executable).parent
     oxigraph = shutil.which("oxigraph", path=str(bin_dir)) or "oxigraph"
     rdflib_endpoint = shutil.which("rdflib-endpoint", path=str(bin_dir)) or "rdflib-endpoint"
-    targets: list[tuple[Target, Callable[[Target], subprocess.Popen[bytes]]]] = [
-        (
+    anchor = "oxigraph serve (in memory)"
+    servers = [
+        Server(
             Target("makerkg", free_port(), "/sparql"),
             lambda t: start(
                 [sys.executable, "-m", "makerkg.cli", "serve", "--port", str(t.port)], {"MAKERKG_OUT": args.out}
-            ),
+            ),  # fmt: skip
         ),
-        (
-            Target("oxigraph serve-read-only", free_port(), "/query"),
+        Server(
+            Target(anchor, free_port(), "/query"),
+            lambda t: start([oxigraph, "serve", "--bind", f"127.0.0.1:{t.port}"]),
+            lambda t: load_in_memory(t, build.path),
+        ),
+        Server(
+            Target("oxigraph serve-read-only (disk)", free_port(), "/query"),
             lambda t: start(
                 [oxigraph, "serve-read-only", "--location", str(build.store_dir), "--bind", f"127.0.0.1:{t.port}"]
-            ),
+            ),  # fmt: skip
         ),
-        (
+        Server(
             Target("rdflib-endpoint", free_port(), "/"),
             lambda t: start(
                 [
@@ -163,60 +277,53 @@ def main() -> None:
                     str(t.port),
                     str(build.path / "dumps" / "makerkg.nt"),
                 ]
-            ),
+            ),  # fmt: skip
         ),
     ]
-    results: dict[tuple[str, int], tuple[float, float, float, int, int]] = {}
-    per_query: dict[str, dict[str, float]] = {}
-    for target, launcher in targets:
-        target.process = launcher(target)
-        try:
-            wait_until_up(target, "ASK { ?s ?p ?o }")
-            measure(target, queries, 1, 2.0)  # warm-up
-            for concurrency in (1, 4):
-                latencies, errors, wall = measure(target, queries, concurrency, args.seconds)
-                results[(target.name, concurrency)] = (
-                    percentile(latencies, 50) * 1000,
-                    percentile(latencies, 99) * 1000,
-                    len(latencies) / wall,
-                    len(latencies),
-                    errors,
-                )
-            conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=120)
-            per_query[target.name] = {}
-            for name, query in zip(named, queries, strict=True):
-                times = []
-                for _ in range(5 if target.name == "rdflib-endpoint" else 30):
-                    t0 = time.perf_counter()
-                    request(conn, target.path, query)
-                    times.append(time.perf_counter() - t0)
-                per_query[target.name][name] = statistics.median(times) * 1000
-            conn.close()
-        finally:
-            stop(target.process)
+    results: dict[tuple[str, str, str, int], Figures] = {}
+    serial = itertools.count()  # fresh texts never repeat, whatever server or set
+    for server in servers:
+        if server.target.name in args.skip:
+            continue
+        for target in running(server):
+            slow = target.name == "rdflib-endpoint"
+            for set_name, queries in sets.items():
+                measure(target, lambda i, q=queries: q[i % len(q)], 1, 1.0)  # warm-up
+                for mode in ("repeated", "fresh"):
+                    for concurrency in (1, 4):
+                        if mode == "repeated":
+                            texts: Callable[[int], str] = lambda i, q=queries: q[i % len(q)]  # noqa: E731
+                        else:
+                            texts = lambda i, q=queries: fresh(q[i % len(q)], next(serial))  # noqa: E731
+                        seconds = args.seconds if not slow else min(args.seconds, 5.0)
+                        results[(target.name, set_name, mode, concurrency)] = measure(target, texts, concurrency,
+                                                                                      seconds)  # fmt: skip
+    starts = first_answer(args.out)
 
     print(
-        f"Named queries ({len(queries)}), build {build.info.id}, {build.info.triples} triples, "
-        f"{args.seconds:g} s per server and concurrency, {os.cpu_count()} cores shared by servers and client\n"
+        f"build {build.info.id}: {build.info.triples} triples; {args.seconds:g} s per server, set, mode and "
+        f"concurrency; {os.cpu_count()} cores shared by servers and clients; load average before "
+        f"{os.getloadavg()[0]:.2f}\n"
     )
-    print(f"{'server':26} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'requests':>9} {'errors':>6}")
-    for (name, concurrency), (p50, p99, rps, n, errors) in results.items():
-        print(f"{name:26} {concurrency:>4} {p50:>8.2f} {p99:>8.2f} {rps:>8.1f} {n:>9} {errors:>6}")
-    print()
-    for concurrency in (1, 4):
-        mk = results[("makerkg", concurrency)]
-        ox = results[("oxigraph serve-read-only", concurrency)]
-        rd = results[("rdflib-endpoint", concurrency)]
-        print(
-            f"concurrency {concurrency}: median latency makerkg/oxigraph = {mk[0] / ox[0]:.2f} (goal ≤ 1.5); "
-            f"throughput makerkg/oxigraph = {mk[2] / ox[2]:.2f} (goal ≥ 0.5); "
-            f"makerkg/rdflib-endpoint = {mk[2] / rd[2]:.1f} (goal ≥ 10)"
-        )
-    print("\nmedian latency per query, ms (concurrency 1)")
-    names = list(per_query)
-    print(f"{'query':30} " + " ".join(f"{n[:18]:>18}" for n in names))
-    for query in named:
-        print(f"{query:30} " + " ".join(f"{per_query[n][query]:>18.2f}" for n in names))
+    print("| server | queries | mode | c | p50 ms | p99 ms | req/s | errors |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for (name, set_name, mode, c), f in results.items():
+        print(f"| {name} | {set_name} | {mode} | {c} | {f.p50:.2f} | {f.p99:.2f} | {f.throughput:.1f} | {f.errors} |")
+    print("\nmakerkg against Oxigraph's server in memory (p50 ratio: lower is better; throughput ratio: higher):\n")
+    print("| queries | mode | c | p50 ratio | throughput ratio | goal |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for (name, set_name, mode, c), f in results.items():
+        reference = results.get((anchor, set_name, mode, c))
+        if name != "makerkg" or reference is None:
+            continue
+        goal = "p50 ≤ 2, throughput ≥ 0.6" if mode == "fresh" else "p50 ≤ 1.5, throughput ≥ 1"
+        print(f"| {set_name} | {mode} | {c} | {f.p50 / reference.p50:.2f} | "
+              f"{f.throughput / reference.throughput:.2f} | {goal} |")  # fmt: skip
+    print(f"\ntime from `makerkg serve` to its first answer: {', '.join(f'{s:.2f}' for s in starts)} s "
+          f"(median {statistics.median(starts):.2f} s; goal < 1 s)")  # fmt: skip
+    if args.json:
+        document = {"|".join(map(str, k)): asdict(v) for k, v in results.items()}
+        args.json.write_text(json.dumps({"results": document, "first_answer": starts}, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -34,9 +34,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyoxigraph as ox
+
 from makerkg.queries import load_queries
-from makerkg.store import EmbeddedStore, current
-from makerkg.store import text as lexical
+from makerkg.store import current
 
 SELECT_TYPES = {
     "json": "application/sparql-results+json",
@@ -131,15 +132,18 @@ def requests_for(out: Path) -> dict[str, list[Request]]:
             path = "/sparql?" + urllib.parse.urlencode({"query": text})
             mix["SPARQL CONSTRUCT"].append(Request("SPARQL CONSTRUCT", path, accept))
     build = current(out)
-    store = EmbeddedStore(build.store_dir)
+    store = ox.Store.read_only(str(build.store_dir))  # the build's own store, read directly, to pick its pages
     base = build.info.base
     for prefix in ("edition/", "org/", "place/", "track/"):
         found = store.query(
             f'SELECT DISTINCT ?s WHERE {{ ?s ?p ?o FILTER(STRSTARTS(STR(?s), "{base}{prefix}") '
             '&& !CONTAINS(STR(?s), "#")) } ORDER BY ?s LIMIT 25'
         )
-        for (subject,) in found.rows:
-            path = "/" + lexical(subject)[len(base) :]
+        assert isinstance(found, ox.QuerySolutions)
+        for solution in found:
+            subject = solution["s"]
+            assert isinstance(subject, ox.NamedNode)
+            path = "/" + subject.value[len(base) :]
             mix["page (HTML)"].append(Request("page (HTML)", path, "text/html"))
             mix["page (Turtle)"].append(Request("page (Turtle)", path + ".ttl", "text/turtle"))
     del store
@@ -172,27 +176,43 @@ def cheap_client(port: int, mix: dict[str, list[Request]], seed: int, stop: thre
     conn.close()
 
 
-# a query that is cheap to run and dear to check: rdflib's parser spends about 1 ms an operand, in the web worker,
-# before any deadline applies (docs/hardening.md); 90 kB, under max_request_bytes
-PARSE_BOMB = "SELECT * WHERE { BIND(CONCAT(" + ",".join(["1"] * 45_000) + ") AS ?x) }"
+# texts of 90-98 kB, under max_request_bytes, that once tied up a web process's parser for a minute or crashed a
+# query worker: the pre-check refuses the first two (400 naming the limit), the engine parses the last two
+PARSE_BOMBS = {
+    "parse bomb: a sum of 49,000 terms": "SELECT (" + "+".join(["1"] * 49_000) + " AS ?x) {}",
+    "parse bomb: 5,000 nested parentheses": "SELECT (" + "(" * 5000 + "1" + ")" * 5000 + " AS ?x) {}",
+    "parse bomb: CONCAT of 45,000": "SELECT * WHERE { BIND(CONCAT(" + ",".join(["1"] * 45_000) + ") AS ?x) }",
+    "parse bomb: IN of 30,000": "SELECT * WHERE { FILTER(1 IN (" + ",".join(["2"] * 30_000) + ")) }",
+}
+# queries that would take gigabytes: each must end in a 503 at the memory limit (or the deadline)
+MEMORY_BOMBS = {
+    "memory bomb: a sorted cross product": "SELECT * { ?a ?b ?c . ?d ?e ?f } ORDER BY ?c ?f LIMIT 5",
+    "memory bomb: a string doubled 30 times": 'SELECT ?x { BIND("aaaaaaaaaaaaaaaa" AS ?a0) '
+    + " ".join(f"BIND(CONCAT(?a{n}, ?a{n}) AS ?a{n + 1})" for n in range(30))
+    + " BIND(?a30 AS ?x) }",
+}
 
 
-def parse_bomb_client(port: int, stop: threading.Event, tally: Tally) -> None:
-    """Posts the parse bomb one after the other until ``stop``."""
+def bomb_client(port: int, bombs: dict[str, str], offset: int, stop: threading.Event, tally: Tally) -> None:
+    """Posts the ``bombs`` one after the other, as ``application/sparql-query``, until ``stop``; each answer is
+    tallied under its bomb's name (with the distinct texts, the answer cache cannot help: a no-cache header)."""
+    names = list(bombs)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    i = offset
     while not stop.is_set():
+        name = names[i % len(names)]
         started = time.perf_counter()
         try:
-            conn.request(
-                "POST", "/sparql", body=PARSE_BOMB.encode(), headers={"Content-Type": "application/sparql-query"}
-            )
+            headers = {"Content-Type": "application/sparql-query", "Cache-Control": "no-cache"}
+            conn.request("POST", "/sparql", body=bombs[name].encode(), headers=headers)
             response = conn.getresponse()
             status, body = response.status, response.read()
         except (OSError, http.client.HTTPException):
             conn.close()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
             status, body = 0, b""
-        tally.add("parse bomb (90 kB CONCAT)", status, time.perf_counter() - started, body)
+        tally.add(name, status, time.perf_counter() - started, body)
+        i += 1
     conn.close()
 
 
@@ -222,22 +242,38 @@ def explosive_client(port: int, offset: int, stop: threading.Event, tally: Tally
 def query_workers_rss(server: int) -> int:
     """The summed resident memory (bytes) of the server's query worker processes, from /proc (they are the
     descendants started by multiprocessing's spawn, wherever they sit under makerkg serve)."""
-    total = 0
-    pending = children(server)
+    return sum(_memory(pid, "VmRSS:", "status") for pid in descendants(server) if _is_query_worker(pid))
+
+
+def server_pss(server: int) -> int:
+    """The proportional set size (bytes) of every process of the server (makerkg serve, nginx, granian, the query
+    workers): memory shared between processes counted once, in shares."""
+    return sum(_memory(pid, "Pss:", "smaps_rollup") for pid in [server, *descendants(server)])
+
+
+def descendants(pid: int) -> list[int]:
+    found, pending = [], children(pid)
     while pending:
-        pid = pending.pop()
-        pending.extend(children(pid))
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as cmd:
-                if b"spawn_main" not in cmd.read():
-                    continue
-            with open(f"/proc/{pid}/status", encoding="ascii") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-        except OSError:
-            continue
-    return total
+        child = pending.pop()
+        found.append(child)
+        pending.extend(children(child))
+    return found
+
+
+def _is_query_worker(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmd:
+            return b"spawn_main" in cmd.read()
+    except OSError:
+        return False
+
+
+def _memory(pid: int, field: str, source: str) -> int:
+    try:
+        with open(f"/proc/{pid}/{source}", encoding="ascii") as lines:
+            return next((int(line.split()[1]) * 1024 for line in lines if line.startswith(field)), 0)
+    except OSError:
+        return 0
 
 
 def children(pid: int) -> list[int]:
@@ -257,6 +293,7 @@ class Phase:
     seconds: float
     tally: Tally
     peak_rss: int
+    peak_pss: int = 0
 
     def cheap_served(self) -> int:
         return sum(self.tally.statuses[k][200] for k in WEIGHTS)
@@ -272,7 +309,8 @@ def run_phase(
     mix: dict[str, list[Request]],
     args: argparse.Namespace,
     explosive: int,
-    bombs: int = 0,
+    parse_bombs: int = 0,
+    memory_bombs: int = 0,
 ) -> Phase:
     tally = Tally()
     stop = threading.Event()
@@ -283,19 +321,27 @@ def run_phase(
     threads += [
         threading.Thread(target=explosive_client, args=(port, n, stop, tally), daemon=True) for n in range(explosive)
     ]
-    threads += [threading.Thread(target=parse_bomb_client, args=(port, stop, tally), daemon=True) for _ in range(bombs)]
+    threads += [
+        threading.Thread(target=bomb_client, args=(port, PARSE_BOMBS, n, stop, tally), daemon=True)
+        for n in range(parse_bombs)
+    ]
+    threads += [
+        threading.Thread(target=bomb_client, args=(port, MEMORY_BOMBS, n, stop, tally), daemon=True)
+        for n in range(memory_bombs)
+    ]
     started = time.monotonic()
     for thread in threads:
         thread.start()
-    peak = 0
+    peak = peak_pss = 0
     while time.monotonic() - started < args.duration:
         peak = max(peak, query_workers_rss(server))
+        peak_pss = max(peak_pss, server_pss(server))
         time.sleep(0.5)
     stop.set()
     elapsed = time.monotonic() - started
     for thread in threads:
         thread.join(timeout=args.query_timeout_seen + 120)
-    return Phase(name, elapsed, tally, peak)
+    return Phase(name, elapsed, tally, peak, peak_pss)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -309,7 +355,7 @@ def report(phases: list[Phase]) -> str:
         lines.append(f"\n### {phase.name}: {phase.seconds:.0f} s\n")
         lines.append("| kind | served (200) | other answers | p50 ms | p99 ms |")  # explosive: time to the 503
         lines.append("| --- | --- | --- | --- | --- |")
-        for kind in sorted(phase.tally.statuses, key=lambda k: (k.startswith("explosive"), k)):
+        for kind in sorted(phase.tally.statuses, key=lambda k: (k not in WEIGHTS, k)):
             statuses = phase.tally.statuses[kind]
             others = ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items()) if s != 200) or "-"
             latencies = phase.tally.latencies[kind]
@@ -318,7 +364,8 @@ def report(phases: list[Phase]) -> str:
         served = sum(sum(c.values()) for c in phase.tally.statuses.values())
         lines.append(
             f"\nrequests answered: {served}; cheap requests served: {phase.cheap_served()} "
-            f"({phase.throughput():.1f}/s); query workers' peak RSS: {phase.peak_rss / 2**20:.0f} MiB"
+            f"({phase.throughput():.1f}/s); query workers' peak RSS: {phase.peak_rss / 2**20:.0f} MiB; "
+            f"the whole server's peak PSS: {phase.peak_pss / 2**20:.0f} MiB"
         )
         for message, count in phase.tally.messages.most_common():
             lines.append(f"- {count} × {message[:160]}")
@@ -377,7 +424,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="cheap clients (default 16)")
     parser.add_argument("--explosive", type=int, default=2, help="clients sending explosive queries (default 2)")
     parser.add_argument("--query-timeout", type=float, help="the server's query_timeout (default: its own, 10 s)")
-    parser.add_argument("--parse-bombs", type=int, default=0, help="a third phase beside this many parse bombs")
+    parser.add_argument("--parse-bombs", type=int, default=0, help="a further phase beside this many parse bombs…")
+    parser.add_argument("--memory-bombs", type=int, default=0, help="… and this many memory bombs")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of cheap load before measuring")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -399,9 +447,9 @@ def main() -> None:
             run_phase("cheap clients alone", port, process.pid, mix, args, 0),
             run_phase(f"beside {args.explosive} explosive clients", port, process.pid, mix, args, args.explosive),
         ]
-        if args.parse_bombs:
-            name = f"beside {args.parse_bombs} parse bomb clients"
-            phases.append(run_phase(name, port, process.pid, mix, args, 0, args.parse_bombs))
+        if args.parse_bombs or args.memory_bombs:
+            name = f"beside {args.parse_bombs} parse-bomb and {args.memory_bombs} memory-bomb clients"
+            phases.append(run_phase(name, port, process.pid, mix, args, 0, args.parse_bombs, args.memory_bombs))
     logged = log.read_text(encoding="utf-8", errors="replace")
     text = report(phases)
     text += (
@@ -421,6 +469,7 @@ def main() -> None:
                         "p50_ms": {k: percentile(v, 0.5) * 1000 for k, v in p.tally.latencies.items()},
                         "p99_ms": {k: percentile(v, 0.99) * 1000 for k, v in p.tally.latencies.items()},
                         "query_workers_peak_rss": p.peak_rss,
+                        "server_peak_pss": p.peak_pss,
                     }
                     for p in phases
                 ],
