@@ -255,3 +255,14 @@ def test_a_parameter_with_a_trailing_newline_is_a_400(served: tuple[Server, Path
         status, body = err.code, err.read()
         assert b"region" in body
     assert status == 400
+
+
+def test_a_long_query_by_get_is_answered_through_the_proxy(served: tuple[Server, Path]) -> None:
+    """A 6 kB query sent by GET: its answer once carried the whole URL back in Content-Location, past what nginx
+    takes of an answer's headers (502)."""
+    server, _ = served
+    query = "SELECT ?s WHERE { ?s ?p ?o } LIMIT 1 # " + "x" * 6000
+    status, headers, _ = ask(server, query)
+    assert status == 200 and "content-location" not in headers
+    status, headers, _ = ask(server, "SELECT ?s WHERE { ?s ?p ?o } LIMIT 1")
+    assert status == 200 and headers["content-location"].endswith("&format=json")

@@ -113,17 +113,26 @@ def endpoint() -> WerkzeugResponse:
     response = respond(snapshot.pool.execute(replace(job, media_type=media)))
     if request.method != "POST" and parsed.format is None:  # the URL that gives this format whatever the Accept
         name = by_media_type(media, [Kind.GRAPH if graph else Kind.RESULTS]).name
-        response.headers["Content-Location"] = content_location(name)
+        location = content_location(name)
+        if location is not None:
+            response.headers["Content-Location"] = location
     return response
 
 
-def content_location(name: str) -> str:
-    """The request's own path and query string with ``format=name`` added: where the negotiated answer is found.
+# a Content-Location longer than this is left out: it repeats the query, and proxies bound response headers (nginx
+# answers 502 past its proxy_buffer_size); the header is optional, and a long query's URL is no address to keep
+MAX_LOCATION = 2048
+
+
+def content_location(name: str) -> str | None:
+    """The request's own path and query string with ``format=name`` added: where the negotiated answer is found;
+    None when that would be longer than ``MAX_LOCATION``.
 
     A URL argument's bytes are kept as the request sent them (``request.query_string``).
     """
     raw = request.query_string.decode("latin-1")  # the bytes as sent, every one kept (WSGI's reading)
-    return f"{request.path}?{raw}{'&' if raw else ''}format={name}"
+    location = f"{request.path}?{raw}{'&' if raw else ''}format={name}"
+    return location if len(location) <= MAX_LOCATION else None
 
 
 def service_description(snapshot: Snapshot, fmt: str | None) -> WerkzeugResponse:
@@ -172,5 +181,7 @@ def service_description(snapshot: Snapshot, fmt: str | None) -> WerkzeugResponse
     response = Response(g.serialize(format=chosen.rdflib_name, encoding="utf-8"), content_type=chosen.content_type)
     response.headers["Vary"] = "Accept"
     if fmt is None:
-        response.headers["Content-Location"] = content_location(chosen.name)
+        location = content_location(chosen.name)
+        if location is not None:
+            response.headers["Content-Location"] = location
     return response
