@@ -386,15 +386,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from makerkg.store.worker import spec_for
 
     build = current(settings.out)  # a clear message and exit, before any worker starts, when there is no build
-    checker = QueryPool(spec_for(build, settings), 1, settings.query_timeout)  # it starts while the web loads
+    checker = QueryPool(spec_for(build, settings), 1, settings.query_timeout)  # it starts while the rest loads
     from makerkg.web.server import serve
-
-    verify(build, checker)  # … or when its store cannot be opened or read
 
     def started(how: str) -> None:
         print(f"serving build {build.info.id} at http://{settings.host}:{settings.port}/ ({how})", file=sys.stderr)
 
-    serve(settings, started)
+    # … or when its store cannot be opened or read, before any client can connect
+    serve(settings, started, check=lambda: verify(build, checker))
     return EXIT_OK
 
 

@@ -1,113 +1,23 @@
-"""The Flask app: ``create_app`` is the only way to get one."""
+"""The web layer: ``makerkg.web.create_app`` is the only way to get the Flask app (``web/app.py``).
+
+Importing this package loads nothing else: ``makerkg serve`` imports ``web.server`` (which starts the app server
+and nginx, and runs no app itself) without paying for Flask and the blueprints; ``create_app`` loads them when it
+is first asked for (PEP 562).
+"""
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
-from flask_compress import Compress
-from flask_cors import CORS
-from werkzeug.middleware.proxy_fix import ProxyFix
+from typing import TYPE_CHECKING, Any
 
-from makerkg.config import Settings, load
-from makerkg.formats import FORMATS
-from makerkg.web import (
-    api,
-    cache,
-    dumps,
-    errors,
-    graphs,
-    limits,
-    listings,
-    maps,
-    ops,
-    pages,
-    public,
-    reconcile,
-    search,
-    seo,
-    sparql,
-    ui,
-    vendor,
-)  # fmt: skip
-from makerkg.web.engine import Engine, get_engine, representation_etag
+if TYPE_CHECKING:
+    from makerkg.web.app import create_app as create_app
 
-EXPOSED = [
-    "Cache-Status", "Content-Location", "ETag", "Makerkg-Result-Truncated", "Repr-Digest", "Retry-After", "Vary"
-]  # fmt: skip
-# the text formats answers come in, compressed when the client asks (br or gzip) and they are over 1 kB
-COMPRESSED = sorted(
-    {f.media_type for f in FORMATS}
-    | {"text/html", "text/plain", "text/css", "text/javascript", "application/json", "application/problem+json"}
-)
-MAX_AGE = 300  # seconds an answer may be reused without asking: a build changes only when one is published
+__all__ = ["create_app"]
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """An app serving the current build under ``settings.out``; raises StoreMissing when there is none."""
-    settings = settings or load()
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    app.config["JSON_AS_ASCII"] = False
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    engine = app.extensions["makerkg"] = Engine(settings)  # … which its query workers start from
-    answers = cache.register(app, settings)  # first: what it keeps is the answer as it finally leaves
-    # read routes answer any origin, without credentials; preflight requests are answered for POST queries
-    CORS(app, origins="*", send_wildcard=True, supports_credentials=False, expose_headers=EXPOSED, max_age=86400)
-    errors.register(app)
-    ops.install(app, settings.access_log_format if settings.access_log else None)
-    limits.register(app, settings)
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from makerkg.web.app import create_app
 
-    @app.before_request
-    def from_cache() -> Response | None:  # after the rate limit, which counts every request
-        if request.method == "POST":
-            return None  # a POSTed query is looked up by its text, in the endpoint
-        return cache.lookup(answers, engine.snapshot().build.info.id)
-
-    app.register_blueprint(sparql.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(ui.bp)
-    app.register_blueprint(dumps.bp)
-    app.register_blueprint(graphs.bp)
-    app.register_blueprint(listings.bp)
-    app.register_blueprint(seo.bp)
-    app.register_blueprint(search.bp)
-    app.register_blueprint(reconcile.bp)
-    app.register_blueprint(maps.bp)
-    app.register_blueprint(vendor.bp)
-    app.register_blueprint(pages.bp)  # last: its catch-all route serves every other path under the base
-    app.after_request(_etag)
-    app.after_request(public.add_vary)
-    app.after_request(_cache_control)
-    # after the ETag and before the answer cache keeps the answer: compressed once, answered compressed
-    app.config.update(COMPRESS_MIMETYPES=COMPRESSED, COMPRESS_MIN_SIZE=1024, COMPRESS_ALGORITHM=["br", "gzip"])
-    Compress(app)
-    app.context_processor(_template_globals)
-    hops = settings.trusted_proxies
-    if hops:
-        # the client, scheme and host as the trusted proxies saw them: each appends its entry to X-Forwarded-For,
-        # -Proto and -Host, so the n-th entry from the right is the one the outermost trusted proxy wrote
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
-    engine.ready()  # … while the app was set up
-    return app
-
-
-def _cache_control(response: Response) -> Response:
-    """Let clients and caches reuse an answer for a while, then revalidate it with its ETag."""
-    if request.method in ("GET", "HEAD") and response.status_code == 200 and "Cache-Control" not in response.headers:
-        response.cache_control.public = True
-        response.cache_control.max_age = MAX_AGE
-    return response
-
-
-def _template_globals() -> dict[str, str]:
-    return {"build_id": get_engine().snapshot().build.info.id}
-
-
-def _etag(response: Response) -> Response:
-    """An ETag derived from the build and the representation: data change only when a build is published. A streamed
-    answer has none (a query's later parts may still fail), unless its view set one."""
-    fresh = ops.NO_STORE in (response.headers.get("Cache-Control") or "")  # computed at each request
-    if request.method in ("GET", "HEAD") and response.status_code == 200 and not response.is_streamed and not fresh:
-        response.set_etag(representation_etag(get_engine().snapshot(), response.content_type or ""))
-        if "If-None-Match" in request.headers:
-            response.make_conditional(request)
-    return response
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -47,6 +47,7 @@ APP = "makerkg.web.wsgi:application"
 SOCKET = "app.sock"
 READY_TIMEOUT = 120.0  # seconds the app server may take to answer its first request
 POLL = 0.2  # seconds between looks at the children
+READY_POLL = 0.02  # seconds between looks at a child that is starting: the first answer comes that much sooner
 
 
 class ServerFailed(MakerkgError):
@@ -218,12 +219,14 @@ def _wait_ready(child: _Child, connect: Callable[[], http.client.HTTPConnection]
             raise ServerFailed(f"{child.name} exited with code {child.process.returncode} while starting")
         if time.monotonic() > deadline:
             raise ServerFailed(f"{child.name} did not answer within {READY_TIMEOUT:g} s")
-        time.sleep(POLL)
+        time.sleep(READY_POLL)
 
 
-def serve(settings: Settings, started: Callable[[str], None]) -> None:
-    """Run the server until SIGTERM or SIGINT; ``started`` is told how it runs once it answers. Raises UsageError
-    when nginx is needed and missing, ServerFailed when a part does not start or ends on its own."""
+def serve(settings: Settings, started: Callable[[str], None], check: Callable[[], None] = lambda: None) -> None:
+    """Run the server until SIGTERM or SIGINT; ``started`` is told how it runs once it answers. ``check`` (the
+    build's store, say) runs before any client can connect: while the app server starts behind a private socket
+    when nginx is in front, before it starts otherwise; what it raises stops everything. Raises UsageError when
+    nginx is needed and missing, ServerFailed when a part does not start or ends on its own."""
     nginx = find_nginx() if settings.proxy in ("nginx", "auto") else None
     if settings.proxy == "nginx" and nginx is None:
         raise UsageError(
@@ -243,6 +246,8 @@ def serve(settings: Settings, started: Callable[[str], None]) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
+    if nginx is None:  # granian will listen on the public address itself: nothing may listen before the check
+        check()
     layout = Layout(Path(tempfile.mkdtemp(prefix="makerkg-serve-")))
     children: list[_Child] = []  # in the order they are stopped: the front first
     host = settings.host.strip("[]")
@@ -260,6 +265,7 @@ def serve(settings: Settings, started: Callable[[str], None]) -> None:
         app = _Child("the app server (granian)", _start(granian_command(settings, bind), env), signal.SIGTERM)
         children.append(app)
         if nginx is not None:
+            check()  # while the app server starts: no client reaches it before nginx does
             _wait_ready(app, lambda: _UnixConnection(layout.socket, 5))
             layout.nginx.mkdir()
             conf = layout.nginx / "nginx.conf"

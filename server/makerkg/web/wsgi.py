@@ -10,7 +10,6 @@ from multiprocessing.util import Finalize
 from flask import Flask
 
 from makerkg.config import Settings, load
-from makerkg.web import create_app
 from makerkg.web.ops import ACCESS_LOGGER
 
 
@@ -18,7 +17,12 @@ def application() -> Flask:
     """The app, configured from the environment (``makerkg serve`` passes every setting as ``MAKERKG_*``)."""
     settings = load()
     _access_log(settings)
-    app = create_app(settings)
+    from makerkg.web.engine import Engine
+
+    engine = Engine(settings)  # its first query worker starts now, while the app's modules load
+    from makerkg.web.app import create_app
+
+    app = create_app(settings, engine)
     # granian's worker processes end through multiprocessing, which kills their daemonic children (the query
     # workers) after running its finalizers of priority >= 0: close the pool first, so that it stops its workers
     # itself and knows a worker starting meanwhile is stopped on purpose, not failing
