@@ -318,7 +318,7 @@ def _run_query(settings: Settings, sparql: str, fmt: str) -> None:
     reply = runner.execute(job)
     body = reply.read().decode("utf-8")
     if checked.form == "ASK" and fmt == "table":
-        body = "true\n" if '"boolean": true' in body else "false\n"
+        body = "true\n" if json.loads(body)["boolean"] else "false\n"
     out.write(body.replace("\r\n", "\n") if fmt == "csv" else body)
     if reply.answer.truncated:
         print(f"makerkg: the answer was cut at {reply.answer.truncated}", file=sys.stderr)

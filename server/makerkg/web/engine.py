@@ -12,7 +12,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask import current_app, g, has_request_context, request
 
@@ -134,7 +133,3 @@ def get_engine() -> Engine:
     engine = current_app.extensions["makerkg"]
     assert isinstance(engine, Engine)  # noqa: S101 - set by create_app alone
     return engine
-
-
-def store_path(settings: Settings) -> Path:
-    return current(settings.out).store_dir
