@@ -308,7 +308,7 @@ def _run_query(settings: Settings, sparql: str, fmt: str) -> None:
     if checked.form in ("CONSTRUCT", "DESCRIBE"):
         media = by_name("ttl").media_type
     elif fmt == "table" and checked.form == "SELECT":
-        names, found = solutions(runner, sparql, settings.max_rows)
+        names, found = solutions(runner, sparql, settings.max_rows, prefixes=True)
         _table(names, [[value(row, n) for n in names] for row in found], out)
         print(f"({len(found)} row{'s' if len(found) != 1 else ''})", file=out)
         return

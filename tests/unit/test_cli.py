@@ -149,3 +149,13 @@ def test_a_manifest_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
         3,
         f"makerkg: {sources}/manifest.toml:1: expected UTF-8 text, found the byte 0xc8 at offset 2",
     )
+
+
+def test_query_knows_the_graph_s_prefixes_in_every_format(tmp_path: Path) -> None:
+    assert run("build", "--out", str(tmp_path)).returncode == 0
+    query = "SELECT ?n WHERE { ?e a mkg:Edition ; mkg:ordinal ?n } ORDER BY ?n"
+    table = run("query", query, "--out", str(tmp_path))
+    assert table.stdout.splitlines() == ["n", "--", "8", "11", "(2 rows)"], table.stderr
+    assert run("query", query, "--format", "csv", "--out", str(tmp_path)).stdout.splitlines() == ["n", "8", "11"]
+    ask = run("query", "ASK { ?e a mkg:Edition }", "--out", str(tmp_path))
+    assert (ask.returncode, ask.stdout) == (0, "true\n")

@@ -77,9 +77,12 @@ def select(runner: QueryRunner, sparql: str, max_rows: int = 10_000) -> list[dic
     return solutions(runner, sparql, max_rows)[1]
 
 
-def solutions(runner: QueryRunner, sparql: str, max_rows: int = 10_000) -> tuple[list[str], list[dict[str, Term]]]:
-    """The variables and rows of one of makerkg's own SELECT queries, as typed terms (unbound variables left out)."""
-    reply = runner.execute(Job(sparql, "SELECT", SPARQL_JSON, max_rows))
+def solutions(
+    runner: QueryRunner, sparql: str, max_rows: int = 10_000, *, prefixes: bool = False
+) -> tuple[list[str], list[dict[str, Term]]]:
+    """The variables and rows of a SELECT query, as typed terms (unbound variables left out); ``prefixes``: the
+    graph's prefixes are predefined, as for a user's query."""
+    reply = runner.execute(Job(sparql, "SELECT", SPARQL_JSON, max_rows, prefixes=prefixes))
     document = json.loads(reply.read())
     variables: list[str] = document["head"]["vars"]
     return variables, [{v: term_of(cell) for v, cell in row.items()} for row in document["results"]["bindings"]]
