@@ -10,7 +10,8 @@ The scan is a second reading of the text, so it is made conservative wherever it
 - Oxigraph expands ``\\u``/``\\U`` escapes inside strings and IRIs only; SPARQL 1.1 (19.2) expands them over the
   whole text first. A text holding such escapes is scanned both ways and refused where the two readings disagree
   on its form, or where either finds SERVICE.
-- Only strings, IRIs, comments, variable names and the local part of prefixed names are read as opaque; wherever
+- Only strings, IRIs (with their ``\\u`` escapes), comments, variable names, the local part of prefixed names and
+  the escapes they may hold (``ex:a\\'b``: the quote is part of the name, not a string) are read as opaque; wherever
   the scan is unsure of a token's end it reads on as query text, so that more, never less, is checked. Any run of
   letters ``service`` outside those spans counts as the keyword: Oxigraph reads ``SERVICEx:y {…}`` as
   ``SERVICE x:y {…}``, so a word boundary proves nothing.
@@ -60,9 +61,11 @@ _TOKENS = re.compile(
                 | '''[^'\\]*+(?:(?:\\.|'(?!''))[^'\\]*+)*+'''
                 | "[^"\\\r\n]*+(?:\\[^\r\n][^"\\\r\n]*+)*+"
                 | '[^'\\\r\n]*+(?:\\[^\r\n][^'\\\r\n]*+)*+')
-    | (?P<iri><[^<>"{}|^`\\\x00-\x20]*+>)
+    | (?P<unclosed>\"\"\"|'''|"|')
+    | (?P<iri><(?:[^<>"{}|^`\\\x00-\x20]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})*+>)
     | (?P<var>[?$][^\W]++)
     | (?P<local>(?<=:)[^\W]++(?:-[^\W]++)*+)
+    | (?P<escape>\\[_~.\-!$&'()*+,;=/?\#@%])
     | (?P<word>[^\W\d]++)
     | (?P<open>[({\[])
     | (?P<close>[)}\]])
@@ -86,18 +89,34 @@ class _Reading:
     operators: int = 0
 
 
-def _read(text: str, max_operators: int) -> _Reading:
-    """One reading of the text as tokens; it stops once the operators pass ``max_operators`` (refused anyway)."""
+def _read(text: str, max_operators: int, strict: bool) -> _Reading:
+    """One reading of the text as tokens; it stops once the operators pass ``max_operators`` (refused anyway).
+
+    A quote that opens a string never closed is a syntax error when ``strict`` (Oxigraph's reading: a string it can
+    close, this scan closes too, since its strings take every character Oxigraph's do), else the string runs to the
+    end of its line (a long string to the end of the text); either way the scan stays linear in the text's length.
+    """
     reading = _Reading()
     depth = 0
     prologue = True  # BASE <iri> and PREFIX name: <iri> declarations come before the form
     declaring = False  # inside a declaration, before its IRI
-    for match in _TOKENS.finditer(text):
-        kind = match.lastgroup
+    position, end = 0, len(text)
+    while position < end:
+        match = _TOKENS.match(text, position)
+        assert match is not None  # noqa: S101 - the last alternative takes any one character
+        kind, position = match.lastgroup, match.end()
+        if kind == "unclosed":
+            if strict:
+                line = text.count("\n", 0, match.start()) + 1
+                column = match.start() - text.rfind("\n", 0, match.start())
+                raise QuerySyntaxError(f"SPARQL syntax error at line {line}, column {column}: a string never closed")
+            newline = text.find("\n", position)
+            position = end if len(match.group()) == 3 or newline < 0 else newline
+            continue
         if kind == "iri":
             declaring = False
             continue
-        if kind in ("space", "comment", "string", "var", "local", "datatype"):
+        if kind in ("space", "comment", "string", "var", "local", "datatype", "escape"):
             continue
         token = match.group()
         if kind == "word" and _SERVICE.search(token):
@@ -145,9 +164,9 @@ def _unescaped(text: str) -> str:
 def precheck(text: str, max_depth: int = MAX_DEPTH, max_operators: int = MAX_OPERATORS) -> Prechecked:
     """Scan a query; raises QueryRefused (an update, SERVICE, readings that disagree) or QuerySyntaxError (nesting
     or chaining beyond the limits, naming the limit)."""
-    readings = [_read(text, max_operators)]
+    readings = [_read(text, max_operators, strict=True)]
     if _ESCAPE.search(text):
-        readings.append(_read(_unescaped(text), max_operators))
+        readings.append(_read(_unescaped(text), max_operators, strict=False))
     if any(r.service for r in readings):
         raise QueryRefused(SERVICE_REFUSED)
     if any(r.update for r in readings):
