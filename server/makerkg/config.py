@@ -35,8 +35,10 @@ class Settings:
     max_request_bytes: int = 100_000
     query_memory: int = 1024  # MiB a query worker may allocate beyond the store it holds; 0: no limit
     sandbox: bool = True  # query workers refuse to start where they cannot be cut off the network
-    engine: str = "auto"  # "memory", "disk", or "auto": in memory up to memory_store_triples statements
-    memory_store_triples: int = 500_000
+    engine: str = "auto"  # "memory", "disk", or "auto": in memory up to memory_store_statements statements
+    # a worker holds ~320 bytes a statement in memory and loads ~100k statements a second: at 400k (a graph of
+    # ~180k triples) 130 MiB and 4 s to replace a worker; above it, the on-disk store (docs/scale.md)
+    memory_store_statements: int = 400_000
     build_grace: float = 600.0  # seconds a replaced build is kept for servers still reading it
     cache_bytes: int = 64 << 20  # answers kept per web server process for the build being served; 0: no cache
     cache_entry_bytes: int = 1 << 20  # the largest answer kept
@@ -137,7 +139,7 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
         if getattr(result, name) <= 0:
             raise UsageError(name, f"must be positive, found {getattr(result, name)}")
     for name in (
-        "rate_limit", "trusted_proxies", "query_memory", "memory_store_triples", "build_grace", "cache_bytes",
+        "rate_limit", "trusted_proxies", "query_memory", "memory_store_statements", "build_grace", "cache_bytes",
         "cache_entry_bytes",
     ):  # fmt: skip
         if getattr(result, name) < 0:

@@ -37,10 +37,10 @@ class StoreSpec:
 
 
 def spec_for(build: Build, settings: Settings) -> StoreSpec:
-    """How query workers open ``build``: in memory up to ``memory_store_triples`` statements (``engine = auto``)."""
+    """How query workers open ``build``: in memory up to ``memory_store_statements`` statements (``engine = auto``)."""
     statements = build.info.triples + sum(build.info.quads_per_graph.values())
     in_memory = settings.engine == "memory" or (
-        settings.engine == "auto" and statements <= settings.memory_store_triples
+        settings.engine == "auto" and statements <= settings.memory_store_statements
     )
     return StoreSpec(build.path, in_memory, settings.query_memory << 20, settings.sandbox)
 
