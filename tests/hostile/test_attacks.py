@@ -266,3 +266,32 @@ def test_a_long_query_by_get_is_answered_through_the_proxy(served: tuple[Server,
     assert status == 200 and "content-location" not in headers
     status, headers, _ = ask(server, "SELECT ?s WHERE { ?s ?p ?o } LIMIT 1")
     assert status == 200 and headers["content-location"].endswith("&format=json")
+
+
+@pytest.fixture(scope="module")
+def streaming(built: BuildResult, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server at the default caps, so that a large answer streams (past 1 MiB)."""
+    running = start(built.build.path.parent.parent, tmp_path_factory.mktemp("streaming") / "serve.log")
+    yield running
+    stop(running)
+
+
+def test_streamed_answers_left_unread_give_their_workers_back(streaming: Server) -> None:
+    """Issue "Safe on the open internet", found by the outside attack: a HEAD request (whose body is never read) or
+    a client that goes away during a streamed answer (over 1 MiB) kept its query worker for good; six of them left
+    the server without workers. Now every worker comes back: twenty of each, then ordinary queries still answer."""
+    server = streaming
+    big = "SELECT ?s ?p ?o WHERE { ?s ?p ?o . ?x ?y ?z } LIMIT 9000"  # 1.3 MB of CSV: streamed
+    url = f"{server.sparql}?{urllib.parse.urlencode({'query': big})}"
+    for n in range(20):
+        head = urllib.request.Request(url, method="HEAD", headers={"Accept": "text/csv", "Cache-Control": "no-cache"})
+        with urllib.request.urlopen(head, timeout=60) as response:  # noqa: S310 - 127.0.0.1
+            assert response.status == 200
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:  # reads the head, then leaves
+            target = url.split(str(port), 1)[1] + f"&n={n}"
+            sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nAccept: text/csv\r\n\r\n".encode())
+            assert sock.recv(100).startswith(b"HTTP/1.1 200")
+    for n in range(12):
+        status, _, _ = ask(server, f"ASK {{}} # {n}")
+        assert status == 200

@@ -124,3 +124,11 @@ def test_pages_and_answers_may_be_reused_for_five_minutes(app: Flask) -> None:
     client = app.test_client()
     for path in ("/org/miit", "/api/queries/provinces-without-regional?edition=8", "/"):
         assert client.get(path).headers["Cache-Control"] == "public, max-age=300", path
+
+
+def test_a_head_request_never_leaves_an_empty_answer_for_get(app: Flask) -> None:
+    client = app.test_client()
+    url = "/sparql?" + urllib.parse.urlencode({"query": QUERY})
+    assert client.head(url, headers=JSON).status_code == 200
+    response = client.get(url, headers=JSON)
+    assert response.headers["Cache-Status"] == "makerkg; fwd=miss; stored" and len(response.get_data()) > 1000

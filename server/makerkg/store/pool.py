@@ -16,7 +16,6 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 from typing import Any
@@ -267,33 +266,13 @@ class QueryPool:
         kind, payload = self._receive(worker, deadline, job)
         metrics.query_finished(time.monotonic() - deadline + self.timeout)
         if kind == "answer" and payload.streamed:
-            return Reply(payload, self._stream(worker, deadline, job, demoted))
+            return Reply(payload, _Parts(self, worker, deadline, job, demoted))
         self._release(worker, demoted)
         if kind == "answer":
             assert isinstance(payload, Answer)  # noqa: S101 - the worker's protocol
             return Reply(payload)
         errors = {"syntax": QuerySyntaxError, "refused": QueryRefused, "failed": QueryFailed}
         raise errors[kind](str(payload))
-
-    def _stream(self, worker: _Worker, deadline: float, job: Job, demoted: bool) -> Iterator[bytes]:
-        """The further parts of a streamed answer; the worker is released at the end, or replaced when the
-        stream stops early (the client went away, the deadline passed, the worker failed)."""
-        finished = False
-        try:
-            while True:
-                kind, payload = self._receive(worker, deadline, job)
-                if kind == "part":
-                    yield payload
-                elif kind == "end":
-                    finished = True
-                    return
-                else:  # an error after the head was sent: the response can only be cut off
-                    raise WorkerLost()
-        finally:
-            if finished:
-                self._release(worker, demoted)
-            elif not worker.ended():
-                self._replace(worker)
 
     def _release(self, worker: _Worker, demoted: bool) -> None:
         if demoted and not worker.set_priority(0):
@@ -315,6 +294,51 @@ class QueryPool:
             self._waiting.clear()  # stopped on purpose: the watcher has nothing to replace
         for worker in workers:
             worker.stop()
+
+
+class _Parts:
+    """The further parts of a streamed answer, read from the worker that makes them. The worker is released at the
+    end; closed before the end (the client went away, a HEAD request that reads no body, the deadline passed, the
+    worker failed), or never read at all, the worker is replaced: a generator would do neither when it is closed
+    before its first part, and a worker left to a stream no one reads is lost to the pool for good."""
+
+    def __init__(self, pool: QueryPool, worker: _Worker, deadline: float, job: Job, demoted: bool) -> None:
+        self._pool, self._worker, self._deadline, self._job, self._demoted = pool, worker, deadline, job, demoted
+        self._done = False
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> _Parts:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._done:
+            raise StopIteration
+        try:
+            kind, payload = self._pool._receive(self._worker, self._deadline, self._job)
+        except BaseException:
+            self._done = True  # _receive replaced the worker
+            raise
+        if kind == "part":
+            assert isinstance(payload, bytes)  # noqa: S101 - the worker's protocol
+            return payload
+        if kind == "end":
+            with self._lock:
+                self._done = True
+            self._pool._release(self._worker, self._demoted)
+            raise StopIteration
+        self.close()  # an error after the head was sent: the response can only be cut off
+        raise WorkerLost()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        log.info("a streamed answer was left before its end: its query worker is replaced")
+        self._pool._replace(self._worker)
+
+    def __del__(self) -> None:
+        self.close()
 
 
 # what a build's store must answer before a server listens on it: triples of the default graph (the merge), and quads

@@ -63,6 +63,12 @@ class Reply:
         """The whole body."""
         return self.answer.body + b"".join(self.parts)
 
+    def close(self) -> None:
+        """Give up the further parts (the worker making them is let go); nothing for a whole answer."""
+        close = getattr(self.parts, "close", None)
+        if close is not None:
+            close()
+
 
 class QueryRunner(Protocol):
     """Runs jobs; raises QuerySyntaxError, QueryRefused, QueryTimeout, QueryTooLarge, Busy or WorkerLost."""

@@ -154,7 +154,8 @@ def lookup(cache: AnswerCache | None, build: str, body: bytes = b"") -> Response
     entry = None if "no-cache" in request.headers.get("Cache-Control", "") else cache.get(key)
     metrics.cache_lookup(entry is not None)
     if entry is None:
-        g.makerkg_cache_key = key
+        if request.method != "HEAD":  # a HEAD answer has no body to keep, and GET's key: never kept in its place
+            g.makerkg_cache_key = key
         return None
     response = answer(entry)
     if "If-None-Match" in request.headers:

@@ -9,13 +9,14 @@ prefixes (``namespaces.PREFIXES``) are predefined; a query's own ``PREFIX`` or `
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
 from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, redirect, request, url_for
 from rdflib import SH, BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, XSD
 from werkzeug.wrappers import Response as WerkzeugResponse
+from werkzeug.wsgi import ClosingIterator
 
 from makerkg.errors import NotAcceptable, ProtocolError
 from makerkg.formats import GRAPH_FORMATS, RESULT_FORMATS, TRIPLE_FORMATS, Kind, by_media_type
@@ -43,8 +44,13 @@ def respond(reply: Reply) -> Response:
     """An HTTP response for an answer: whole, or streamed part by part; a cut answer says which limit applied."""
     answer = reply.answer
     content_type = by_media_type(answer.media_type).content_type
-    if answer.streamed:
-        response = Response(_stream(reply), content_type=content_type)
+    if answer.streamed and request.method == "HEAD":  # no body will be read: let the worker go at once
+        reply.close()
+        response = Response(b"", content_type=content_type)
+    elif answer.streamed:
+        # closed by the WSGI server when the client goes away or the answer is sent: the worker is let go either way
+        response = Response(ClosingIterator(itertools.chain([answer.body], reply.parts), [reply.close]),
+                            content_type=content_type)  # fmt: skip
     else:
         response = Response(answer.body, content_type=content_type)
     response.headers["Vary"] = "Accept"
@@ -64,11 +70,6 @@ def read_body(limit: int) -> bytes:
     if len(data) > limit:
         raise ProtocolError(413, "body", f"more than {limit} bytes, over the limit (max_request_bytes)")
     return data
-
-
-def _stream(reply: Reply) -> Iterator[bytes]:
-    yield reply.answer.body
-    yield from reply.parts
 
 
 @bp.route("/sparql", methods=["GET", "POST", "HEAD"])
