@@ -392,7 +392,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     def started(how: str) -> None:
         print(f"serving build {build.info.id} at http://{settings.host}:{settings.port}/ ({how})", file=sys.stderr)
 
-    # … or when its store cannot be opened or read, before any client can connect
+    # … or when its store cannot be opened or read, before anything starts
     serve(settings, started, check=lambda: verify(build, checker))
     return EXIT_OK
 

@@ -123,7 +123,7 @@ class QueryPool:
     def memory_mib(self) -> int:
         return self.spec.memory_limit >> 20
 
-    def ready(self) -> QueryPool:
+    def ready(self, background: bool = True) -> QueryPool:
         """Wait until the first worker has opened the store (raises StoreMissing: a server with a broken store does
         not start), then start the others one after the other, in the background: the first answers meanwhile."""
         first, self._first = self._first, None
@@ -136,8 +136,9 @@ class QueryPool:
             raise
         log.info("query worker %s ready (sandbox: %s)", first.info.get("pid"), first.info.get("sandbox"))
         self._put_idle(first)
-        threading.Thread(target=self._grow, name="makerkg-worker-start", daemon=True).start()
-        threading.Thread(target=self._watch, name="makerkg-worker-watch", daemon=True).start()
+        if background:  # a pool for one check starts no thread (makerkg serve forks its children after it)
+            threading.Thread(target=self._grow, name="makerkg-worker-start", daemon=True).start()
+            threading.Thread(target=self._watch, name="makerkg-worker-watch", daemon=True).start()
         return self
 
     def _grow(self) -> None:
@@ -352,7 +353,7 @@ def verify(build: Build, pool: QueryPool) -> None:
     """Count the statements of the build's store through ``pool`` (then closed) against build.json; raises
     StoreMissing when it cannot be opened or read, or counts otherwise (files damaged or replaced on disk)."""
     try:
-        pool.ready()  # raises StoreMissing when the store does not open
+        pool.ready(background=False)  # raises StoreMissing when the store does not open
         expected = (build.info.triples, sum(build.info.quads_per_graph.values()))
         for query, count in zip(VERIFY_QUERIES, expected, strict=True):
             try:

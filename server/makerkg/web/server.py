@@ -224,9 +224,9 @@ def _wait_ready(child: _Child, connect: Callable[[], http.client.HTTPConnection]
 
 def serve(settings: Settings, started: Callable[[str], None], check: Callable[[], None] = lambda: None) -> None:
     """Run the server until SIGTERM or SIGINT; ``started`` is told how it runs once it answers. ``check`` (the
-    build's store, say) runs before any client can connect: while the app server starts behind a private socket
-    when nginx is in front, before it starts otherwise; what it raises stops everything. Raises UsageError when
-    nginx is needed and missing, ServerFailed when a part does not start or ends on its own."""
+    build's store, say) runs first, before anything starts: what it raises stops everything, and nothing has
+    printed or listened. Raises UsageError when nginx is needed and missing, ServerFailed when a part does not start
+    or ends on its own."""
     nginx = find_nginx() if settings.proxy in ("nginx", "auto") else None
     if settings.proxy == "nginx" and nginx is None:
         raise UsageError(
@@ -246,8 +246,7 @@ def serve(settings: Settings, started: Callable[[str], None], check: Callable[[]
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    if nginx is None:  # granian will listen on the public address itself: nothing may listen before the check
-        check()
+    check()
     layout = Layout(Path(tempfile.mkdtemp(prefix="makerkg-serve-")))
     children: list[_Child] = []  # in the order they are stopped: the front first
     host = settings.host.strip("[]")
@@ -265,7 +264,6 @@ def serve(settings: Settings, started: Callable[[str], None], check: Callable[[]
         app = _Child("the app server (granian)", _start(granian_command(settings, bind), env), signal.SIGTERM)
         children.append(app)
         if nginx is not None:
-            check()  # while the app server starts: no client reaches it before nginx does
             _wait_ready(app, lambda: _UnixConnection(layout.socket, 5))
             layout.nginx.mkdir()
             conf = layout.nginx / "nginx.conf"
