@@ -69,7 +69,9 @@ def build(
     workers = os.cpu_count() or 1
     with (
         Draft(settings.out, say, settings.build_grace) as draft,
-        Validator(resources.shapes_file(), workers, CHUNK_TRIPLES, settings.shacl_engine) as validator,
+        Validator(
+            resources.shapes_file(), workers, CHUNK_TRIPLES[settings.shacl_engine], settings.shacl_engine
+        ) as validator,
     ):
         for name, kind, graph in named_graphs(sources, links, ref, resources.ontology_file(), minter):
             triples = triples_of(graph)
