@@ -72,9 +72,7 @@ def build(
     with (
         long_lived(),
         Draft(settings.out, say, settings.build_grace) as draft,
-        Validator(
-            resources.shapes_file(), workers, CHUNK_TRIPLES[settings.shacl_engine], settings.shacl_engine
-        ) as validator,
+        Validator(resources.shapes_file(), workers, CHUNK_TRIPLES, settings.shacl_engine) as validator,
     ):
         for name, kind, graph in named_graphs(sources, links, ref, resources.ontology_file(), minter):
             triples = triples_of(graph)
