@@ -14,7 +14,7 @@ from typing import Any
 
 import pyoxigraph as ox
 from rdflib import Graph, URIRef
-from rdflib.extras.shacl import parse_shacl_path
+from rdflib.extras.shacl import SHACLPathError, parse_shacl_path
 from rdflib.namespace import RDF, SH
 from rdflib.term import Node
 
@@ -67,19 +67,23 @@ def check(data: bytes, shapes: Path, engine: str = REFERENCE_ENGINE) -> Validati
         conforms, results = _turbo(data, shapes)
     else:
         raise UsageError("shacl_engine", f"one of {', '.join(SHACL_ENGINES)}, found {engine!r}")
-    violations = [
+    return ValidationReport(conforms=conforms, violations=violations(results))
+
+
+def violations(results: Graph) -> tuple[Violation, ...]:
+    """The validation results of a SHACL results graph, sorted."""
+    found = [
         Violation(
             focus=_text(results.value(result, SH.focusNode)),
             path=_path(results, results.value(result, SH.resultPath)),
             component=_text(results.value(result, SH.sourceConstraintComponent)).rsplit("#", 1)[-1],
-            message=_text(results.value(result, SH.resultMessage)),
+            message="\n".join(sorted(str(m) for m in results.objects(result, SH.resultMessage))),
             severity=_text(results.value(result, SH.resultSeverity)).rsplit("#", 1)[-1],
             value=_text(results.value(result, SH.value)),
         )
         for result in results.subjects(RDF.type, SH.ValidationResult)
     ]
-    violations.sort(key=_order)
-    return ValidationReport(conforms=conforms, violations=tuple(violations))
+    return tuple(sorted(found, key=_order))
 
 
 def _order(v: Violation) -> tuple[str, ...]:
@@ -139,7 +143,10 @@ def _path(results: Graph, node: Node | None) -> str:
     arbitrary, so two reports of one path would not compare equal)."""
     if node is None or isinstance(node, URIRef):
         return _text(node)
-    return parse_shacl_path(results, node).n3()
+    try:
+        return parse_shacl_path(results, node).n3()
+    except SHACLPathError:  # a results graph without the path's own triples
+        return "_:path"
 
 
 def check_ntriples(path: Path, shapes: Path, engine: str = REFERENCE_ENGINE) -> ValidationReport:
