@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from multiprocessing import get_context
@@ -120,6 +120,10 @@ class Draft:
         self._parts.mkdir()
         self._graphs: dict[str, tuple[Path, int]] = {}
         self._published = False
+        # Creating the Oxigraph store waits on the disk a tenth of a second (the processor is idle): begun here, in
+        # a thread, it is done by the time the graph is made.
+        self._opener = ThreadPoolExecutor(1)
+        self._store: Future[ox.Store] | None = self._opener.submit(ox.Store, str(self.path / STORE_DIR))
 
     def __enter__(self) -> Draft:
         return self
@@ -131,6 +135,8 @@ class Draft:
 
     def discard(self) -> None:
         """Remove the draft (nothing, once it is published) and release the out directory."""
+        self._opener.shutdown(wait=True)
+        self._store = None  # closes the store, if publish has not
         if not self._published:
             shutil.rmtree(self.path, ignore_errors=True)
         self._lock.release()
@@ -169,12 +175,14 @@ class Draft:
         with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as apart:
             # spawn: this process may hold threads (the validation pool) that a fork would copy in a bad state
             dumps: Future[None] | None = apart.submit(write_dumps, files) if self.quads > DUMPS_APART_QUADS else None
-            store = ox.Store(str(self.path / STORE_DIR))
+            if self._store is None:
+                raise RuntimeError("a draft is published once")
+            store, self._store = self._store.result(), None
             load_files(store, self.path)
             store.flush()
             store.optimize()
             summary = replace(summary, statistics=statistics(store))
-            del store
+            del store  # closed before the build is moved into place
             (self.path / SOURCES_DIR).mkdir()
             for plan in sources:
                 shutil.copyfile(plan, self.path / SOURCES_DIR / plan.name)
