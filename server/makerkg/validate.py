@@ -232,10 +232,10 @@ class Validator:
         self._directory.cleanup()
 
 
-# Edition triples validated together (about three editions): either engine's time grows faster than linearly with
-# a chunk's size, and every chunk validates the reference data again; both take least time a triple here
-# (docs/scale.md).
-CHUNK_TRIPLES = 5_000
+# Edition triples validated together (about twelve editions): every chunk validates the reference data again
+# (8k triples at 100k, 27k at 1M: the places the editions use), and past this size an engine's time grows faster
+# than linearly with a chunk's; both engines take least time a triple here (docs/scale.md).
+CHUNK_TRIPLES = 20_000
 
 
 def ntriples(triples: list[ox.Triple]) -> bytes:
