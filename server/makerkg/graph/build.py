@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
 from pathlib import Path
 
 from rdflib import Dataset, Graph, Literal, URIRef
@@ -95,14 +96,19 @@ def edition_graph(sources: Sources, edition: Edition, links: Links, ref: Referen
     return g
 
 
+# Literals are made once per value (they are immutable): names, places and numbers recur in every edition, and an
+# rdflib Literal takes some microseconds to make.
+@lru_cache(maxsize=1 << 16)
 def _zh(text: str) -> Literal:
     return Literal(text, lang="zh")
 
 
+@lru_cache(maxsize=1 << 12)
 def _en(text: str) -> Literal:
     return Literal(text, lang="en")
 
 
+@lru_cache(maxsize=1 << 12)
 def _int(value: int, datatype: URIRef = XSD.integer) -> Literal:
     return Literal(value, datatype=datatype)
 
