@@ -155,7 +155,8 @@ def check_ntriples(path: Path, shapes: Path, engine: str = REFERENCE_ENGINE) -> 
 
 
 class Validator:
-    """Validates a graph given in chunks, each on its own, in ``workers`` processes once there are several.
+    """Validates a graph given in chunks, each on its own, with ``engine`` (one of SHACL_ENGINES), in ``workers``
+    processes once there are several.
 
     A chunk is some editions' graphs with the reference data they link to: every shape constrains nodes of one
     edition or of the reference data, so chunks give the same results as the whole graph, in time that grows
@@ -163,7 +164,7 @@ class Validator:
     files, so memory holds the ones being validated only; workers start on a chunk as soon as it is added.
     """
 
-    def __init__(self, shapes: Path, workers: int, chunk_triples: int = 5_000, engine: str = REFERENCE_ENGINE) -> None:
+    def __init__(self, shapes: Path, workers: int, chunk_triples: int = 20_000, engine: str = REFERENCE_ENGINE) -> None:
         self.shapes = shapes
         self.engine = engine
         self.workers = workers
