@@ -39,6 +39,8 @@ class Settings:
     # a worker holds ~320 bytes a statement in memory and loads ~100k statements a second: at 400k (a graph of
     # ~180k triples) 130 MiB and 4 s to replace a worker; above it, the on-disk store (docs/scale.md)
     memory_store_statements: int = 400_000
+    shacl_engine: str = "pyshacl-turbo"  # the build's SHACL engine: "pyshacl-turbo" or "pyshacl", the reference
+    # (chosen by measurement, docs/scale.md; `makerkg validate` runs pyshacl unless told otherwise)
     build_grace: float = 600.0  # seconds a replaced build is kept for servers still reading it
     cache_bytes: int = 64 << 20  # answers kept per web server process for the build being served; 0: no cache
     cache_entry_bytes: int = 1 << 20  # the largest answer kept
@@ -57,6 +59,9 @@ class Settings:
 _ENV_PREFIX = "MAKERKG_"
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 PROXIES = ("auto", "nginx", "none")
+# The SHACL engines, the reference first. pyshacl-turbo reports the same violations as pySHACL on every broken
+# fixture of tests/unit/test_shapes.py (a test runs both on each) in a fraction of the time (docs/scale.md).
+SHACL_ENGINES = ("pyshacl", "pyshacl-turbo")
 ACCESS_LOG_FORMATS = ("text", "json")
 MAX_HEADER_TIMEOUT = 60.0  # the longest header timeout granian accepts (proxy = "none")
 
@@ -132,6 +137,8 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
     result = replace(settings, **changes)
     if not result.base.endswith("/") or not result.base.startswith(("http://", "https://")):
         raise UsageError("base", f"an http(s) IRI ending with '/' is needed, found {result.base!r}")
+    if result.shacl_engine not in SHACL_ENGINES:
+        raise UsageError("shacl_engine", f"one of {', '.join(SHACL_ENGINES)}, found {result.shacl_engine!r}")
     if result.engine not in ("auto", "memory", "disk"):
         raise UsageError("engine", f"expected auto, memory or disk, found {result.engine!r}")
     numbers = ("query_timeout", "max_rows", "max_answer_bytes", "max_request_bytes", "workers", "threads")

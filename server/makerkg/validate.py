@@ -1,4 +1,4 @@
-"""Stage 4: SHACL validation of the graph with pySHACL."""
+"""Stage 4: SHACL validation of the graph, with pySHACL (the reference) or pyshacl-turbo (a Rust engine)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,21 @@ from dataclasses import dataclass
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import pyoxigraph as ox
-from pyshacl import validate
-from rdflib import Dataset, Graph
-from rdflib.namespace import SH
+from rdflib import Graph, URIRef
+from rdflib.extras.shacl import SHACLPathError, parse_shacl_path
+from rdflib.namespace import RDF, SH
 from rdflib.term import Node
 
 from makerkg import resources
+from makerkg.config import SHACL_ENGINES
 from makerkg.errors import UsageError
 from makerkg.formats import GRAPH_FORMATS, by_extension
 from makerkg.iris import GraphKind, Layout
+
+REFERENCE_ENGINE = SHACL_ENGINES[0]
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,8 @@ class Violation:
     """One validation result: where, on which path, and the shape's message."""
 
     focus: str
-    path: str
+    path: str  # an IRI, or a SPARQL property path (^<iri> for an inverse path)
+    component: str  # the constraint component's local name, e.g. MinCountConstraintComponent
     message: str
     severity: str
     value: str
@@ -53,58 +58,105 @@ class ValidationReport:
         return "\n".join(str(v) for v in self.violations)
 
 
+def check(data: bytes, shapes: Path, engine: str = REFERENCE_ENGINE) -> ValidationReport:
+    """Validate ``data`` (N-Triples) against the shapes file with ``engine`` (one of SHACL_ENGINES); the classes the
+    data needs are asserted in it, so no inference. Raises UsageError for an unknown engine."""
+    if engine == "pyshacl":
+        conforms, results = _pyshacl(data, shapes)
+    elif engine == "pyshacl-turbo":
+        conforms, results = _turbo(data, shapes)
+    else:
+        raise UsageError("shacl_engine", f"one of {', '.join(SHACL_ENGINES)}, found {engine!r}")
+    return ValidationReport(conforms=conforms, violations=violations(results))
+
+
+def violations(results: Graph) -> tuple[Violation, ...]:
+    """The validation results of a SHACL results graph, sorted."""
+    found = [
+        Violation(
+            focus=_text(results.value(result, SH.focusNode)),
+            path=_path(results, results.value(result, SH.resultPath)),
+            component=_text(results.value(result, SH.sourceConstraintComponent)).rsplit("#", 1)[-1],
+            message="\n".join(sorted(str(m) for m in results.objects(result, SH.resultMessage))),
+            severity=_text(results.value(result, SH.resultSeverity)).rsplit("#", 1)[-1],
+            value=_text(results.value(result, SH.value)),
+        )
+        for result in results.subjects(RDF.type, SH.ValidationResult)
+    ]
+    return tuple(sorted(found, key=_order))
+
+
+def _order(v: Violation) -> tuple[str, ...]:
+    return (v.focus, v.path, v.message, v.value, v.component, v.severity)
+
+
 @lru_cache(maxsize=4)
 def _shapes(path: str) -> Graph:
-    """The shapes graph, parsed once per process (pyshacl does not change it)."""
+    """The shapes graph, parsed once per process (pySHACL does not change it)."""
     return Graph().parse(path, format="turtle")
 
 
-def union(ds: Dataset) -> Graph:
-    """Every triple of every graph of ``ds`` in one graph, as the shapes see the data."""
-    g = Graph()
-    for s, p, o, _ in ds.quads((None, None, None, None)):
-        g.add((s, p, o))
-    return g
+def _pyshacl(data: bytes, shapes: Path) -> tuple[bool, Graph]:
+    from pyshacl import validate  # only the engine a process uses is imported
 
-
-def check(data: Graph, shapes: Path) -> ValidationReport:
-    """Validate ``data`` against the shapes file; the classes the data needs are asserted in it, so no inference."""
-    shapes_graph = _shapes(str(shapes))
     conforms, results, _ = validate(
-        data,
-        shacl_graph=shapes_graph,
+        Graph().parse(data=data, format="nt"),
+        shacl_graph=_shapes(str(shapes)),
         inference="none",
         advanced=False,  # SHACL-SPARQL constraints run without pySHACL's "advanced" features
         allow_warnings=True,
     )
     if not isinstance(results, Graph):
         raise TypeError("pyshacl returned no results graph")
-    violations = []
-    for result in results.subjects(predicate=SH.focusNode):
-        violations.append(
-            Violation(
-                focus=_text(results.value(result, SH.focusNode)),
-                path=_text(results.value(result, SH.resultPath)),
-                message=_text(results.value(result, SH.resultMessage)),
-                severity=_text(results.value(result, SH.resultSeverity)).rsplit("#", 1)[-1],
-                value=_text(results.value(result, SH.value)),
-            )
-        )
-    violations.sort(key=lambda v: (v.focus, v.path, v.message, v.value))
-    return ValidationReport(conforms=bool(conforms), violations=tuple(violations))
+    return bool(conforms), results
+
+
+@lru_cache(maxsize=4)
+def _turbo_shapes(path: str) -> Any:
+    """The shapes compiled by pyshacl-turbo, once per process."""
+    import pyshacl_turbo
+
+    return pyshacl_turbo.compile_shapes(path, advanced=False)
+
+
+def _turbo(data: bytes, shapes: Path) -> tuple[bool, Graph]:
+    # pyshacl-turbo's public entry points take N-Triples through an rdflib graph and back before its engine sees
+    # them, which costs three to five times the validation itself; its Input record hands the text to the engine as
+    # it is. A pyoxigraph Store, the other direct way in, is not used: pyshacl-turbo 0.6 reads its plain literals as
+    # typed xsd:string and then finds "text/plain" outside sh:in ( "text/plain" ) (docs/scale.md).
+    from pyshacl_turbo.rdf import Input
+
+    conforms, results, _ = _turbo_shapes(str(shapes)).validate(
+        Input(data.decode("utf-8"), "nt", None, {}), allow_warnings=True
+    )
+    if not isinstance(results, Graph):
+        raise TypeError("pyshacl-turbo returned no results graph")
+    return bool(conforms), results
 
 
 def _text(node: Node | None) -> str:
     return "" if node is None else str(node)
 
 
-def check_ntriples(path: Path, shapes: Path) -> ValidationReport:
+def _path(results: Graph, node: Node | None) -> str:
+    """A result's path: its IRI, or a SPARQL property path for a path that is a blank node (whose label is
+    arbitrary, so two reports of one path would not compare equal)."""
+    if node is None or isinstance(node, URIRef):
+        return _text(node)
+    try:
+        return parse_shacl_path(results, node).n3()
+    except SHACLPathError:  # a results graph without the path's own triples
+        return "_:path"
+
+
+def check_ntriples(path: Path, shapes: Path, engine: str = REFERENCE_ENGINE) -> ValidationReport:
     """Validate a graph given as an N-Triples file (what a worker process receives)."""
-    return check(Graph().parse(path, format="nt"), shapes)
+    return check(path.read_bytes(), shapes, engine)
 
 
 class Validator:
-    """Validates a graph given in chunks, each on its own, in ``workers`` processes once there are several.
+    """Validates a graph given in chunks, each on its own, with ``engine`` (one of SHACL_ENGINES), in ``workers``
+    processes once there are several.
 
     A chunk is some editions' graphs with the reference data they link to: every shape constrains nodes of one
     edition or of the reference data, so chunks give the same results as the whole graph, in time that grows
@@ -112,8 +164,9 @@ class Validator:
     files, so memory holds the ones being validated only; workers start on a chunk as soon as it is added.
     """
 
-    def __init__(self, shapes: Path, workers: int, chunk_triples: int = 5_000) -> None:
+    def __init__(self, shapes: Path, workers: int, chunk_triples: int = 20_000, engine: str = REFERENCE_ENGINE) -> None:
         self.shapes = shapes
+        self.engine = engine
         self.workers = workers
         self.chunk_triples = chunk_triples
         self.reference = b""  # N-Triples of the reference data, which every chunk of editions carries
@@ -143,9 +196,9 @@ class Validator:
         if self._pool is None and len(self._paths) > 1 and self.workers > 1:
             # spawn: the parent may hold threads and large structures a fork would copy
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
-            self._futures.append(self._pool.submit(check_ntriples, self._paths[0], self.shapes))
+            self._futures.append(self._pool.submit(check_ntriples, self._paths[0], self.shapes, self.engine))
         if self._pool is not None:
-            self._futures.append(self._pool.submit(check_ntriples, path, self.shapes))
+            self._futures.append(self._pool.submit(check_ntriples, path, self.shapes, self.engine))
 
     def add_edition(self, ntriples: bytes, triples: int) -> None:
         """One edition's graph (N-Triples, ``triples`` of them): chunked with others and the reference data, and
@@ -166,12 +219,10 @@ class Validator:
         """The results of every chunk, merged (the editions still pending make the last); waits for the workers."""
         self.flush()
         if self._pool is None:
-            reports = [check_ntriples(path, self.shapes) for path in self._paths]
+            reports = [check_ntriples(path, self.shapes, self.engine) for path in self._paths]
         else:
             reports = [future.result() for future in self._futures]
-        violations = sorted(
-            {v for r in reports for v in r.violations}, key=lambda v: (v.focus, v.path, v.message, v.value)
-        )
+        violations = sorted({v for r in reports for v in r.violations}, key=_order)
         return ValidationReport(conforms=all(r.conforms for r in reports), violations=tuple(violations))
 
     def close(self) -> None:
@@ -182,14 +233,17 @@ class Validator:
         self._directory.cleanup()
 
 
-CHUNK_TRIPLES = 5_000  # edition triples validated together; SHACL time grows faster than linearly with size
+# Edition triples validated together (about twelve editions): every chunk validates the reference data again
+# (8k triples at 100k, 27k at 1M: the places the editions use), and past this size an engine's time grows faster
+# than linearly with a chunk's; both engines take least time a triple here (docs/scale.md).
+CHUNK_TRIPLES = 20_000
 
 
 def ntriples(triples: list[ox.Triple]) -> bytes:
     return ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES) or b""
 
 
-def validate_file(path: Path) -> ValidationReport:
+def validate_file(path: Path, engine: str = REFERENCE_ENGINE) -> ValidationReport:
     """Validate an RDF file (its format named by its extension) against the shapes; raises UsageError for a file
     that is not RDF of that format, naming the line and column."""
     try:
@@ -201,25 +255,27 @@ def validate_file(path: Path) -> ValidationReport:
         quads = list(ox.parse(path=path, format=fmt.rdf))
     except SyntaxError as err:
         raise UsageError("FILE", f"{path}: not readable as {fmt.name} ({' '.join(str(err).split())})") from err
-    return validate_quads(quads)
+    return validate_quads(quads, engine)
 
 
-def validate_quads(quads: Sequence[ox.Quad]) -> ValidationReport:
-    """Validate a build's quads against the shapes."""
-    ds = Dataset()
-    ds.parse(data=ox.serialize(quads, format=ox.RdfFormat.N_QUADS), format="nquads")
-    return check(union(ds), resources.shapes_file())
+def validate_quads(quads: Sequence[ox.Quad], engine: str = REFERENCE_ENGINE) -> ValidationReport:
+    """Validate a build's quads against the shapes: the triples of all its graphs together, as the shapes see the
+    data."""
+    triples = list(dict.fromkeys(q.triple for q in quads))
+    return check(ntriples(triples), resources.shapes_file(), engine)
 
 
 WHOLE_GRAPH_TRIPLES = 50_000  # `makerkg validate` checks a build up to this size whole, a larger one in chunks
 
 
-def validate_build(graph_file: Path, triples: int, base: str, workers: int) -> ValidationReport:
+def validate_build(
+    graph_file: Path, triples: int, base: str, workers: int, engine: str = REFERENCE_ENGINE
+) -> ValidationReport:
     """Validate a published build against the shapes: whole when it is small, so the check does not rest on the
     chunking; else in chunks of editions with the reference data, as the build validated it, from ``graph.nq``
     one graph at a time (a whole 1M-triple graph in pySHACL takes gigabytes and hours)."""
     if triples <= WHOLE_GRAPH_TRIPLES:
-        return validate_quads(list(ox.parse(path=graph_file, format=ox.RdfFormat.N_QUADS)))
+        return validate_quads(list(ox.parse(path=graph_file, format=ox.RdfFormat.N_QUADS)), engine)
     layout: Layout[str] = Layout(base)
 
     def graphs() -> Iterator[tuple[GraphKind, list[ox.Triple]]]:
@@ -229,7 +285,7 @@ def validate_build(graph_file: Path, triples: int, base: str, workers: int) -> V
 
     # the reference graph sorts after the editions in graph.nq: one pass for it, one for the editions
     reference = next((ntriples(t) for kind, t in graphs() if kind is GraphKind.REFERENCE), b"")
-    with Validator(resources.shapes_file(), workers, CHUNK_TRIPLES) as validator:
+    with Validator(resources.shapes_file(), workers, CHUNK_TRIPLES, engine) as validator:
         validator.reference = reference
         for kind, found in graphs():
             if kind is GraphKind.EDITION:

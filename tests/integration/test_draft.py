@@ -11,6 +11,7 @@ import pyoxigraph as ox
 import pytest
 
 from makerkg import resources, validate
+from makerkg.config import SHACL_ENGINES
 from makerkg.model import BuildSummary
 from makerkg.pipeline import BuildResult
 from makerkg.store import Build, Draft, current
@@ -108,20 +109,21 @@ def test_one_chunk_is_validated_in_process_and_conforms(built: BuildResult) -> N
         assert validator.report().conforms
 
 
+@pytest.mark.parametrize("engine", SHACL_ENGINES)
 @pytest.mark.parametrize("whole_up_to", [10**9, 0], ids=["whole", "in-chunks"])
 def test_validating_a_build_whole_or_in_chunks_finds_the_same(
-    built: BuildResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole_up_to: int
+    built: BuildResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole_up_to: int, engine: str
 ) -> None:
     monkeypatch.setattr(validate, "WHOLE_GRAPH_TRIPLES", whole_up_to)
     monkeypatch.setattr(validate, "CHUNK_TRIPLES", 1)  # one chunk per edition: several chunks, in worker processes
     info = built.build.info
-    assert validate.validate_build(built.build.graph_file, info.triples, info.base, workers=2).conforms
+    assert validate.validate_build(built.build.graph_file, info.triples, info.base, 2, engine).conforms
     contest = f"<{BASE}edition/11/regional/110000> <https://schema.org/name> "
     lines = built.build.graph_file.read_bytes().splitlines(keepends=True)
     kept = [line for line in lines if not line.startswith(contest.encode())]
     assert len(kept) == len(lines) - 1
     (tmp_path / "graph.nq").write_bytes(b"".join(kept))
-    report = validate.validate_build(tmp_path / "graph.nq", info.triples, info.base, workers=2)
+    report = validate.validate_build(tmp_path / "graph.nq", info.triples, info.base, 2, engine)
     assert [(v.focus, v.message) for v in report.violations] == [
         (
             f"{BASE}edition/11/regional/110000",

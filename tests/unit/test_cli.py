@@ -118,13 +118,14 @@ def test_query_errors_name_the_parameter(tmp_path: Path) -> None:
     ]
 
 
-def test_validate_reports_focus_path_and_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", [[], ["--engine", "pyshacl"], ["--engine", "pyshacl-turbo"]])
+def test_validate_reports_focus_path_and_message(tmp_path: Path, engine: list[str]) -> None:
     broken = tmp_path / "broken.ttl"
     broken.write_text(
         "@prefix mkg: <https://w3id.org/makerkg/ontology#> .\n<https://w3id.org/makerkg/edition/9> a mkg:Edition .\n",
         encoding="utf-8",
     )
-    done = run("validate", str(broken))
+    done = run("validate", str(broken), *engine)
     assert done.returncode == 1
     assert done.stderr.splitlines()[0].startswith("makerkg: the graph does not conform to ontology/shapes.ttl: ")
     assert "Violation: https://w3id.org/makerkg/edition/9 https://w3id.org/makerkg/ontology#ordinal: " in done.stderr

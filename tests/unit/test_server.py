@@ -95,6 +95,7 @@ def test_every_setting_reaches_the_app_processes_unchanged() -> None:
         ({"MAKERKG_BODY_TIMEOUT": "-1"}, "body_timeout", "must be positive, found -1.0"),
         ({"MAKERKG_HOST": "127.0.0.1; evil"}, "host", "an IP address or a host name is needed"),
         ({"MAKERKG_PUBLIC_URL": "kg.example.org"}, "public_url", "an http(s) URL ending with '/' is needed"),
+        ({"MAKERKG_SHACL_ENGINE": "pyrudof"}, "shacl_engine", "one of pyshacl, pyshacl-turbo, found 'pyrudof'"),
     ],
 )
 def test_bad_server_settings_are_refused_by_name(env: dict[str, str], parameter: str, message: str) -> None:

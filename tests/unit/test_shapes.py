@@ -18,6 +18,9 @@ from rdflib import RDF, RDFS, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import OWL, SH
 from rdflib.term import Node
 
+from makerkg.config import SHACL_ENGINES
+from makerkg.validate import REFERENCE_ENGINE, check
+
 ROOT = Path(__file__).resolve().parents[2]
 ONTOLOGY_TTL = ROOT / "ontology" / "makerkg.ttl"
 SHAPES_TTL = ROOT / "ontology" / "shapes.ttl"
@@ -900,6 +903,28 @@ def test_broken_graph_is_reported(valid: Graph, shapes: Graph, remove: str, add:
     found = results_of(results)
     expected = (URIRef(BASE + focus), message)
     assert expected in found, "\n".join(f"{f} | {m}" for f, m in found)
+
+
+@pytest.mark.parametrize(("remove", "add", "focus", "message"), CASES)
+def test_every_engine_reports_what_pyshacl_reports(
+    valid: Graph, remove: str, add: str, focus: str, message: str
+) -> None:
+    """Issue 16: the build may validate with another engine only if it reports on every broken graph of the table
+    exactly the violations pySHACL (the reference) reports: focus node, path, constraint component, severity,
+    message and value. Each engine runs as the build runs it, on N-Triples."""
+    data = broken_graph(valid, remove, add).serialize(format="nt", encoding="utf-8")
+    reports = {engine: check(data, SHAPES_TTL, engine) for engine in SHACL_ENGINES}
+    reference = reports[REFERENCE_ENGINE]
+    assert not reference.conforms
+    assert (BASE + focus, message) in [(v.focus, v.message) for v in reference.violations]
+    for engine, report in reports.items():
+        assert (report.conforms, report.violations) == (reference.conforms, reference.violations), engine
+
+
+@pytest.mark.parametrize("engine", SHACL_ENGINES)
+def test_the_valid_fixture_conforms_in_every_engine(valid: Graph, engine: str) -> None:
+    report = check(valid.serialize(format="nt", encoding="utf-8"), SHAPES_TTL, engine)
+    assert (report.conforms, report.violations) == (True, ())
 
 
 def _message_pattern(template: str) -> re.Pattern[str]:

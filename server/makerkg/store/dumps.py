@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from makerkg.formats import GRAPH_FORMATS, Format
+from makerkg.formats import GRAPH_FORMATS, Format, Kind, by_name
 from makerkg.namespaces import PREFIXES
 from makerkg.store import jsonld
 from makerkg.store.layout import CHECKSUMS, DUMPS_DIR, Build, Files
@@ -60,7 +61,10 @@ def write(files: Files, fmt: Format, target: Path) -> None:
     one named graph whatever the size of the build."""
     source = files.graph_file if fmt.quads else files.union_file
     if fmt.rdf in (ox.RdfFormat.N_QUADS, ox.RdfFormat.N_TRIPLES):
-        shutil.copyfile(source, target)  # already canonical N-Quads / N-Triples
+        try:  # already canonical N-Quads / N-Triples, and never changed once written: one file under two names
+            os.link(source, target)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(source, target)
     elif fmt.rdf == ox.RdfFormat.JSON_LD:
         _write_jsonld(files.graphs, target)
     else:
@@ -80,9 +84,16 @@ def _write_jsonld(graphs: Sequence[Path], target: Path) -> None:
 def write_dumps(files: Files) -> None:
     """Every RDF format, plain and gzipped, byte-reproducible (gzip with no name and time 0), the JSON-LD context,
     and ``SHA256SUMS``."""
+    (files.directory / DUMPS_DIR).mkdir()
+    write_formats(files, [fmt.name for fmt in GRAPH_FORMATS])
+    finish_dumps(files)
+
+
+def write_formats(files: Files, names: Sequence[str]) -> None:
+    """The dumps of the formats ``names`` (short names of the format table), plain and gzipped, into the dumps
+    directory (made already): the formats are independent, so processes may share them out."""
     target = files.directory / DUMPS_DIR
-    target.mkdir()
-    for fmt in GRAPH_FORMATS:
+    for fmt in (by_name(name, (Kind.GRAPH,)) for name in names):
         plain = target / dump_name(fmt)
         write(files, fmt, plain)
         with (
@@ -91,6 +102,17 @@ def write_dumps(files: Files) -> None:
             gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as packed,
         ):
             shutil.copyfileobj(source, packed, 1 << 20)
+
+
+def shares() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The formats in two shares that take about as long to write: JSON-LD (compacted in Python) and the rest."""
+    slow = tuple(fmt.name for fmt in GRAPH_FORMATS if fmt.rdf == ox.RdfFormat.JSON_LD)
+    return slow, tuple(fmt.name for fmt in GRAPH_FORMATS if fmt.name not in slow)
+
+
+def finish_dumps(files: Files) -> None:
+    """The JSON-LD context and ``SHA256SUMS``, once every format's dump is written."""
+    target = files.directory / DUMPS_DIR
     (target / CONTEXT_FILE).write_text(
         json.dumps(jsonld.context(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )

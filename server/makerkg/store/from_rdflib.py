@@ -5,8 +5,10 @@ Not imported by ``makerkg.store`` itself: query workers import that package, and
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pyoxigraph as ox
-from rdflib import BNode, Graph, URIRef
+from rdflib import BNode, URIRef
 from rdflib import Literal as RdfLiteral
 from rdflib.term import Node
 
@@ -26,11 +28,21 @@ def term(node: Node) -> ox.NamedNode | ox.BlankNode | ox.Literal:
     raise TypeError(f"not an RDF term: {node!r}")
 
 
-def triples_of(graph: Graph) -> list[ox.Triple]:
-    """An rdflib graph's triples as Oxigraph triples."""
+def triples_of(graph: Iterable[tuple[Node, Node, Node]]) -> list[ox.Triple]:
+    """An rdflib graph's triples (or any triples of rdflib terms) as Oxigraph triples."""
     out = []
+    iris: dict[URIRef, ox.NamedNode] = {}  # the same IRIs recur (predicates and classes in most triples)
+
+    def convert(node: Node) -> ox.NamedNode | ox.BlankNode | ox.Literal:
+        if type(node) is URIRef:
+            found = iris.get(node)
+            if found is None:
+                found = iris[node] = ox.NamedNode(str(node))
+            return found
+        return term(node)
+
     for s, p, o in graph:
-        subject, predicate, obj = term(s), term(p), term(o)
+        subject, predicate, obj = convert(s), convert(p), convert(o)
         if not isinstance(predicate, ox.NamedNode) or isinstance(subject, ox.Literal):
             raise TypeError(f"not an RDF triple: {s!r} {p!r} {o!r}")
         out.append(ox.Triple(subject, predicate, obj))
