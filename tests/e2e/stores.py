@@ -121,14 +121,29 @@ def virtuoso_installed() -> bool:
     return shutil.which(VIRTUOSO) is not None and shutil.which(ISQL) is not None
 
 
-def virtuoso_ini(directory: Path, http_port: int, isql_port: int) -> str:
+@dataclass(frozen=True)
+class Limits:
+    """What a Virtuoso of the tests' own may use: 8 KiB pages in memory, rows an answer may hold, seconds a query may
+    run, and threads one query may take (None: Virtuoso's default)."""
+
+    buffers: int = 10_000
+    max_rows: int = 5_000
+    seconds: int = 4
+    threads_per_query: int | None = 1
+
+
+# The tests' Virtuoso answers up to 5,000 rows (above the max_rows of the tests' servers, so that makerkg's cap cuts
+# first, and below the build's triples, so that a test sees Virtuoso cut an answer); a query stops after 4 s, soon
+# after the 3 s at which makerkg answers 503, and runs in one thread, so that one explosive query leaves the other core
+# of a 2-core machine to the others.
+TESTS = Limits()
+
+
+def virtuoso_ini(directory: Path, http_port: int, isql_port: int, limits: Limits = TESTS) -> str:
     """A configuration for a Virtuoso of the tests' own: its files in ``directory``, listening on 127.0.0.1 only,
-    no Unix socket, no HTTP proxy, no WebDAV pages, no query text or stylesheet fetched from a URL. Answers up to
-    5,000 rows (above the max_rows of the tests' servers, so that makerkg's cap cuts first, and below the build's
-    triples, so that a test sees Virtuoso cut an answer); a query stops
-    after 4 s, soon after the 3 s at which makerkg answers 503, and runs in one thread, so that one explosive query
-    leaves the other core of a 2-core machine to the others."""
+    no Unix socket, no HTTP proxy, no WebDAV pages, no query text or stylesheet fetched from a URL."""
     d = directory
+    threads = "" if limits.threads_per_query is None else f"ThreadsPerQuery = {limits.threads_per_query}\n"
     return f"""\
 [Database]
 DatabaseFile = {d}/virtuoso.db
@@ -153,10 +168,9 @@ ServerPort = 127.0.0.1:{isql_port}
 DisableUnixSocket = 1
 MaxClientConnections = 10
 CheckpointInterval = 60
-NumberOfBuffers = 10000
-MaxDirtyBuffers = 6000
-ThreadsPerQuery = 1
-DirsAllowed = {d}
+NumberOfBuffers = {limits.buffers}
+MaxDirtyBuffers = {limits.buffers * 3 // 4}
+{threads}DirsAllowed = {d}
 AllowOSCalls = 0
 CaseMode = 2
 
@@ -169,8 +183,8 @@ HTTPProxyEnabled = 0
 EnabledDavVSP = 0
 
 [SPARQL]
-ResultSetMaxRows = 5000
-MaxQueryExecutionTime = 4
+ResultSetMaxRows = {limits.max_rows}
+MaxQueryExecutionTime = {limits.seconds}
 ExternalQuerySource = 0
 ExternalXsltSource = 0
 """
@@ -191,14 +205,14 @@ def isql(port: int, password: str, statements: str) -> str:
     return output
 
 
-def start_virtuoso(directory: Path) -> Store:
+def start_virtuoso(directory: Path, limits: Limits = TESTS) -> Store:
     """A Virtuoso of the tests' own, empty but for its system graphs. dba gets a fresh random password at once; a
     user of its own, with a random password, may write through the authenticated Graph Store endpoint
     (/sparql-graph-crud-auth, Digest); the anonymous SPARQL user (/sparql) keeps the roles a new database gives
     it, which let it neither write nor sponge (dereference FROM IRIs)."""
     http_port, isql_port = free_port(), free_port()
     ini = directory / "virtuoso.ini"
-    ini.write_text(virtuoso_ini(directory, http_port, isql_port), encoding="utf-8")
+    ini.write_text(virtuoso_ini(directory, http_port, isql_port, limits), encoding="utf-8")
     log = directory / "virtuoso.out"
     with log.open("wb") as output:
         process = subprocess.Popen(

@@ -248,7 +248,8 @@ def test_virtuoso_dialect(served_from_virtuoso: Server) -> None:
     FROM and the protocol's default-graph-uri together read the merge of both, where the protocol's should win;
     FROM alone leaves the named graphs every graph Virtuoso holds, where they should be none; a BASE after a PREFIX
     is a syntax error (makerkg passes the store's message on as a 400); strings in other languages sort otherwise
-    (SPARQL leaves their order to the engine)."""
+    (SPARQL leaves their order to the engine); ORDER BY with a LIMIT over 10,000 is refused (its MaxSortedTopRows;
+    makerkg answers 502, as for any error of the store's own)."""
     remote = served_from_virtuoso
     edition8 = "https://w3id.org/makerkg/graph/edition/8"
     edition11 = "https://w3id.org/makerkg/graph/edition/11"
@@ -268,6 +269,8 @@ def test_virtuoso_dialect(served_from_virtuoso: Server) -> None:
     assert json.loads(body)["detail"].startswith("query: the store says: Virtuoso 37000 Error SP030")
     names = "SELECT ?name WHERE { <place/330100> skos:prefLabel ?name } ORDER BY ?name"
     assert rows(remote, names) == [{"name": "杭州市"}, {"name": "Hangzhou"}]  # Oxigraph: Hangzhou first
+    sorted_top = "SELECT ?s WHERE { ?s ?p ?o } ORDER BY ?s LIMIT 10001"
+    assert http(remote, "/sparql?" + urllib.parse.urlencode({"query": sorted_top}), headers=JSON)[0] == 502
 
 
 def test_an_answer_virtuoso_cut_says_so(virtuoso_store: Store, built: BuildResult) -> None:
