@@ -286,3 +286,18 @@ def test_an_answer_virtuoso_cut_says_so(virtuoso_store: Store, built: BuildResul
     assert pool.execute(
         Job("SELECT * WHERE { ?s ?p ?o }", "SELECT", job.media_type, max_rows=100)
     ).answer.truncated == ("max_rows=100")
+
+
+def test_the_merge_is_never_loaded_over_a_graph_of_the_build(oxigraph_store: Store, built: BuildResult) -> None:
+    ontology = "https://w3id.org/makerkg/graph/ontology"
+    loaded = subprocess.run(
+        [sys.executable, "-m", "makerkg.cli", "load", "--store", oxigraph_store.query, "--default-graph", ontology],
+        env={**os.environ, "MAKERKG_OUT": str(built.build.path.parent.parent)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (loaded.returncode, loaded.stderr) == (
+        2,
+        f"makerkg: store_default_graph: {ontology} is a graph of the build; name a graph of its own\n",
+    )

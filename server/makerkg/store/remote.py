@@ -213,13 +213,15 @@ def load(
 ) -> dict[str, int]:
     """Replace the store's content with the build: each named graph, and the default graph as their merge (PUT with
     the Graph Store HTTP Protocol), into the store's default graph or into ``default_graph``. Returns the triples
-    sent per graph; raises StoreUnavailable.
+    sent per graph; raises StoreUnavailable, or UsageError for a ``default_graph`` that is a graph of the build.
 
     With ``user``, the store's authentication (Basic or Digest, as it asks) is met once, by asking for a graph it
     does not hold, before any graph is sent: a store asking for Digest answers a PUT without it before reading the
     body (Virtuoso closes the connection), and requests' Digest sends the header with every later request once it
     has the store's challenge."""
     _check_url("store_graphs", graphs_url)
+    if default_graph in build.info.quads_per_graph:
+        raise UsageError("store_default_graph", f"{default_graph} is a graph of the build; name a graph of its own")
     sent = {}
     with requests.Session() as session:
         if user is not None:
