@@ -390,10 +390,10 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
     graphs = settings.store_graphs or graph_store_url(args.store)
     if settings.store_user is not None and settings.store_password is None:
         raise UsageError("store_password", "a password is needed with store_user (MAKERKG_STORE_PASSWORD)")
-    sent = load(build, graphs, settings.store_default_graph, settings.store_user, settings.store_password)
+    sent = load(build, graphs, args.store, settings.store_default_graph, settings.store_user, settings.store_password)
     for name, count in sent.items():
         print(f"{count:>9} triples → {name}")
-    print(f"loaded build {build.info.id} into {graphs}")
+    print(f"loaded build {build.info.id} into {graphs}; {args.store} holds every graph's triples")
     return EXIT_OK
 
 
