@@ -38,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             store=getattr(args, "store", None),
+            store_graphs=getattr(args, "graphs", None),
+            store_default_graph=getattr(args, "default_graph", None),
+            store_user=getattr(args, "user", None),
             workers=getattr(args, "workers", None),
             threads=getattr(args, "threads", None),
             proxy=getattr(args, "proxy", None),
@@ -74,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
 
     out_help = "the build directory (default: ./out, or MAKERKG_OUT)"
+    default_graph_help = (
+        "the store's graph that holds the merge of the named graphs, for a store whose default graph is not one "
+        "(Virtuoso: see docs/scale.md)"
+    )
 
     p = sub.add_parser(
         "build",
@@ -180,6 +187,7 @@ def _parser() -> argparse.ArgumentParser:
         help="what holds the clients in front (default auto: nginx if installed)",
     )
     p.add_argument("--store", metavar="URL", help="a remote SPARQL query endpoint to serve from (see `makerkg load`)")
+    p.add_argument("--default-graph", metavar="IRI", help=default_graph_help)
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.set_defaults(run=_serve)
 
@@ -193,6 +201,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--store", required=True, metavar="URL", help="the store's query endpoint")
     p.add_argument("--graphs", metavar="URL", help="its Graph Store endpoint (guessed for Oxigraph and Fuseki)")
+    p.add_argument("--default-graph", metavar="IRI", help=default_graph_help)
+    p.add_argument(
+        "--user",
+        metavar="NAME",
+        help="authenticate to the Graph Store as NAME (the password: MAKERKG_STORE_PASSWORD or store_password in the "
+        "config file, never an argument)",
+    )
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.set_defaults(run=_load)
 
@@ -379,11 +394,13 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
     from makerkg.store.remote import graph_store_url, load
 
     build = current(settings.out)
-    graphs = args.graphs or settings.store_graphs or graph_store_url(args.store)
-    sent = load(build, graphs)
+    graphs = settings.store_graphs or graph_store_url(args.store)
+    if settings.store_user is not None and settings.store_password is None:
+        raise UsageError("store_password", "a password is needed with store_user (MAKERKG_STORE_PASSWORD)")
+    sent = load(build, graphs, args.store, settings.store_default_graph, settings.store_user, settings.store_password)
     for name, count in sent.items():
         print(f"{count:>9} triples → {name}")
-    print(f"loaded build {build.info.id} into {graphs}")
+    print(f"loaded build {build.info.id} into {graphs}; {args.store} holds every graph's triples")
     return EXIT_OK
 
 

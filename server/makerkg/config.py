@@ -6,7 +6,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,11 @@ class Settings:
     cache_entry_bytes: int = 1 << 20  # the largest answer kept
     store: str | None = None  # a remote SPARQL query endpoint instead of the embedded store
     store_graphs: str | None = None  # its Graph Store HTTP Protocol endpoint (guessed for Oxigraph and Fuseki)
+    # the store's graph holding the merge of the named graphs, for a store whose default graph is not one (Virtuoso's
+    # is the union of all it holds): `makerkg load` writes the merge there and `makerkg serve` names it
+    store_default_graph: str | None = None
+    store_user: str | None = None  # the user `makerkg load` authenticates as (Basic or Digest, as the store asks)
+    store_password: str | None = field(default=None, repr=False)  # from the config file or MAKERKG_STORE_PASSWORD
     rate_limit: int = 0  # requests per minute per client and web server process; 0: no limit
     rate_burst: int = 20  # requests a client may send at once before rate_limit applies
     trusted_proxies: int = 0  # reverse proxies in front of `makerkg serve` whose X-Forwarded-* entries are believed

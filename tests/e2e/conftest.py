@@ -1,10 +1,10 @@
-"""One server for the whole run: `makerkg serve` on a free 127.0.0.1 port, over a build made for it."""
+"""One server for the whole run: `makerkg serve` on a free 127.0.0.1 port, over a build made for it; and, for the
+tests that run against each store (issue 16), `makerkg serve --store` over Oxigraph's server and over Virtuoso, each
+loaded with the same build by `makerkg load`."""
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +17,21 @@ from pathlib import Path
 import pytest
 from werkzeug.datastructures import Headers
 
+from makerkg.pipeline import BuildResult
+from tests.e2e.stores import (
+    MISSING_VIRTUOSO,
+    Store,
+    free_port,
+    start_oxigraph,
+    start_virtuoso,
+    terminate,
+    virtuoso_installed,
+)
+
+SERVE = {"query_timeout": "3", "max_rows": "500"}  # the settings of every `makerkg serve` the e2e tests share
+# the stores tests run against, beside the embedded one: pass as params= to a fixture that serves from each
+REMOTE_STORES = ["oxigraph", pytest.param("virtuoso", marks=pytest.mark.virtuoso)]
+
 
 @dataclass(frozen=True)
 class Server:
@@ -27,12 +42,6 @@ class Server:
     @property
     def sparql(self) -> str:
         return f"{self.url}/sparql"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(out: Path, log: Path, **env: str) -> Server:
@@ -63,13 +72,7 @@ def start(out: Path, log: Path, **env: str) -> Server:
 
 
 def stop(server: Server) -> None:
-    if server.process.poll() is None:
-        os.killpg(server.process.pid, signal.SIGTERM)
-        try:
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait()
+    terminate(server.process, 20)
 
 
 def http(
@@ -90,8 +93,77 @@ def http(
 
 
 @pytest.fixture(scope="session")
-def server(built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+def server(built: BuildResult, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     out = built.build.path.parent.parent
-    running = start(out, tmp_path_factory.mktemp("log") / "serve.log", query_timeout="3", max_rows="500")
+    running = start(out, tmp_path_factory.mktemp("log") / "serve.log", **SERVE)
     yield running
     stop(running)
+
+
+def load_into(store: Store, out: Path) -> subprocess.CompletedProcess[str]:
+    """`makerkg load` of the build in ``out`` into ``store``, as an operator runs it (settings and password in the
+    environment)."""
+    environment = {**os.environ, **{f"MAKERKG_{k.upper()}": v for k, v in store.settings().items()}}
+    return subprocess.run(
+        [sys.executable, "-m", "makerkg.cli", "load", "--store", store.query, "--out", str(out)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def oxigraph_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    store = start_oxigraph(tmp_path_factory.mktemp("oxigraph"))
+    yield store
+    store.stop()
+
+
+@pytest.fixture(scope="session")
+def virtuoso_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    if not virtuoso_installed():
+        pytest.skip(MISSING_VIRTUOSO)
+    store = start_virtuoso(tmp_path_factory.mktemp("virtuoso"))
+    yield store
+    store.stop()
+
+
+def _served(built: BuildResult, store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    out = built.build.path.parent.parent
+    loaded = load_into(store, out)
+    assert loaded.returncode == 0, loaded.stderr
+    store.after_load()
+    chosen = {k: v for k, v in store.settings().items() if k in ("store", "store_default_graph")}  # no password
+    running = start(out, tmp_path_factory.mktemp(f"{store.name}-log") / "serve.log", **SERVE, **chosen)
+    yield running
+    stop(running)
+
+
+@pytest.fixture(scope="session")
+def served_from_oxigraph(
+    built: BuildResult, oxigraph_store: Store, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    yield from _served(built, oxigraph_store, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def served_from_virtuoso(
+    built: BuildResult, virtuoso_store: Store, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    yield from _served(built, virtuoso_store, tmp_path_factory)
+
+
+@pytest.fixture(scope="session", params=REMOTE_STORES)
+def remote_store(request: pytest.FixtureRequest) -> Store:
+    """Each remote store in turn (`remote` is makerkg serving from it)."""
+    store: Store = request.getfixturevalue(f"{request.param}_store")
+    return store
+
+
+@pytest.fixture(scope="session")
+def remote(request: pytest.FixtureRequest, remote_store: Store) -> Server:
+    """`makerkg serve --store` over each remote store in turn, loaded with the build."""
+    served: Server = request.getfixturevalue(f"served_from_{remote_store.name}")
+    return served

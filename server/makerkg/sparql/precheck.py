@@ -20,6 +20,10 @@ clear refusal, the sandbox the guarantee.
 
 >>> precheck("PREFIX ex: <http://example.org/> SELECT * { ?s ex:p ?o }").form
 'SELECT'
+
+``outline`` reads the same tokens for a remote store (``store/remote.py``), which is told what the embedded engine
+is given apart from the text: where the prologue ends and what it declares, and whether the query names its own
+dataset.
 """
 
 from __future__ import annotations
@@ -190,3 +194,67 @@ def precheck(text: str, max_depth: int = MAX_DEPTH, max_operators: int = MAX_OPE
         )
     # no form: not a query; the engine's parser says where and why, and the worker refuses it if it runs
     return Prechecked(text, forms.pop(), depth, operators)
+
+
+@dataclass(frozen=True)
+class Outline:
+    """The parts of a query's text a remote store must be told about: whether its prologue sets the base, the
+    prefixes it declares (``name:``), the offset where the prologue ends, and its dataset clauses."""
+
+    base: bool
+    prefixes: frozenset[str]
+    body: int  # the offset of the first token after the prologue (the text's length when there is none)
+    from_default: bool  # FROM <g>
+    from_named: bool  # FROM NAMED <g>
+    graph: bool  # a GRAPH pattern: the dataset's named graphs are read
+
+
+# a word followed by one of these is the prefix of a prefixed name (from:x, from-1:x), not a keyword
+_NAME_GOES_ON = frozenset(":-._0123456789")
+
+
+def outline(text: str) -> Outline:
+    """The prologue and the dataset clauses of a query, read as the pre-check reads it.
+
+    >>> outline("BASE <http://a/> PREFIX ex: <http://b/>\\nSELECT * FROM NAMED <g> { ?s from:p ?o }")
+    Outline(base=True, prefixes=frozenset({'ex:'}), body=40, from_default=False, from_named=True, graph=False)
+    """
+    base = False
+    prefixes: set[str] = set()
+    body = len(text)
+    prologue = True
+    declaring: str | None = None  # BASE or PREFIX, before its IRI
+    name = ""
+    from_default = from_named = graph = False
+    after_from = False  # the last token was the keyword FROM
+    for match in _TOKENS.finditer(text):
+        kind = match.lastgroup
+        if kind in ("space", "comment"):
+            continue
+        token = match.group()
+        if prologue:
+            if declaring is not None:
+                if kind == "iri":
+                    if declaring == "PREFIX":
+                        prefixes.add(name)
+                    declaring, name = None, ""
+                else:
+                    name += token
+                continue
+            if kind == "word" and token.upper() in ("BASE", "PREFIX"):
+                declaring = token.upper()
+                base = base or declaring == "BASE"
+                continue
+            prologue = False
+            body = match.start()
+        keyword = kind == "word" and text[match.end() : match.end() + 1] not in _NAME_GOES_ON
+        if after_from:
+            after_from = False
+            if keyword and token.upper() == "NAMED":
+                from_named = True
+                continue
+            from_default = True
+        if keyword and token.upper() == "FROM":
+            after_from = True
+        graph = graph or (keyword and token.upper() == "GRAPH")
+    return Outline(base, frozenset(prefixes), body, from_default or after_from, from_named, graph)

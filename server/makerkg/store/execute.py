@@ -70,16 +70,17 @@ def failure(err: OSError | RuntimeError) -> QueryRefused | QueryFailed:
     return QueryFailed(f"the query cannot be evaluated: {message}")
 
 
-def output(result: ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples, job: Job) -> Output:
+def output(result: ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples, job: Job, cut: str | None = None) -> Output:
     """The answer in ``job.media_type``, cut at ``job.max_rows`` rows or ``job.max_bytes`` bytes; raises
-    QueryRefused or QueryFailed for an error the engine meets while the answer is read (evaluation is lazy)."""
+    QueryRefused or QueryFailed for an error the engine meets while the answer is read (evaluation is lazy).
+    ``cut`` names the limit that already cut ``result`` (a remote store's), said unless a cap cuts it first."""
     try:
-        return _output(result, job)
+        return _output(result, job, cut)
     except (OSError, RuntimeError) as err:
         raise failure(err) from err
 
 
-def _output(result: ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples, job: Job) -> Output:
+def _output(result: ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples, job: Job, cut: str | None) -> Output:
     fmt = by_media_type(job.media_type)
     if job.check_only:
         return Output(fmt.media_type, "none", None, iter(()))
@@ -88,13 +89,14 @@ def _output(result: ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples, job: 
         return Output(fmt.media_type, "ask", None, iter([writer.boolean(bool(result)).encode()]))
     if isinstance(result, ox.QuerySolutions):
         if fmt.kind is Kind.ROWS:
-            return _api_rows(result, job)
-        return _solutions(result, job, fmt.name)
-    return _triples(result, job)
+            return _api_rows(result, job, cut)
+        return _solutions(result, job, fmt.name, cut)
+    return _triples(result, job, cut)
 
 
-def _capped(items: Iterator[T], job: Job, size: Callable[[T], int]) -> tuple[list[T], str | None]:
-    """The first items of an answer within the row cap and the byte cap, and which cap cut it (None: whole)."""
+def _capped(items: Iterator[T], job: Job, size: Callable[[T], int], cut: str | None) -> tuple[list[T], str | None]:
+    """The first items of an answer within the row cap and the byte cap, and which limit cut it (``cut`` when
+    the caps keep every item; None: whole)."""
     kept: list[T] = []
     total = 0
     for item in items:
@@ -104,25 +106,25 @@ def _capped(items: Iterator[T], job: Job, size: Callable[[T], int]) -> tuple[lis
         if total > job.max_bytes:
             return kept, f"max_answer_bytes={job.max_bytes}"
         kept.append(item)
-    return kept, None
+    return kept, cut
 
 
-def _solutions(result: ox.QuerySolutions, job: Job, name: str) -> Output:
+def _solutions(result: ox.QuerySolutions, job: Job, name: str, cut: str | None) -> Output:
     writer = WRITERS[name]
     variables = [v.value for v in result.variables]
     lines = ((writer.separator + writer.row(variables, tuple(s[v] for v in variables))).encode() for s in result)
-    rows, truncated = _capped(lines, job, len)
+    rows, truncated = _capped(lines, job, len, cut)
     if rows:  # the first row has no separator before it
         rows[0] = rows[0][len(writer.separator.encode()) :]
     head = writer.head(variables, truncated is not None).encode()
     return Output(job.media_type, "select", truncated, itertools.chain([head], rows, [writer.tail().encode()]))
 
 
-def _api_rows(result: ox.QuerySolutions, job: Job) -> Output:
+def _api_rows(result: ox.QuerySolutions, job: Job, cut: str | None) -> Output:
     """The named-query API's rows: {"columns": [...], "rows": [{column: text}], "truncated": true|false}."""
     variables = [v.value for v in result.variables]
     lines = ((",\n" + json.dumps({v: _text(s[v]) for v in variables}, ensure_ascii=False)).encode() for s in result)
-    rows, truncated = _capped(lines, job, len)
+    rows, truncated = _capped(lines, job, len, cut)
     if rows:
         rows[0] = rows[0][2:]
     head = ('{"columns": ' + json.dumps(variables, ensure_ascii=False) + ', "rows": [\n').encode()
@@ -136,10 +138,10 @@ def _text(term: Term | None) -> str:
     return str(term) if isinstance(term, ox.Triple) else term.value
 
 
-def _triples(result: ox.QueryTriples, job: Job) -> Output:
+def _triples(result: ox.QueryTriples, job: Job, cut: str | None) -> Output:
     fmt = by_media_type(job.media_type, [Kind.GRAPH])
     # a triple's N-Triples line measures its size in every format
-    triples, truncated = _capped(iter(result), job, lambda t: len(str(t)) + 3)
+    triples, truncated = _capped(iter(result), job, lambda t: len(str(t)) + 3, cut)
     rdf_format = fmt.rdf
     if rdf_format == ox.RdfFormat.JSON_LD:  # compacted with the dumps' context
         body = jsonld.dumps(jsonld.document(jsonld.nodes(triples)))

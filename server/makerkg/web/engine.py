@@ -75,7 +75,12 @@ class Engine:
     def _open(self, build: Build) -> Snapshot:
         pool: QueryPool | RemotePool
         if self.settings.store:  # the build's description and dumps are local; its triples are in the store
-            pool = RemotePool(self.settings.store, self.settings.query_timeout)
+            pool = RemotePool(
+                self.settings.store,
+                self.settings.query_timeout,
+                build.info.quads_per_graph,
+                self.settings.store_default_graph,
+            )
         else:
             pool = QueryPool(spec_for(build, self.settings), self.settings.query_workers, self.settings.query_timeout)
         return Snapshot(build, pool, frozenset(build.info.quads_per_graph))
