@@ -1,17 +1,20 @@
 """Scale benchmark: the real plans and synthetic editions of ~100k and ~1M triples, in one run.
 
 Per size: build (sources → validated, published graph) wall time, peak memory and stage times; store and dump
-sizes; time from `makerkg serve` to its first answer; named-query latency (p50/p99) and throughput at concurrency 4
-for makerkg, `oxigraph serve-read-only` and rdflib-endpoint on the same data, with ratios; and the embedded-store
-choice: the named queries in process on pyoxigraph and on rdflib's memory store.
+sizes; time from `makerkg serve` to its first answer; the named queries round robin at concurrency 4 (p50, p99,
+throughput) and each alone at concurrency 1, for makerkg (at each `--engines` setting; with the proportional set size
+of all its processes), Oxigraph's server holding the graph in memory (the anchor), `oxigraph serve-read-only` on the
+build's store and rdflib-endpoint, with makerkg's ratios to the anchor; and the embedded-store choice: the named
+queries in process on pyoxigraph and on rdflib's memory store.
 
 Needs the bench extra (pip install -e '.[bench]'). Only 127.0.0.1 is contacted.
-Usage: python bench/scale.py [--sizes real,100k,1m] [--seconds 10] [--work DIR]
+Usage: python bench/scale.py [--sizes real,100k,1m] [--seconds 10] [--work DIR] [--engines auto,memory]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -20,13 +23,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from endpoint import Target, free_port, measure, percentile, start, stop, wait_until_up  # noqa: E402
+from endpoint import Figures, Target, free_port, fresh, load_in_memory, measure, start, stop, wait_until_up  # noqa: E402
+from load import server_pss  # noqa: E402
 
 from makerkg.queries import bind_parameters, bound_text, load_queries  # noqa: E402
-from makerkg.store import current  # noqa: E402
+from makerkg.store import Build, current  # noqa: E402
 
 SIZES = {"real": 0, "100k": 60, "1m": 600}  # synthetic editions (~1,650 triples each)
 BUILD = """
@@ -95,10 +101,136 @@ def first_answer(out: Path) -> float:
     started = time.perf_counter()
     process = start([sys.executable, "-m", "makerkg.cli", "serve", "--port", str(port)], {"MAKERKG_OUT": str(out)})
     try:
-        wait_until_up(Target("makerkg", port, "/sparql"), "ASK { ?s ?p ?o }", poll=0.01)
+        wait_until_up(Target("makerkg", port, "/sparql", process))
         return time.perf_counter() - started
     finally:
         stop(process)
+
+
+ANCHOR = "oxigraph serve (in memory)"
+
+
+@dataclass
+class Served:
+    """One server's figures at one size."""
+
+    mix: Figures  # the named queries round robin at concurrency 4, the same texts again and again
+    fresh_mix: Figures  # the same, each text one the server has not seen (a LIMIT of its own)
+    per_query: dict[str, float] = field(default_factory=dict)  # median ms of each named query alone, concurrency 1,
+    # each time a text the server has not seen
+    pss: int = 0  # bytes, every process of the server, after the runs (makerkg only)
+
+
+def renewed(query: str) -> Callable[[int], str]:
+    """The query as a text never sent before, each time (no answer cache can help)."""
+    serial = itertools.count()
+    return lambda _: fresh(query, next(serial))
+
+
+def renewed_round_robin(texts: list[str]) -> Callable[[int], str]:
+    """The texts round robin, each time as a text never sent before."""
+    serial = itertools.count()
+    return lambda i: fresh(texts[i % len(texts)], next(serial))
+
+
+def serve_and_measure(
+    args: argparse.Namespace,
+    out: Path,
+    build: Build,
+    queries: dict[str, str],
+    with_rdflib: bool,
+    oxigraph: str,
+    rdflib_endpoint: str,
+) -> dict[str, Served]:
+    """makerkg (at each ``--engines`` setting), Oxigraph's server in memory (the anchor) and on the build's store,
+    and rdflib-endpoint, one after the other on the same build."""
+
+    def makerkg(engine: str) -> Callable[[Target], subprocess.Popen[bytes]]:
+        env = {"MAKERKG_OUT": str(out), "MAKERKG_ENGINE": engine}
+        return lambda t: start([sys.executable, "-m", "makerkg.cli", "serve", "--port", str(t.port)], env)
+
+    servers: list[tuple[Target, Callable[[Target], subprocess.Popen[bytes]], Callable[[Target], None] | None]] = [
+        (Target(f"makerkg (engine={engine})", free_port(), "/sparql"), makerkg(engine), None)
+        for engine in args.engines.split(",")
+    ]
+    servers.append(
+        (
+            Target(ANCHOR, free_port(), "/query"),
+            lambda t: start([oxigraph, "serve", "--bind", f"127.0.0.1:{t.port}"]),
+            lambda t: load_in_memory(t, build.path),
+        )
+    )
+    servers.append(
+        (
+            Target("oxigraph serve-read-only (disk)", free_port(), "/query"),
+            lambda t: start(
+                [oxigraph, "serve-read-only", "--location", str(build.store_dir), "--bind", f"127.0.0.1:{t.port}"]
+            ),
+            None,
+        )
+    )
+    if with_rdflib:
+        dump = str(build.path / "dumps" / "makerkg.nt")
+        servers.append(
+            (
+                Target("rdflib-endpoint", free_port(), "/"),
+                lambda t: start([rdflib_endpoint, "serve", "--host", "127.0.0.1", "--port", str(t.port), dump]),
+                None,
+            )
+        )
+    texts = list(queries.values())
+    results: dict[str, Served] = {}
+    for target, launch, prepare in servers:
+        target.process = launch(target)
+        try:
+            wait_until_up(target)
+            if prepare is not None:
+                prepare(target)
+            repeated = measure(target, lambda i: texts[i % len(texts)], 4, args.seconds)
+            served = Served(repeated, measure(target, renewed_round_robin(texts), 4, args.seconds))
+            for name, query in queries.items():
+                served.per_query[name] = measure(target, renewed(query), 1, min(args.seconds / 2, 5)).p50
+            if target.name.startswith("makerkg") and target.process is not None:
+                served.pss = server_pss(target.process.pid)
+            results[target.name] = served
+        except SystemExit as err:
+            print(f"{target.name}: {err}")
+        finally:
+            stop(target.process)
+    return results
+
+
+def report(results: dict[str, Served], queries: dict[str, str]) -> None:
+    for name, served in results.items():
+        mix = served.mix
+        memory = f"  PSS of all its processes {served.pss / 2**20:.0f} MiB" if served.pss else ""
+        for mode, figures in (("repeated", mix), ("fresh", served.fresh_mix)):
+            print(
+                f"{name:34} c=4 {mode:8} p50 {figures.p50:8.2f} ms  p99 {figures.p99:8.2f} ms  "
+                f"{figures.throughput:7.1f} req/s  errors {figures.errors}"
+            )
+        if memory:
+            print("   " + memory)
+        print("    median ms per query (c=1): " + ", ".join(f"{k} {v:.1f}" for k, v in served.per_query.items()))
+    anchor = results.get(ANCHOR)
+    if anchor is None:
+        return
+    rdflib = results.get("rdflib-endpoint")
+    for name, served in results.items():
+        if not name.startswith("makerkg"):
+            continue
+        ratios = {q: served.per_query[q] / anchor.per_query[q] for q in queries}
+        worst = max(ratios, key=lambda q: ratios[q])
+        print(
+            f"{name} ÷ Oxigraph in memory, c=4: repeated p50 {served.mix.p50 / anchor.mix.p50:.2f}, throughput "
+            f"{served.mix.throughput / anchor.mix.throughput:.2f}; fresh p50 "
+            f"{served.fresh_mix.p50 / anchor.fresh_mix.p50:.2f}, throughput "
+            f"{served.fresh_mix.throughput / anchor.fresh_mix.throughput:.2f}; each query alone, fresh (c=1): "
+            f"worst {worst} "
+            f"{ratios[worst]:.2f}, over 1.5: {sum(r > 1.5 for r in ratios.values())} of {len(ratios)}"
+            + (f"; throughput ÷ rdflib-endpoint {served.mix.throughput / rdflib.mix.throughput:.1f}" if rdflib else ""),
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -112,6 +244,11 @@ def main() -> None:
         default=10**9,
         metavar="TRIPLES",
         help="skip the rdflib store and rdflib-endpoint for builds larger than this",
+    )
+    parser.add_argument(
+        "--engines",
+        default="auto",
+        help="makerkg's engine settings to serve with, comma-separated: auto, memory, disk (default auto)",
     )
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="makerkg-scale-"))
@@ -146,7 +283,10 @@ def main() -> None:
             f"time to first answer {statistics.median(first_answer(out) for _ in range(5)):.2f} s (median of 5)",
             flush=True,
         )
-        queries = {name: bound_text(q, bind_parameters(q, {}, build.info.base)) for name, q in named.items()}
+        queries = {
+            name: bound_text(q, bind_parameters(q, {}, build.info.base, editions=build.info.editions))
+            for name, q in named.items()
+        }
         with_rdflib = build.info.triples <= args.no_rdflib_above
         engines = [("pyoxigraph", str(build.store_dir))] + (
             [("rdflib memory", str(build.graph_file))] if with_rdflib else []
@@ -165,73 +305,8 @@ def main() -> None:
                 + ("" if len(figures) == len(queries) else f" (stopped after {len(figures)} of {len(queries)})"),
                 flush=True,
             )
-        targets = [
-            (
-                Target("makerkg", free_port(), "/sparql"),
-                lambda t, out=out, build=build: start(
-                    [sys.executable, "-m", "makerkg.cli", "serve", "--port", str(t.port)], {"MAKERKG_OUT": str(out)}
-                ),
-            ),
-            (
-                Target("oxigraph serve-read-only", free_port(), "/query"),
-                lambda t, out=out, build=build: start(
-                    [oxigraph, "serve-read-only", "--location", str(build.store_dir), "--bind", f"127.0.0.1:{t.port}"]
-                ),
-            ),
-            (
-                Target("rdflib-endpoint", free_port(), "/"),
-                lambda t, out=out, build=build: start(
-                    [
-                        rdflib_endpoint,
-                        "serve",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(t.port),
-                        str(build.path / "dumps" / "makerkg.nt"),
-                    ]
-                ),
-            ),
-        ]
-        results = {}
-        if not with_rdflib:
-            targets = targets[:2]
-        for target, launcher in targets:
-            target.process = launcher(target)
-            try:
-                wait_until_up(target, "ASK { ?s ?p ?o }")
-                per_query = {}
-                for name, query in queries.items():
-                    latencies, errors, _ = measure(target, [query], 1, min(args.seconds / 2, 5))
-                    per_query[name] = statistics.median(latencies) * 1000
-                latencies, errors, wall_time = measure(target, list(queries.values()), 4, args.seconds)
-                results[target.name] = (
-                    percentile(latencies, 50) * 1000,
-                    percentile(latencies, 99) * 1000,
-                    len(latencies) / wall_time,
-                    errors,
-                    per_query,
-                )
-            except SystemExit as err:
-                print(f"{target.name}: {err}")
-            finally:
-                stop(target.process)
-        for name, (p50, p99, rps, errors, per_query) in results.items():
-            print(f"{name:26} c=4 p50 {p50:8.2f} ms  p99 {p99:8.2f} ms  {rps:7.1f} req/s  errors {errors}")
-            print("    median ms per query (c=1): " + ", ".join(f"{k} {v:.1f}" for k, v in per_query.items()))
-        if "makerkg" in results and "oxigraph serve-read-only" in results:
-            mk, ox = results["makerkg"], results["oxigraph serve-read-only"]
-            worst = max(mk[4][q] / ox[4][q] for q in queries)
-            print(
-                f"ratios: p50 makerkg/oxigraph {mk[0] / ox[0]:.2f}; per query worst {worst:.2f}; "
-                f"throughput makerkg/oxigraph {mk[2] / ox[2]:.2f}"
-                + (
-                    f"; makerkg/rdflib-endpoint {mk[2] / results['rdflib-endpoint'][2]:.1f}"
-                    if "rdflib-endpoint" in results
-                    else ""
-                ),
-                flush=True,
-            )
+        results = serve_and_measure(args, out, build, queries, with_rdflib, oxigraph, rdflib_endpoint)
+        report(results, queries)
 
 
 if __name__ == "__main__":
