@@ -176,24 +176,32 @@ class RemotePool:
         """Nothing to stop: the store belongs to its operator."""
 
 
+XSD_BOOLEAN = "http://www.w3.org/2001/XMLSchema#boolean"
+
+
 def parse_results(body: bytes, content_type: str) -> ox.QuerySolutions | ox.QueryBoolean:
     """A store's SELECT or ASK answer; raises ValueError or SyntaxError. A blank node label that is not one in
-    SPARQL's syntax (Virtuoso's ``nodeID://b10000``) is replaced by one that is, the same for the same label."""
+    SPARQL's syntax (Virtuoso's ``nodeID://b10000``) is replaced by one that is, the same for the same label, and
+    a boolean written ``1`` or ``0`` (as Virtuoso's JSON writes every one) by its canonical form, as the embedded
+    engine writes it."""
     fmt = ox.QueryResultsFormat.from_media_type(content_type)
-    if fmt == ox.QueryResultsFormat.JSON and b'"bnode"' in body:
+    if fmt == ox.QueryResultsFormat.JSON and (b'"bnode"' in body or XSD_BOOLEAN.encode() in body):
         document = json.loads(body)
         for row in document.get("results", {}).get("bindings", []):
             for cell in row.values():
-                _relabel(cell)
+                _tidy(cell)
         body = json.dumps(document).encode()
     return ox.parse_query_results(body, format=fmt)
 
 
-def _relabel(cell: dict[str, Any]) -> None:
-    """Give a blank node cell (or the blank nodes of a quoted triple's cells) labels in SPARQL's syntax.
+def _tidy(cell: dict[str, Any]) -> None:
+    """Give a blank node cell (or the blank nodes of a quoted triple's cells) labels in SPARQL's syntax, and a
+    boolean cell its canonical form (the same value).
 
-    >>> cell = {"type": "bnode", "value": "nodeID://b1"}; _relabel(cell); cell["value"]
+    >>> cell = {"type": "bnode", "value": "nodeID://b1"}; _tidy(cell); cell["value"]
     'x6e6f646549443a2f2f6231'
+    >>> cell = {"type": "typed-literal", "datatype": XSD_BOOLEAN, "value": "0"}; _tidy(cell); cell["value"]
+    'false'
     """
     if cell.get("type") == "bnode":
         try:
@@ -202,7 +210,9 @@ def _relabel(cell: dict[str, Any]) -> None:
             cell["value"] = "x" + cell["value"].encode().hex()
     elif cell.get("type") == "triple":
         for part in cell["value"].values():
-            _relabel(part)
+            _tidy(part)
+    elif cell.get("datatype") == XSD_BOOLEAN:
+        cell["value"] = {"1": "true", "0": "false"}.get(cell["value"], cell["value"])
 
 
 PART_TRIPLES = 50_000  # triples a Graph Store request carries (Virtuoso keeps only part of a PUT of 1M triples)
