@@ -9,6 +9,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -230,3 +232,34 @@ def test_two_range_headers_get_the_whole_dump(serve: Callable[..., tuple[Server,
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200")
     assert body == whole
+
+
+STOPPED_WHILE_STARTING = """
+import os, signal, sys
+import makerkg.web.engine as engine
+
+made = engine.Engine.__init__
+
+def made_while_told_to_stop(self, settings):  # the signal comes while the app is being made
+    os.kill(os.getpid(), signal.SIGTERM)
+    made(self, settings)
+
+engine.Engine.__init__ = made_while_told_to_stop
+# what granian's worker inherits from its main process: a handler under which the signal would be lost
+signal.signal(signal.SIGTERM, lambda signum, frame: None)
+from makerkg.web.wsgi import application
+application()
+print("served on", flush=True)
+"""
+
+
+def test_a_web_worker_told_to_stop_while_it_starts_ends(built: BuildResult) -> None:
+    """granian installs its own stop handlers only once the app is made: a worker that got SIGTERM before (the
+    server stopped right after its first answer, its second worker still starting) served on until it was killed
+    15 s later. It now ends as soon as the app is made, and its query workers with it."""
+    env = {**os.environ, "MAKERKG_OUT": str(built.build.path.parent.parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", STOPPED_WHILE_STARTING], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "served on" not in done.stdout

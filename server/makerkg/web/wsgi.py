@@ -4,6 +4,7 @@ factory), in each of its worker processes."""
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from multiprocessing.util import Finalize
 
@@ -14,7 +15,15 @@ from makerkg.web.ops import ACCESS_LOGGER
 
 
 def application() -> Flask:
-    """The app, configured from the environment (``makerkg serve`` passes every setting as ``MAKERKG_*``)."""
+    """The app, configured from the environment (``makerkg serve`` passes every setting as ``MAKERKG_*``).
+
+    granian calls this in a new worker process before it installs its own handlers of SIGTERM and SIGINT; until
+    then the process has its parent's, under which a stop signal is lost, and a worker that was still starting
+    when the server was told to stop served on until it was killed at the end of the grace period. So a stop
+    signal that comes while this runs ends the process as soon as the app is made (its query workers with it)."""
+    stop_signals: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop_signals.append(signum))
     settings = load()
     _access_log(settings)
     from makerkg.web.engine import Engine
@@ -27,6 +36,9 @@ def application() -> Flask:
     # workers) after running its finalizers of priority >= 0: close the pool first, so that it stops its workers
     # itself and knows a worker starting meanwhile is stopped on purpose, not failing
     Finalize(app, app.extensions["makerkg"].close, exitpriority=10)
+    if stop_signals:
+        app.extensions["makerkg"].close()
+        sys.exit(0)
     return app
 
 
