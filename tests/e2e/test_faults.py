@@ -18,6 +18,7 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -381,6 +382,29 @@ def test_a_build_published_while_serving_is_picked_up_whole(
         (NEW_SITE, new_id, new_id),
     }, answers
     assert answers[frozenset({OLD_SITE})] and answers[frozenset({NEW_SITE})]
+
+
+def test_two_builds_at_once_while_serving_lose_no_request(
+    built: BuildResult, tmp_path: Path, serve: Callable[..., Server], copy_sources: Callable[..., Path]
+) -> None:
+    """Two `makerkg build`s started together into the served directory (the same content, so the same second and
+    digest): one waits for the other's lock, each publishes a build of its own, and no request of the load gets
+    anything but a whole answer."""
+    out = copy_out(built, tmp_path)
+    old_id = current(out).info.id
+    server = serve(out, query_timeout="5")
+    sources = copy_sources("plan-11.txt", lambda plan: plan.replace(OLD_SITE, NEW_SITE, 1))
+    with Load(server, threads=4, limit=100_000, paths=[PAGE_QUERY, "/dumps/"]) as load:
+        load.wait_for(100)
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda _: build_into(out, sources), range(2)))
+        assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+        wait_until(lambda: all(sites(o) == {NEW_SITE} for o in load.recent(40) if o.path == PAGE_QUERY), 180,
+                   "the new build is served")  # fmt: skip
+        load.wait_for(load.count() + 100)
+    ids = {line.split()[1] for r in results for line in r.stdout.splitlines() if line.startswith("built ")}
+    assert len(ids) == 2 and old_id not in ids and current(out).info.id in ids, [r.stdout for r in results]
+    assert all(o.status == 200 for o in load.outcomes), Counter((o.status, o.error) for o in load.outcomes)
 
 
 def test_a_failing_build_while_serving_changes_nothing(
