@@ -227,12 +227,12 @@ def chunks(graph_file: Path, base: str, directory: Path) -> Iterator[Path]:
 def measure_one(engine: str, out: str) -> None:
     """Validate a build with one engine, as ``--one`` runs it in a process of its own; prints JSON."""
     from makerkg.store import current
-    from makerkg.validate import CHUNK_TRIPLES
+    from makerkg.validate import WHOLE_GRAPH_TRIPLES
 
     build = current(Path(out))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="makerkg-shacl-") as tmp:
-        if build.info.triples <= CHUNK_TRIPLES * 10:  # the real size: the whole graph at once
+        if build.info.triples <= WHOLE_GRAPH_TRIPLES:  # the real size: the whole graph at once, as makerkg validate
             found = [run_file(engine, build.union_file)]
             parts = 1
         else:
