@@ -90,15 +90,50 @@ def test_live_figures_are_never_kept(app: Flask) -> None:
 
 def test_the_cache_is_bounded_in_bytes_and_emptied_by_a_new_build() -> None:
     cache = AnswerCache(max_bytes=1000, max_entry=600)
-    cache.put(("build-1", "/a"), Entry(200, (), b"a" * 400))
-    cache.put(("build-1", "/b"), Entry(200, (), b"b" * 400))
+    cache.put(("build-1", b"/a"), Entry(200, (), b"a" * 400))
+    cache.put(("build-1", b"/b"), Entry(200, (), b"b" * 400))
     assert len(cache) == 2 and cache.bytes <= 1000
-    cache.put(("build-1", "/c"), Entry(200, (), b"c" * 400))  # over the bound: the least recently used goes
-    assert cache.get(("build-1", "/a")) is None and len(cache) == 2
-    cache.put(("build-1", "/d"), Entry(200, (), b"d" * 700))  # larger than an entry may be
-    assert cache.get(("build-1", "/d")) is None
-    cache.put(("build-2", "/a"), Entry(200, (), b"a"))
-    assert len(cache) == 1 and cache.get(("build-1", "/b")) is None
+    cache.put(("build-1", b"/c"), Entry(200, (), b"c" * 400))  # over the bound: the least recently used goes
+    assert cache.get(("build-1", b"/a")) is None and len(cache) == 2
+    cache.put(("build-1", b"/d"), Entry(200, (), b"d" * 700))  # larger than an entry may be
+    assert cache.get(("build-1", b"/d")) is None
+    cache.put(("build-2", b"/a"), Entry(200, (), b"a"))
+    assert len(cache) == 1 and cache.get(("build-1", b"/b")) is None
+
+
+@pytest.mark.parametrize("path", ["/api/queries", "/api/openapi.json", "/sparql", "/reconcile"])
+def test_an_answer_made_for_one_host_never_reaches_a_client_of_another(app: Flask, path: str) -> None:
+    """Links in these answers are built on the request's host (no public_url): an attacker's Host header must not
+    put its host into what the cache gives everyone else."""
+    client = app.test_client()
+    for _ in range(3):
+        poisoned = client.get(path, headers={"Host": "evil.example"})
+        assert poisoned.status_code == 200 and b"evil.example" in poisoned.get_data()
+    honest = client.get(path, headers={"Host": "kg.example.org"})
+    assert honest.status_code == 200 and b"evil.example" not in honest.get_data()
+    assert b"kg.example.org" in honest.get_data()
+    assert client.get(path, headers={"Host": "kg.example.org"}).headers["Cache-Status"] == "makerkg; hit"
+
+
+def test_distinct_posted_bodies_are_kept_within_the_bound(built: BuildResult) -> None:
+    """A key once held the whole POSTed body, outside the byte bound: 100 kB a distinct request, without end."""
+    application = create_app(load(env={}, out=built.build.path.parent.parent, cache_bytes=200_000))
+    client, cache = application.test_client(), application.extensions["makerkg.cache"]
+    padding = "x" * 90_000
+    for n in range(12):
+        body = f"ASK {{}} # {n} {padding}".encode()
+        answered = client.post("/sparql", data=body, headers={**JSON, "Content-Type": "application/sparql-query"})
+        assert answered.status_code == 200
+    assert len(cache) == 12 and cache.bytes <= 200_000
+    assert sum(len(key[1]) for key in cache._entries) == 12 * 20  # fixed-size keys, whatever the bodies
+    application.extensions["makerkg"].close()
+
+
+def test_a_request_saying_no_store_leaves_nothing(app: Flask) -> None:
+    client = app.test_client()
+    first = get(client, QUERY, {**JSON, "Cache-Control": "no-store"})
+    assert first[0] == 200 and "Cache-Status" not in first[1]
+    assert get(client, QUERY, JSON)[1]["Cache-Status"] == "makerkg; fwd=miss; stored"
 
 
 @pytest.mark.parametrize(("coding", "decode"), [("br", brotli.decompress), ("gzip", gzip.decompress)])

@@ -1,15 +1,20 @@
 """A per-build answer cache: a published build never changes, so the same request within one build gets the same
 answer, which is kept and answered again from memory, until the build is replaced.
 
-The cache holds whole answers of GET and HEAD requests (and POSTed queries, keyed by their text), keyed by the
-build, the path, the query string and the headers the answer varies by; it is bounded in bytes (answers larger
-than ``cache_entry_bytes`` are never kept), least recently used first out. Each web server process has its own.
+The cache holds whole answers of GET and HEAD requests (and POSTed queries), keyed by the build and a digest of all
+an answer may vary by: the method, path, query string, the ``Accept`` headers, the URL the server was reached at
+(answers with links built from the request's host: ``web/public.py``) and a POSTed body. Keys are fixed-size, so the
+bytes bound holds whatever the requests (a key holding a POSTed body of 100 kB let memory grow by that much per
+distinct request). It is bounded in bytes (answers larger than ``cache_entry_bytes`` are never kept), least
+recently used first out; a request saying ``Cache-Control: no-store`` leaves nothing in it (RFC 9111, 5.2.1.5).
+Each web server process has its own.
 An answer that came from it says so in a ``Cache-Status`` header (RFC 9211). Written here rather than taken from
 Flask-Caching, whose in-memory cache bounds the number of entries, not their bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -32,6 +37,7 @@ class Entry:
 
     @property
     def size(self) -> int:
+        """Bytes it holds, its key and bookkeeping counted in the 64."""
         return len(self.body) + sum(len(k) + len(v) for k, v in self.headers) + 64
 
 
@@ -39,29 +45,29 @@ class AnswerCache:
     """Answers by key, bounded in bytes, least recently used dropped first; thread-safe.
 
     >>> cache = AnswerCache(max_bytes=400, max_entry=200)
-    >>> cache.put(("b", "/x"), Entry(200, (), b"x" * 100)); cache.put(("b", "/y"), Entry(200, (), b"y" * 100))
-    >>> cache.get(("b", "/x")) is not None, cache.get(("b", "/y")) is not None
+    >>> cache.put(("b", b"/x"), Entry(200, (), b"x" * 100)); cache.put(("b", b"/y"), Entry(200, (), b"y" * 100))
+    >>> cache.get(("b", b"/x")) is not None, cache.get(("b", b"/y")) is not None
     (True, True)
-    >>> cache.put(("b", "/z"), Entry(200, (), b"z" * 100)); cache.get(("b", "/x")) is None  # /x was least recent
+    >>> cache.put(("b", b"/z"), Entry(200, (), b"z" * 100)); cache.get(("b", b"/x")) is None  # /x least recent
     True
     """
 
     def __init__(self, max_bytes: int, max_entry: int) -> None:
         self.max_bytes = max_bytes
         self.max_entry = max_entry
-        self._entries: OrderedDict[tuple[str, ...], Entry] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, bytes], Entry] = OrderedDict()
         self._bytes = 0
         self._build = ""
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, ...]) -> Entry | None:
+    def get(self, key: tuple[str, bytes]) -> Entry | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: tuple[str, ...], entry: Entry) -> None:
+    def put(self, key: tuple[str, bytes], entry: Entry) -> None:
         size = entry.size
         if size > self.max_entry or size > self.max_bytes:
             return
@@ -89,16 +95,24 @@ class AnswerCache:
             return len(self._entries)
 
 
-def request_key(build: str, body: bytes = b"") -> tuple[str, ...] | None:
-    """The cache key of the current request, or None for one that is never answered from the cache."""
+def request_key(build: str, body: bytes = b"") -> tuple[str, bytes] | None:
+    """The cache key of the current request: its build and a digest of all its answer may vary by; or None for a
+    request that is never answered from the cache, nor leaves its answer there."""
     if request.method not in ("GET", "HEAD") and not (request.method == "POST" and request.path == "/sparql"):
         return None
     if request.path.startswith(UNCACHED_PREFIXES) or "Range" in request.headers:
         return None
-    headers = tuple(request.headers.get(name, "") for name in VARY)
+    if "no-store" in request.headers.get("Cache-Control", ""):
+        return None
     method = "GET" if request.method == "HEAD" else request.method  # HEAD is GET's answer without its body
-    body_key = body.decode("utf-8", "surrogateescape") if body else ""
-    return (build, method, request.path, request.query_string.decode("latin-1"), *headers, body_key)
+    digest = hashlib.blake2b(digest_size=20)
+    # the host the server was reached at (after the trusted proxies' X-Forwarded-*): links in answers are built on
+    # it when public_url is not set, and one host's answer must never reach a client of another
+    parts = (method, request.host_url, request.path, request.query_string.decode("latin-1"))
+    for part in (*parts, *(request.headers.get(name, "") for name in VARY)):
+        digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    digest.update(body)
+    return (build, digest.digest())
 
 
 def answer(entry: Entry) -> Response:
