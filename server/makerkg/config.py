@@ -53,6 +53,9 @@ class Settings:
     store_password: str | None = field(default=None, repr=False)  # from the config file or MAKERKG_STORE_PASSWORD
     rate_limit: int = 0  # requests per minute per client and web server process; 0: no limit
     rate_burst: int = 20  # requests a client may send at once before rate_limit applies
+    # requests a client may have in progress at once in one web server process (past it: 429); 0: no limit. At the
+    # defaults one client can hold at most 4 of the 6 query workers, and the others' requests still find two
+    client_concurrency: int = 2
     trusted_proxies: int = 0  # reverse proxies in front of `makerkg serve` whose X-Forwarded-* entries are believed
     public_url: str = ""  # the URL clients reach the server at (https://kg.example.org/); "": the request's Host
     proxy: str = "auto"  # what `makerkg serve` puts in front of the app server: "nginx" (its own), "none", or "auto":
@@ -151,8 +154,8 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
         if getattr(result, name) <= 0:
             raise UsageError(name, f"must be positive, found {getattr(result, name)}")
     for name in (
-        "rate_limit", "trusted_proxies", "query_memory", "memory_store_statements", "build_grace", "cache_bytes",
-        "cache_entry_bytes",
+        "rate_limit", "client_concurrency", "trusted_proxies", "query_memory", "memory_store_statements",
+        "build_grace", "cache_bytes", "cache_entry_bytes",
     ):  # fmt: skip
         if getattr(result, name) < 0:
             raise UsageError(name, f"must not be negative, found {getattr(result, name)}")

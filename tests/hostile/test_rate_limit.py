@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -196,3 +197,32 @@ def test_bad_settings_name_the_setting(env: dict[str, str], parameter: str) -> N
 def test_settings_from_the_environment() -> None:
     settings = load(env={"MAKERKG_RATE_LIMIT": "120", "MAKERKG_RATE_BURST": "7", "MAKERKG_TRUSTED_PROXIES": "1"})
     assert (settings.rate_limit, settings.rate_burst, settings.trusted_proxies) == (120, 7, 1)
+
+
+SLOW = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"  # runs until the query timeout
+
+
+def test_a_client_may_have_only_so_many_requests_in_progress(built: BuildResult) -> None:
+    """client_concurrency (2 by default): one client's third request while two run gets 429 at once, another
+    client is served meanwhile, and the first client is served again once its answers are back."""
+    assert Settings().client_concurrency == 2
+    application = create_app(load(env={}, out=built.build.path.parent.parent, query_workers=3, query_timeout=3))
+    try:
+        greedy, other = client_from(application, "192.0.2.30"), client_from(application, "192.0.2.31")
+        slow = [threading.Thread(target=lambda: greedy.get("/sparql", query_string={"query": SLOW})) for _ in range(2)]
+        for thread in slow:
+            thread.start()
+        time.sleep(1.0)  # both slow queries under way (they run for 3 s)
+        refused = greedy.get(CHEAP)
+        served = other.get(CHEAP)
+        for thread in slow:
+            thread.join()
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+        assert refused.get_data(as_text=True) == (
+            "429 Too Many Requests: more than 2 requests at once from this client (client_concurrency); "
+            "wait for an answer before sending the next\n"
+        )
+        assert served.status_code == 200
+        assert [greedy.get(CHEAP).status_code for _ in range(5)] == [200] * 5  # each counted out once answered
+    finally:
+        application.extensions["makerkg"].close()

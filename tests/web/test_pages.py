@@ -303,3 +303,16 @@ def test_a_browser_opening_the_endpoint_gets_the_query_editor(client: FlaskClien
     assert "SPARQL query editor" in editor and 'id="predefined-prefixes"' in editor
     for accept in ("*/*", "text/turtle", "application/xml"):
         assert client.get("/sparql", headers={"Accept": accept}).status_code == 200
+
+
+def test_answers_are_never_sniffed_and_pages_never_framed_by_other_sites(client: FlaskClient) -> None:
+    page = client.get("/org/miit", headers={"Accept": "text/html"})
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    assert page.headers["X-Frame-Options"] == "SAMEORIGIN"
+    error = client.get("/reconcile/preview?id=<script>")
+    assert error.status_code == 400 and error.mimetype == "text/plain"
+    assert error.headers["X-Content-Type-Options"] == "nosniff"
+    preview = client.get("/reconcile/preview?id=org/miit")  # made to be framed by OpenRefine
+    assert preview.status_code == 200 and preview.mimetype == "text/html"
+    assert "X-Frame-Options" not in preview.headers and "Content-Security-Policy" not in preview.headers

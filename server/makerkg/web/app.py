@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.after_request(_etag)
     app.after_request(public.add_vary)
     app.after_request(_cache_control)
+    app.after_request(_security_headers)
     # after the ETag and before the answer cache keeps the answer: compressed once, answered compressed
     app.config.update(COMPRESS_MIMETYPES=COMPRESSED, COMPRESS_MIN_SIZE=1024, COMPRESS_ALGORITHM=["br", "gzip"])
     Compress(app)
@@ -89,6 +90,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     engine.ready()  # … while the app was set up
     return app
+
+
+FRAMED = ("reconcile.preview",)  # pages made to be shown in another site's frame (OpenRefine's preview)
+
+
+def _security_headers(response: Response) -> Response:
+    """Browsers take every answer as the media type it says (never sniffed into HTML or script), and no other
+    site may frame the pages (clickjacking), but for the reconciliation previews, made to be framed."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if response.mimetype == "text/html" and request.endpoint not in FRAMED:
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'self'")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    return response
 
 
 def _cache_control(response: Response) -> Response:

@@ -1,4 +1,11 @@
-"""Rate limiting, off by default: a token bucket per client address, checked before every request.
+"""Limits per client address: how many requests it may have in progress at once (``client_concurrency``, on by
+default), and how many it may send a minute (a token bucket, ``rate_limit``, off by default); both checked before
+every request but the cheapest.
+
+A client past either gets 429 with Retry-After and a one-line message. Without the concurrency limit one client
+sending slow queries on a few connections took every query worker, and everyone else waited for a 503. Clients on
+this machine's loopback address are not held to the concurrency limit (behind a proxy on this machine, set
+``trusted_proxies`` so that each client is told apart).
 
 ``rate_limit`` requests a minute refill each client's bucket, which holds at most ``rate_burst``; a request finding
 it empty gets 429 with Retry-After. The buckets live in one web server process, so with ``workers`` processes a
@@ -8,6 +15,7 @@ from Flask-Limiter: one bucket per address is all that is needed, and it must ne
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
@@ -15,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 
 from makerkg.config import Settings
 from makerkg.web.errors import problem
@@ -87,8 +95,41 @@ class TokenBuckets:
             return len(self._buckets)
 
 
+class InFlight:
+    """Requests in progress per client, each at most ``limit``; thread-safe.
+
+    >>> counts = InFlight(limit=1)
+    >>> counts.enter("a"), counts.enter("a"), counts.enter("b")
+    (True, False, True)
+    >>> counts.leave("a"); counts.enter("a")
+    True
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._counts: dict[str, int] = {}  # only clients with a request in progress: bounded by the threads
+        self._lock = threading.Lock()
+
+    def enter(self, client: str) -> bool:
+        """Count a request of ``client`` in, if it has fewer than ``limit`` in progress."""
+        with self._lock:
+            count = self._counts.get(client, 0)
+            if count >= self.limit:
+                return False
+            self._counts[client] = count + 1
+            return True
+
+    def leave(self, client: str) -> None:
+        with self._lock:
+            count = self._counts.pop(client, 0) - 1
+            if count > 0:
+                self._counts[client] = count
+
+
 def register(app: Flask, settings: Settings) -> None:
-    """Install the limiter on ``app`` when ``settings.rate_limit`` is set; nothing otherwise."""
+    """Install the limits on ``app`` that ``settings`` set."""
+    if settings.client_concurrency > 0:
+        _limit_concurrency(app, settings.client_concurrency)
     if settings.rate_limit <= 0:
         return
     buckets = TokenBuckets(settings.rate_limit, settings.rate_burst)
@@ -110,3 +151,47 @@ def register(app: Flask, settings: Settings) -> None:
             {"Retry-After": str(seconds)},
             limit="rate_limit",
         )
+
+
+def _limit_concurrency(app: Flask, limit: int) -> None:
+    """At most ``limit`` requests of one client in progress in this process; a request counts until its answer is
+    made (a streamed answer's parts, past 1 MiB, are sent after it)."""
+    in_flight = InFlight(limit)
+    app.extensions["makerkg.in_flight"] = in_flight
+
+    @app.before_request
+    def enter() -> Response | None:
+        if request.method == "OPTIONS" or request.endpoint in EXEMPT_ENDPOINTS:
+            return None
+        client = request.remote_addr or "unknown"
+        if _loopback(client):
+            return None
+        if not in_flight.enter(client):
+            return problem(
+                429,
+                f"more than {limit} requests at once from this client (client_concurrency); wait for an answer "
+                "before sending the next",
+                {"Retry-After": "1"},
+                limit="client_concurrency",
+            )
+        g.makerkg_in_flight = client
+        return None
+
+    @app.teardown_request
+    def leave(_: BaseException | None) -> None:
+        client = g.pop("makerkg_in_flight", None)
+        if client is not None:
+            in_flight.leave(client)
+
+
+def _loopback(address: str) -> bool:
+    """Whether a client address is this machine's own: the operator's tools, or a proxy on this machine that was
+    not declared in ``trusted_proxies`` (all its clients would share one count).
+
+    >>> _loopback("127.0.0.1"), _loopback("::1"), _loopback("192.0.2.1"), _loopback("unknown")
+    (True, True, False, False)
+    """
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
