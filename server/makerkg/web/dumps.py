@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import asdict
 from datetime import datetime
 
@@ -69,7 +70,7 @@ def dump(name: str) -> Response:
         if entry is None:
             abort(404)
         media, sha256 = entry.media_type, entry.sha256
-    ignore_unservable_range()
+    ignore_unservable_range((directory / name).stat().st_size)
     response = send_file(
         directory / name,
         mimetype=media,
@@ -92,15 +93,25 @@ def repr_digest(sha256: str) -> str:
     return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode()}:"
 
 
-def ignore_unservable_range() -> None:
-    """Drop the request's Range header unless it asks for one range of bytes, before a file is sent.
+def ignore_unservable_range(size: int) -> None:
+    """Drop the request's Range header unless it asks for one range of bytes, before a file of ``size`` bytes is
+    sent.
 
     RFC 9110 (14.2): a Range the server cannot or will not serve is ignored, and the whole file sent with 200: an
     invalid one, another unit, several ranges (they would need multipart/byteranges) or several headers. A single
-    byte range past the end stays a 416, as the RFC says (15.5.17).
+    byte range past the end stays a 416, as the RFC says (15.5.17), and so does the last 0 bytes (``bytes=-0``:
+    valid, and unsatisfiable, 14.1.2), which werkzeug reads as invalid.
     """
-    if "HTTP_RANGE" in request.environ and not _one_byte_range(request.environ["HTTP_RANGE"]):
+    header = request.environ.get("HTTP_RANGE")
+    if header is None:
+        return
+    if _SUFFIX_OF_NOTHING.fullmatch(header):
+        abort(Response(status=416, headers={"Content-Range": f"bytes */{size}"}))
+    if not _one_byte_range(header):
         del request.environ["HTTP_RANGE"]
+
+
+_SUFFIX_OF_NOTHING = re.compile(r"bytes=[ \t]*-0+[ \t]*")
 
 
 def _one_byte_range(header: str) -> bool:
