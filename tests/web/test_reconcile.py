@@ -19,9 +19,12 @@ from flask.testing import FlaskClient
 from makerkg import resources
 from makerkg.config import load
 from makerkg.link.reference import load_reference
+from makerkg.names import MAX_NAME
 from makerkg.pipeline import build
 from makerkg.synth import synthesise
 from makerkg.web import create_app
+from makerkg.web.catalog import get_catalog
+from makerkg.web.engine import get_engine
 
 BASE = "https://w3id.org/makerkg/"
 
@@ -401,3 +404,127 @@ def test_a_name_several_places_bear_is_ambiguous_until_a_property_settles_it(syn
     assert beijing[0]["id"] == "place/110105" and beijing[0]["match"]
     jilin = one(synthetic_client, {"query": "朝阳区", "type": "place", "properties": [{"pid": "place", "v": "吉林省"}]})
     assert jilin[0]["id"] == "place/220104" and jilin[0]["match"]
+
+
+# --- hostile input (attack round 2, findings 1, 5 and 7) ---------------------------------------------------------
+# every text is refused with a 400 naming the parameter, and the query and field, when it is longer than a name can
+# be (as sent or once normalised), not valid Unicode, nested too deeply or a number JSON does not have; never a 500,
+# never an answer computed at a cost that grows with the square of the text
+
+FDFA = "\ufdfa"  # one character that NFKC makes 18 (15 without their spaces)
+DEEP = "[" * 45_000 + "]" * 45_000
+TOO_LONG = f"longer than {MAX_NAME} characters"
+NORMALISED = f"longer than {MAX_NAME} characters once normalised (NFKC)"
+PROBLEM = {"Accept": "application/problem+json"}
+
+
+def _query(**fields: object) -> str:
+    return json.dumps({"q": {"query": "杭州", **fields}})
+
+
+def _value(pid: str, v: object) -> str:
+    return json.dumps({"q": {"query": "杭州", "properties": [{"pid": pid, "v": v}]}})
+
+
+def _post(client: FlaskClient, queries: str) -> tuple[int, dict[str, str]]:
+    """POST a batch as a form whose body is raw UTF-8, as the attack sent it (within the body cap)."""
+    body = ("queries=" + queries).encode()
+    response = client.post("/reconcile", data=body, content_type="application/x-www-form-urlencoded", headers=PROBLEM)
+    return response.status_code, response.get_json()
+
+
+@pytest.mark.parametrize(
+    ("queries", "message"),
+    [
+        ('{"q": {"query": "a", "limit": NaN}}', "queries: not JSON (NaN is not a JSON number)"),
+        ('{"q": {"query": "a", "limit": Infinity}}', "queries: not JSON (Infinity is not a JSON number)"),
+        ('{"q": {"query": "a", "limit": -Infinity}}', "queries: not JSON (-Infinity is not a JSON number)"),
+        ('{"q": {"query": "a", "limit": 1e999}}', "queries: q: limit must be a positive integer"),
+        ('{"q": {"query": "a", "limit": 1e-999}}', "queries: q: limit must be a positive integer"),
+        (_value("edition", "9" * 5000), f"queries: q: edition value {TOO_LONG}"),
+        ('{"q": {"query": "a", "properties": [{"pid": "edition", "v": ' + "9" * 4000 + "}]}}", "queries: q: edition"),
+        (_value("edition", "9" * 7), "queries: q: an edition is an ordinal such as 11, found '9999999'"),
+        ('{"\\ud800": {"query": "a"}}', "queries: a query id is not valid Unicode (a lone surrogate at character 1)"),
+        ('{"q": {"query": "x\\udfff"}}', "queries: q: query is not valid Unicode (a lone surrogate at character 2)"),
+        (_value("place", "\ud800"), "queries: q: place value is not valid Unicode"),
+        (_value("place", {"id": "place/330100", "name": "\udc00"}), "queries: q: place value name is not valid"),
+        ("queries", "queries: not JSON"),
+        (DEEP, "queries: not JSON this service reads (nested too deeply)"),
+        ('{"q": {"query": "a", "properties": [{"pid": "place", "v": ' + DEEP + "}]}}", "queries: not JSON this"),
+        (_value("place", [[["浙江"]]]), "queries: q: place value must be a string, a number or an object with an id"),
+        (_value("kind", {"id": {"id": "ministry"}}), "queries: q: kind value must be a string, a number or an object"),
+        (_query(query="a" * (MAX_NAME + 1)), f"queries: q: query {TOO_LONG}"),
+        (_query(query=FDFA * 20), f"queries: q: query {NORMALISED}"),
+        (_value("place", FDFA * 20), f"queries: q: place value {NORMALISED}"),
+        (_value("kind", {"id": "x" * 300}), f"queries: q: kind value {TOO_LONG}"),
+        (_value("place", ["浙江"] * 21), "queries: q: 21 property values; at most 20"),
+        (_query(type="place" * 100), f"queries: q: type {TOO_LONG}"),
+        (json.dumps({"q" * 300: {"query": "a"}}), f"queries: a query id {TOO_LONG}"),
+    ],
+)
+def test_a_hostile_batch_is_a_400_naming_the_query_and_field(client: FlaskClient, queries: str, message: str) -> None:
+    """Attack round 2, finding 5: NaN, Infinity, 1e999, 5,000 digits, lone surrogates and deep nesting were 500s."""
+    status, problem = _post(client, queries)
+    assert status == 400
+    assert problem["detail"].startswith(message) and problem["parameter"] == "queries"
+    assert "\n" not in problem["detail"]
+
+
+@pytest.mark.parametrize("name", [FDFA * 33_000, "a" * 99_000])
+def test_the_longest_name_under_the_body_cap_is_refused_before_any_matching(client: FlaskClient, name: str) -> None:
+    """Attack round 2, finding 1: 33,000 x U+FDFA (99 kB, 594,000 characters once normalised) cost about 200
+    CPU-seconds in a web thread, and 'a' x 99,000 about 15; both are refused as they are read."""
+    status, problem = _post(client, json.dumps({"q0": {"query": name}}, ensure_ascii=False))
+    assert status == 400 and problem["detail"] == f"queries: q0: query {TOO_LONG}"
+
+
+def test_the_matching_is_bounded_whatever_the_text(app: Flask) -> None:
+    """A text far longer than any name names nothing, and is not compared prefix by prefix (the chain of places)
+    nor character by character (similar names) with every name of the graph."""
+    with app.app_context():
+        catalog = get_catalog(get_engine().snapshot())
+        for text in (FDFA * 33_000, "浙江省" * 30_000, "a" * 99_000):
+            assert catalog.exact(text) == [] and catalog.search(text) == [] and catalog.similar(text) == []
+        assert [h.entity.path for h in catalog.exact("浙江省杭州市")] == ["place/330100"]
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter", "message"),
+    [
+        ("/reconcile/suggest/entity?prefix=a&cursor=" + "9" * 5000, "cursor", "cursor: expected a number of"),
+        ("/reconcile/suggest/entity?prefix=a&cursor=1e999", "cursor", "cursor: expected a number of suggestions"),
+        ("/reconcile/suggest/entity?prefix=" + "%EF%B7%BA" * 20, "prefix", f"prefix: {NORMALISED}"),
+        ("/reconcile/suggest/entity?prefix=" + "a" * 201, "prefix", f"prefix: {TOO_LONG}"),
+        ("/reconcile/suggest/type?prefix=" + "%EF%B7%BA" * 20, "prefix", f"prefix: {NORMALISED}"),
+        ("/reconcile/suggest/property?prefix=a&cursor=NaN", "cursor", "cursor: expected a number of suggestions"),
+        ("/search?format=json&q=" + "%EF%B7%BA" * 20, "q", f"q: {NORMALISED}"),
+        ("/search?format=json&q=" + "a" * 201, "q", f"q: {TOO_LONG}"),
+        ("/search?format=json&q=" + "%EF%B7%BA" * 201, "q", f"q: {TOO_LONG}"),
+    ],
+)
+def test_a_hostile_parameter_is_a_400_naming_it(client: FlaskClient, path: str, parameter: str, message: str) -> None:
+    """Attack round 2, finding 5: a cursor of 5,000 digits was a 500."""
+    response = client.get(path, headers=PROBLEM)
+    assert response.status_code == 400
+    problem = response.get_json()
+    assert problem["detail"].startswith(message) and problem["parameter"] == parameter
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/reconcile/preview?id=<script>alert(1)</script>",
+        "/reconcile/suggest/entity/flyout?id=<script>alert(1)</script>",
+        "/reconcile/suggest/entity?prefix=a&type=<script>",
+        "/search?q=a&kind=<script>",
+        "/org/?kind=<script>",
+        "/api/queries/<script>",
+    ],
+)
+def test_an_error_quoting_the_request_is_never_html(client: FlaskClient, path: str) -> None:
+    """Attack round 2, finding 7: errors quote the request; even a browser asking for HTML gets them as text that
+    it is told not to sniff."""
+    response = client.get(path, headers={"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"})
+    assert response.status_code in (400, 404)
+    assert response.mimetype == "text/plain" and response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "<script>" in response.get_data(as_text=True)

@@ -190,6 +190,7 @@ class _PlaceIndex:
                     ids = self.by_name[tier][normalise(name)]
                     if place.id not in ids:
                         ids.append(place.id)
+        self.longest = max((len(name) for names in self.by_name for name in names), default=0)
 
     def _inside(self, place: str, ancestor: str) -> bool:
         current = self.parent.get(place)
@@ -204,7 +205,7 @@ class _PlaceIndex:
 
     def _chains(self, key: str, tier: int) -> list[str]:
         """Ids the whole of ``key`` can name, as a chain of names each inside the previous one."""
-        return chains(key, lambda name: self._named(name, tier), self._inside)
+        return chains(key, lambda name: self._named(name, tier), self._inside, self.longest)
 
     def full_name(self, id: str) -> str:
         """湖北省武汉市江岸区: the names of a place and its ancestors."""

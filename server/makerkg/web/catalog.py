@@ -25,7 +25,7 @@ from flask import current_app
 
 from makerkg.errors import UsageError
 from makerkg.iris import Layout
-from makerkg.names import chains, dual_name, normalise
+from makerkg.names import MAX_NAME, chains, dual_name, normalise
 from makerkg.namespaces import MKG, PREFIXES
 from makerkg.store.query import SPARQL_JSON, Job
 from makerkg.web.engine import Snapshot
@@ -157,6 +157,11 @@ class Catalog:
         return found
 
     @cached_property
+    def _longest(self) -> int:
+        """The length of the longest key: no longer text is any name, nor part of one."""
+        return max(map(len, self._keys), default=0)
+
+    @cached_property
     def contests_of(self) -> dict[str, tuple[Entity, ...]]:
         """The contests each resource is named by: an organization's (any role), a place's (held there or in a
         place within it), a track's, an edition's, a contest itself."""
@@ -256,7 +261,7 @@ class Catalog:
             def named(name: str, fields: tuple[str, ...] = fields) -> list[str]:
                 return [e.iri for e, n in self._keys.get(name, []) if e.kind == "place" and n.field in fields]
 
-            found = chains(key, named, self._inside)
+            found = chains(key, named, self._inside, self._longest)
             if found:
                 return found
         return []
@@ -272,7 +277,7 @@ class Catalog:
         if not key:
             return []
         best: dict[str, Hit] = {h.entity.iri: h for h in self.exact(text, wanted)}
-        for name_key, named in self._keys.items():
+        for name_key, named in self._keys.items() if len(key) <= self._longest else ():
             if key not in name_key:
                 continue
             share = len(key) / len(name_key)
@@ -294,8 +299,12 @@ class Catalog:
         matcher = SequenceMatcher(autojunk=False)
         matcher.set_seq2(key)
         for name_key, named in self._keys.items():
+            # the ratio is at most 2 * shorter / (both lengths), what real_quick_ratio gives: keys whose length
+            # alone puts them under the floor are skipped before difflib looks at them
+            if 2 * min(len(key), len(name_key)) * 95 < floor * (len(key) + len(name_key)):
+                continue
             matcher.set_seq1(name_key)
-            if matcher.real_quick_ratio() * 95 < floor or matcher.quick_ratio() * 95 < floor:
+            if matcher.quick_ratio() * 95 < floor:
                 continue
             score = round(matcher.ratio() * 95, 2)
             if score < floor:
@@ -313,6 +322,20 @@ def match_key(text: str) -> str:
     ('工业和信息化部(工信部)', 'jiangsu')
     """
     return normalise(text).casefold()
+
+
+def name_text(text: str, parameter: str, where: str = "") -> str:
+    """``text``, when it is short enough to be a name, as given and as its matching key (NFKC can make one
+    character 18); raises UsageError naming ``parameter`` (and ``where`` in it) otherwise.
+
+    >>> name_text("杭州", "q")
+    '杭州'
+    """
+    if len(text) > MAX_NAME:
+        raise UsageError(parameter, f"{where}longer than {MAX_NAME} characters")
+    if len(match_key(text)) > MAX_NAME:
+        raise UsageError(parameter, f"{where}longer than {MAX_NAME} characters once normalised (NFKC)")
+    return text
 
 
 def _rank(hit: Hit) -> tuple[float, int, int, str]:

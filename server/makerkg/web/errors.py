@@ -46,6 +46,8 @@ def problem(status: int, detail: str, headers: dict[str, str] | None = None, **e
         document = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
         response = Response(json.dumps(document, ensure_ascii=False) + "\n", status=status, mimetype=media)
     response.headers["Vary"] = "Accept"
+    # the detail may quote the request (a parameter's value): never let a browser read it as HTML
+    response.headers["X-Content-Type-Options"] = "nosniff"
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

@@ -19,6 +19,7 @@ contests.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,8 +29,9 @@ from markupsafe import escape
 
 from makerkg import __version__
 from makerkg.errors import UsageError
+from makerkg.names import MAX_NAME
 from makerkg.namespaces import MKG
-from makerkg.web.catalog import EXACT, Catalog, Entity, Hit, get_catalog, match_key
+from makerkg.web.catalog import EXACT, Catalog, Entity, Hit, get_catalog, match_key, name_text
 from makerkg.web.engine import get_engine
 from makerkg.web.errors import problem
 
@@ -54,6 +56,8 @@ BATCH_SIZE = 100  # queries in one batch; more is a 413, as the specification al
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 SUGGESTIONS = 10
+MAX_VALUES = 20  # property values in one query, all its properties together: each is a test of every candidate
+_WHOLE = re.compile(r"[0-9]{1,6}")  # an ordinal or a cursor: a whole number, never one of thousands of digits
 _CALLBACK = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$.]{0,63}$")
 
 
@@ -112,21 +116,29 @@ def service() -> Response:
 
 
 def parse_batch(text: str) -> dict[str, dict[str, Any]]:
-    """A query batch as the specification's schema describes it; raises UsageError naming ``queries``."""
+    """A query batch as the specification's schema describes it, every text in it short enough to be a name;
+    raises UsageError naming ``queries``, and the query and field at fault."""
     try:
-        batch = json.loads(text)
+        batch = json.loads(text, parse_constant=_no_constant)
+    except RecursionError as err:  # the decoder recurses per level of nesting
+        raise UsageError("queries", "not JSON this service reads (nested too deeply)") from err
     except ValueError as err:
         raise UsageError("queries", f"not JSON ({err})") from err
     if not isinstance(batch, dict):
         raise UsageError("queries", "expected a JSON object of queries keyed by their ids")
     for key, query in batch.items():
+        _text(key, "", "a query id", name=False)
         if not isinstance(query, dict):
             raise UsageError("queries", f"{key}: expected an object with a query")
         unknown = set(query) - {"query", "type", "limit", "properties", "type_strict"}
         if unknown:
-            raise UsageError("queries", f"{key}: unknown field {sorted(unknown)[0]!r}")
-        if "query" in query and (not isinstance(query["query"], str) or not query["query"].strip()):
+            _text(min(unknown), f"{key}: ", "a field name", name=False)
+            raise UsageError("queries", f"{key}: unknown field {min(unknown)!r}")
+        if "query" in query and not _text(query["query"], f"{key}: ", "query").strip():
             raise UsageError("queries", f"{key}: query must be a non-empty string")
+        for field in ("type", "type_strict"):
+            for value in _values(query.get(field, [])):
+                _text(value, f"{key}: ", field, name=False)
         properties = query.get("properties", [])
         if "query" not in query and not properties:
             raise UsageError("queries", f"{key}: a query or properties are required")
@@ -134,10 +146,59 @@ def parse_batch(text: str) -> dict[str, dict[str, Any]]:
             isinstance(p, dict) and isinstance(p.get("pid"), str) and "v" in p for p in properties
         ):
             raise UsageError("queries", f"{key}: properties must be a list of objects with pid and v")
+        values = [v for p in properties for v in _values(p["v"])]
+        if len(values) > MAX_VALUES:
+            raise UsageError("queries", f"{key}: {len(values)} property values; at most {MAX_VALUES}")
+        for p in properties:
+            _text(p["pid"], f"{key}: ", "pid", name=False)
+            for value in _values(p["v"]):
+                _property_value(value, f"{key}: ", f"{p['pid']} value")
         limit = query.get("limit", DEFAULT_LIMIT)
-        if isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 1 or limit != int(limit):
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int | float)
+            or not math.isfinite(limit)
+            or limit < 1
+            or limit != int(limit)
+        ):
             raise UsageError("queries", f"{key}: limit must be a positive integer")
     return batch
+
+
+def _no_constant(name: str) -> Any:
+    """Refuse NaN and ±Infinity, which Python's decoder reads although JSON has no such numbers."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _text(value: Any, where: str, field: str, name: bool = True) -> str:
+    """A string of the batch: valid Unicode (JSON's escapes can spell a lone surrogate) and no longer than a name
+    can be (a name's key, when ``name``); raises UsageError naming ``queries``, the query and the field."""
+    if not isinstance(value, str):
+        raise UsageError("queries", f"{where}{field} must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise UsageError(
+            "queries", f"{where}{field} is not valid Unicode (a lone surrogate at character {err.start + 1})"
+        ) from err
+    if name:
+        return name_text(value, "queries", f"{where}{field} ")
+    if len(value) > MAX_NAME:
+        raise UsageError("queries", f"{where}{field} longer than {MAX_NAME} characters")
+    return value
+
+
+def _property_value(value: Any, where: str, field: str) -> None:
+    """Check one property value: a string, number, boolean or null, or an object with an ``id`` (and a ``name``)
+    that is one of those; raises UsageError naming ``queries``, the query and the field."""
+    if isinstance(value, dict):
+        if "name" in value:
+            _text(value["name"], where, f"{field} name")
+        value = value.get("id")
+    if isinstance(value, dict | list):
+        raise UsageError("queries", f"{where}{field} must be a string, a number or an object with an id")
+    if value is not None:
+        _text(value if isinstance(value, str) else str(value), where, field)
 
 
 def _types(query: Mapping[str, Any], key: str, parameter: str = "queries") -> tuple[str, ...]:
@@ -151,8 +212,8 @@ def _types(query: Mapping[str, Any], key: str, parameter: str = "queries") -> tu
         raise UsageError(parameter, f"{where}type must be a type id or a list of them")
     unknown = [n for n in names if n not in TYPES]
     if unknown:
-        raise UsageError(parameter, f"{where}unknown type {unknown[0]!r}; types: {', '.join(TYPES)}")
-    return tuple(names)
+        raise UsageError(parameter, f"{where}unknown type {unknown[0][:MAX_NAME]!r}; types: {', '.join(TYPES)}")
+    return tuple(dict.fromkeys(names))  # each once: the candidates are listed per type
 
 
 def reconcile(catalog: Catalog, query: Mapping[str, Any], key: str = "q0") -> list[dict[str, Any]]:
@@ -163,7 +224,7 @@ def reconcile(catalog: Catalog, query: Mapping[str, Any], key: str = "q0") -> li
     def allowed(entity: Entity) -> bool:
         return all(check(entity) for check in checks)
 
-    limit = min(int(query.get("limit", DEFAULT_LIMIT)), MAX_LIMIT)
+    limit = int(min(query.get("limit", DEFAULT_LIMIT), MAX_LIMIT))
     text = query.get("query", "")
     if not text:
         found = [e for kind in kinds for e in catalog.by_kind[kind] if allowed(e)]
@@ -237,7 +298,7 @@ def _constraint(catalog: Catalog, pid: str, value: Any, key: str) -> Any:
 def _ordinal(value: Any, key: str) -> int:
     text = str(value.get("id", "")) if isinstance(value, dict) else str(value)
     text = text.strip().removeprefix("edition/")
-    if not text.isascii() or not text.isdigit():
+    if not _WHOLE.fullmatch(text):
         raise UsageError("queries", f"{key}: an edition is an ordinal such as 11, found {value!r}")
     return int(text)
 
@@ -267,7 +328,7 @@ def preview() -> Response:
 def suggest_entity() -> Response:
     """Entities whose names start with (then contain) ``prefix``, of ``type`` when given; ``cursor`` skips."""
     catalog = get_catalog(get_engine().snapshot())
-    prefix = request.args.get("prefix", "").strip()
+    prefix = name_text(request.args.get("prefix", "").strip(), "prefix")
     kinds = _types({"type": request.args.get("type")} if request.args.get("type") else {}, "", "type")
     hits = catalog.search(prefix, kinds) if prefix else []
     start = _cursor()
@@ -298,13 +359,14 @@ def flyout() -> Response:
 
 def _cursor() -> int:
     value = request.args.get("cursor", "0").strip() or "0"
-    if not value.isascii() or not value.isdigit():
-        raise UsageError("cursor", f"expected a number of suggestions to skip, found {value!r}")
+    if not _WHOLE.fullmatch(value):
+        shown = repr(value) if len(value) <= 20 else f"{len(value)} characters"
+        raise UsageError("cursor", f"expected a number of suggestions to skip (up to 6 digits), found {shown}")
     return int(value)
 
 
 def _suggest(items: Sequence[tuple[str, str, str]]) -> Response:
-    prefix = match_key(request.args.get("prefix", ""))
+    prefix = match_key(name_text(request.args.get("prefix", ""), "prefix"))
     start = _cursor()
     found = [
         {"id": id, "name": name, "description": description}

@@ -10,14 +10,13 @@ from flask import Blueprint, Response, jsonify, render_template, request
 
 from makerkg.errors import UsageError
 from makerkg.sparql.negotiate import negotiate
-from makerkg.web.catalog import KINDS, Catalog, Hit, get_catalog, kinds_parameter
+from makerkg.web.catalog import KINDS, Catalog, Hit, get_catalog, kinds_parameter, name_text
 from makerkg.web.engine import get_engine
 
 bp = Blueprint("search", __name__)
 
 OFFERS = ["text/html", "application/json"]
 ALIASES = {"html": "text/html", "json": "application/json"}
-MAX_QUERY = 200  # characters: longer than any name the graph holds
 MAX_HITS = 500
 
 
@@ -40,16 +39,15 @@ def hit_json(catalog: Catalog, hit: Hit) -> dict[str, Any]:
 
 
 def query_text(parameter: str = "q", required: bool = True) -> str:
-    """The search text; raises UsageError naming the parameter when it is missing, repeated or too long."""
+    """The search text; raises UsageError naming the parameter when it is missing, repeated or longer than a name
+    can be."""
     values = request.args.getlist(parameter)
     if len(values) > 1:
         raise UsageError(parameter, "given more than once")
     text = values[0].strip() if values else ""
     if required and not text:
         raise UsageError(parameter, "a text to search for is required, e.g. 江苏, 工信部, Jiangsu or 320000")
-    if len(text) > MAX_QUERY:
-        raise UsageError(parameter, f"longer than {MAX_QUERY} characters")
-    return text
+    return name_text(text, parameter)
 
 
 @bp.get("/search")
