@@ -23,8 +23,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from endpoint import Target, free_port, measure, percentile, start, stop, wait_until_up  # noqa: E402
+from endpoint import Target, measure, percentile, serve, start, stop, wait_until_up  # noqa: E402
 
+from makerkg import launch  # noqa: E402
+from makerkg.launch import free_port  # noqa: E402
 from makerkg.queries import bind_parameters, bound_text, load_queries  # noqa: E402
 from makerkg.store import current  # noqa: E402
 
@@ -91,14 +93,8 @@ def size_of(path: Path) -> int:
 
 def first_answer(out: Path) -> float:
     """Seconds from starting `makerkg serve` to its first answer to a query."""
-    port = free_port()
-    started = time.perf_counter()
-    process = start([sys.executable, "-m", "makerkg.cli", "serve", "--port", str(port)], {"MAKERKG_OUT": str(out)})
-    try:
-        wait_until_up(Target("makerkg", port, "/sparql"), "ASK { ?s ?p ?o }", poll=0.01)
-        return time.perf_counter() - started
-    finally:
-        stop(process)
+    with launch.start(out, within=180, poll=0.01) as server:
+        return server.first_answer
 
 
 def main() -> None:
@@ -168,9 +164,7 @@ def main() -> None:
         targets = [
             (
                 Target("makerkg", free_port(), "/sparql"),
-                lambda t, out=out, build=build: start(
-                    [sys.executable, "-m", "makerkg.cli", "serve", "--port", str(t.port)], {"MAKERKG_OUT": str(out)}
-                ),
+                lambda t, out=out: serve(t, out),
             ),
             (
                 Target("oxigraph serve-read-only", free_port(), "/query"),
@@ -199,7 +193,7 @@ def main() -> None:
         for target, launcher in targets:
             target.process = launcher(target)
             try:
-                wait_until_up(target, "ASK { ?s ?p ?o }")
+                wait_until_up(target)
                 per_query = {}
                 for name, query in queries.items():
                     latencies, errors, _ = measure(target, [query], 1, min(args.seconds / 2, 5))

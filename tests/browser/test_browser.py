@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.conftest import Server
+from makerkg.launch import Server
 
 pytestmark = pytest.mark.browser
 

@@ -13,8 +13,8 @@ from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from makerkg.launch import Server
 from tests.browser.test_browser import open_page, outside, requests_made, screenshot
-from tests.e2e.conftest import Server
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tests.e2e.conftest import Server
+from makerkg.launch import Server
 from tests.oracle import Oracle, text
 
 BASE = "https://w3id.org/makerkg/"

@@ -16,7 +16,8 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.plugins.stores.sparqlstore import SPARQLStore
 from SPARQLWrapper import CSV, JSON, JSONLD, N3, RDFXML, TSV, TURTLE, XML, SPARQLWrapper
 
-from tests.e2e.conftest import REMOTE_STORES, Server, http
+from makerkg.launch import Server
+from tests.e2e.conftest import REMOTE_STORES, http
 from tests.oracle import Oracle, text
 
 pytestmark = pytest.mark.e2e
