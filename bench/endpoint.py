@@ -119,6 +119,15 @@ def wait_until_up(target: Target, timeout: float = 180) -> float:
 
 def measure(target: Target, texts: Callable[[int], str], concurrency: int, seconds: float) -> Figures:
     """``concurrency`` keep-alive clients sending ``texts(i)`` for i = 0, 1, 2 … (shared) for ``seconds``."""
+    latencies, errors, wall = clients(target, texts, concurrency, seconds)
+    return Figures(percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000, len(latencies) / wall,
+                   len(latencies), errors)  # fmt: skip
+
+
+def clients(
+    target: Target, texts: Callable[[int], str], concurrency: int, seconds: float
+) -> tuple[list[float], int, float]:
+    """As ``measure``: every request's seconds, the answers other than 200, and the seconds it all took."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -152,9 +161,7 @@ def measure(target: Target, texts: Callable[[int], str], concurrency: int, secon
         t.start()
     for t in threads:
         t.join()
-    wall = time.monotonic() - started
-    return Figures(percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000, len(latencies) / wall,
-                   len(latencies), errors)  # fmt: skip
+    return latencies, errors, time.monotonic() - started
 
 
 def percentile(values: list[float], p: float) -> float:

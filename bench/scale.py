@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from endpoint import Target, measure, percentile, serve, start, stop, wait_until_up  # noqa: E402
+from endpoint import Target, clients, percentile, serve, start, stop, wait_until_up  # noqa: E402
 
 from makerkg import launch  # noqa: E402
 from makerkg.launch import free_port  # noqa: E402
@@ -142,7 +142,8 @@ def main() -> None:
             f"time to first answer {statistics.median(first_answer(out) for _ in range(5)):.2f} s (median of 5)",
             flush=True,
         )
-        queries = {name: bound_text(q, bind_parameters(q, {}, build.info.base)) for name, q in named.items()}
+        base, ordinals = build.info.base, build.info.editions
+        queries = {name: bound_text(q, bind_parameters(q, {}, base, editions=ordinals)) for name, q in named.items()}
         with_rdflib = build.info.triples <= args.no_rdflib_above
         engines = [("pyoxigraph", str(build.store_dir))] + (
             [("rdflib memory", str(build.graph_file))] if with_rdflib else []
@@ -196,9 +197,10 @@ def main() -> None:
                 wait_until_up(target)
                 per_query = {}
                 for name, query in queries.items():
-                    latencies, errors, _ = measure(target, [query], 1, min(args.seconds / 2, 5))
+                    latencies, errors, _ = clients(target, lambda _, q=query: q, 1, min(args.seconds / 2, 5))
                     per_query[name] = statistics.median(latencies) * 1000
-                latencies, errors, wall_time = measure(target, list(queries.values()), 4, args.seconds)
+                texts = list(queries.values())
+                latencies, errors, wall_time = clients(target, lambda i, t=texts: t[i % len(t)], 4, args.seconds)
                 results[target.name] = (
                     percentile(latencies, 50) * 1000,
                     percentile(latencies, 99) * 1000,

@@ -32,7 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from endpoint import Target, measure, percentile, stop, wait_until_up
+from endpoint import Target, clients, percentile, stop, wait_until_up
 
 from makerkg import launch
 from makerkg.queries import bind_parameters, bound_text, load_queries
@@ -194,13 +194,14 @@ class Throughput:
 
 def ordinary(port: int, queries: list[str], concurrency: int, seconds: float) -> Throughput:
     """The named queries at ``concurrency`` for ``seconds`` (bench/endpoint.py's client)."""
-    latencies, errors, wall = measure(Target("server", port, "/sparql"), queries, concurrency, seconds)
+    latencies, errors, wall = clients(Target("server", port, "/sparql"), lambda i: queries[i % len(queries)],
+                                      concurrency, seconds)  # fmt: skip
     return Throughput(latencies, errors, wall)
 
 
 def named_queries(out: Path) -> list[str]:
-    base = current(out).info.base
-    return [bound_text(q, bind_parameters(q, {}, base)) for q in load_queries().values()]
+    info = current(out).info
+    return [bound_text(q, bind_parameters(q, {}, info.base, editions=info.editions)) for q in load_queries().values()]
 
 
 def compare(
