@@ -22,8 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +32,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from makerkg import launch
+from makerkg.launch import free_port
 from makerkg.queries import bind_parameters, bound_text, load_queries
 from makerkg.store import current
 
@@ -83,12 +83,6 @@ class Figures:
     errors: int
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def kind(query: str) -> str:
     return "graph" if re.search(r"\b(CONSTRUCT|DESCRIBE)\b", query) else "select"
 
@@ -125,6 +119,15 @@ def wait_until_up(target: Target, timeout: float = 180) -> float:
 
 def measure(target: Target, texts: Callable[[int], str], concurrency: int, seconds: float) -> Figures:
     """``concurrency`` keep-alive clients sending ``texts(i)`` for i = 0, 1, 2 … (shared) for ``seconds``."""
+    latencies, errors, wall = clients(target, texts, concurrency, seconds)
+    return Figures(percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000, len(latencies) / wall,
+                   len(latencies), errors)  # fmt: skip
+
+
+def clients(
+    target: Target, texts: Callable[[int], str], concurrency: int, seconds: float
+) -> tuple[list[float], int, float]:
+    """As ``measure``: every request's seconds, the answers other than 200, and the seconds it all took."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -158,9 +161,7 @@ def measure(target: Target, texts: Callable[[int], str], concurrency: int, secon
         t.start()
     for t in threads:
         t.join()
-    wall = time.monotonic() - started
-    return Figures(percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000, len(latencies) / wall,
-                   len(latencies), errors)  # fmt: skip
+    return latencies, errors, time.monotonic() - started
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -169,20 +170,21 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Another server than makerkg (Oxigraph's, rdflib-endpoint, nginx, gunicorn), in a session of its own."""
     return subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         env={**os.environ, **(env or {})},
     )  # fmt: skip
 
 
+def serve(target: Target, out: str | Path, settings: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`makerkg serve` on the target's port, once it answers (makerkg.launch, as the end-to-end tests start it)."""
+    return launch.start(Path(out), None, settings, port=target.port, within=180).process
+
+
 def stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is not None and process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    if process is not None:
+        launch.terminate(process, 30)
 
 
 def load_in_memory(target: Target, build_path: Path) -> None:
@@ -221,14 +223,8 @@ def first_answer(out: str, tries: int = 3) -> list[float]:
     """Seconds from starting `makerkg serve` to its first answer to a query, ``tries`` times."""
     found = []
     for _ in range(tries):
-        target = Target("makerkg", free_port(), "/sparql")
-        target.process = start(
-            [sys.executable, "-m", "makerkg.cli", "serve", "--port", str(target.port)], {"MAKERKG_OUT": out}
-        )
-        try:
-            found.append(wait_until_up(target))
-        finally:
-            stop(target.process)
+        with launch.start(Path(out), within=180, poll=0.01) as server:
+            found.append(server.first_answer)
     return found
 
 
@@ -248,12 +244,7 @@ def main() -> None:
     rdflib_endpoint = shutil.which("rdflib-endpoint", path=str(bin_dir)) or "rdflib-endpoint"
     anchor = "oxigraph serve (in memory)"
     servers = [
-        Server(
-            Target("makerkg", free_port(), "/sparql"),
-            lambda t: start(
-                [sys.executable, "-m", "makerkg.cli", "serve", "--port", str(t.port)], {"MAKERKG_OUT": args.out}
-            ),  # fmt: skip
-        ),
+        Server(Target("makerkg", free_port(), "/sparql"), lambda t: serve(t, args.out)),
         Server(
             Target(anchor, free_port(), "/query"),
             lambda t: start([oxigraph, "serve", "--bind", f"127.0.0.1:{t.port}"]),

@@ -20,22 +20,18 @@ import http.client
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import urllib.parse
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyoxigraph as ox
 
+from makerkg import launch
+from makerkg.launch import free_port
 from makerkg.queries import load_queries
 from makerkg.store import current
 
@@ -108,12 +104,6 @@ class Tally:
                 self.messages[
                     f"{status} {body.decode(errors='replace').splitlines()[0] if body else '(no answer)'}"
                 ] += 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def requests_for(out: Path) -> dict[str, list[Request]]:
@@ -379,44 +369,6 @@ def report(phases: list[Phase]) -> str:
     return "\n".join(lines)
 
 
-@contextmanager
-def serving(out: Path, port: int, query_timeout: float | None, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "MAKERKG_OUT": str(out)}
-    if query_timeout is not None:
-        env["MAKERKG_QUERY_TIMEOUT"] = str(query_timeout)
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "makerkg.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"makerkg serve exited with {process.returncode}: {log.read_text()[-2000:]}")
-            try:
-                status, _ = get(http.client.HTTPConnection("127.0.0.1", port, timeout=5), "/sparql", "text/turtle")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("makerkg serve did not answer within 120 s")
-            time.sleep(0.3)
-        yield process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=Path("out"), help="the build to serve (default ./out)")
@@ -440,7 +392,9 @@ def main() -> None:
         f"{args.query_timeout if args.query_timeout else 'default'}; load average before: {os.getloadavg()[0]:.2f}",
         flush=True,
     )
-    with serving(out, port, args.query_timeout, log) as process:
+    settings = {"query_timeout": str(args.query_timeout)} if args.query_timeout is not None else {}
+    with launch.start(out, log, settings, port=port, within=120, poll=0.3) as server:
+        process = server.process
         warm = argparse.Namespace(**{**vars(args), "duration": args.warmup})
         run_phase("warm-up", port, process.pid, mix, warm, 0)
         phases = [

@@ -31,10 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from endpoint import Figures, Target, free_port, load_in_memory, measure, start, stop, wait_until_up  # noqa: E402
+from endpoint import Figures, Target, load_in_memory, measure, serve, start, stop, wait_until_up  # noqa: E402
 from load import server_pss  # noqa: E402
 from tests.e2e.stores import Limits, Store, start_virtuoso, virtuoso_installed  # noqa: E402
 
+from makerkg.launch import free_port  # noqa: E402
 from makerkg.queries import bind_parameters, bound_text, load_queries  # noqa: E402
 from makerkg.store import current  # noqa: E402
 
@@ -104,13 +105,11 @@ def main() -> None:
             REMOTE: Target(REMOTE, free_port(), "/sparql"),
             ANCHOR: Target(ANCHOR, free_port(), "/query"),
         }
-        serve = [sys.executable, "-m", "makerkg.cli", "serve", "--host", "127.0.0.1", "--port"]
         # a minute per query for either makerkg, as for Virtuoso: the figures are times, not timeouts
-        embedded = {"MAKERKG_OUT": str(out), "MAKERKG_QUERY_TIMEOUT": "60"}
-        targets[EMBEDDED].process = start([*serve, str(targets[EMBEDDED].port)], embedded)
-        remote = {**embedded, "MAKERKG_STORE": virtuoso.query}
-        remote["MAKERKG_STORE_DEFAULT_GRAPH"] = virtuoso.default_graph or ""
-        targets[REMOTE].process = start([*serve, str(targets[REMOTE].port)], remote)
+        embedded = {"query_timeout": "60"}
+        targets[EMBEDDED].process = serve(targets[EMBEDDED], out, embedded)
+        remote = {**embedded, "store": virtuoso.query, "store_default_graph": virtuoso.default_graph or ""}
+        targets[REMOTE].process = serve(targets[REMOTE], out, remote)
         targets[ANCHOR].process = start([oxigraph, "serve", "--bind", f"127.0.0.1:{targets[ANCHOR].port}"])
         try:
             for target in targets.values():

@@ -28,9 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from endpoint import Figures, Target, free_port, fresh, load_in_memory, measure, start, stop, wait_until_up  # noqa: E402
+from endpoint import Figures, Target, fresh, load_in_memory, measure, serve, start, stop, wait_until_up  # noqa: E402
 from load import server_pss  # noqa: E402
 
+from makerkg import launch  # noqa: E402
+from makerkg.launch import free_port  # noqa: E402
 from makerkg.queries import bind_parameters, bound_text, load_queries  # noqa: E402
 from makerkg.store import Build, current  # noqa: E402
 
@@ -97,14 +99,8 @@ def size_of(path: Path) -> int:
 
 def first_answer(out: Path) -> float:
     """Seconds from starting `makerkg serve` to its first answer to a query."""
-    port = free_port()
-    started = time.perf_counter()
-    process = start([sys.executable, "-m", "makerkg.cli", "serve", "--port", str(port)], {"MAKERKG_OUT": str(out)})
-    try:
-        wait_until_up(Target("makerkg", port, "/sparql", process))
-        return time.perf_counter() - started
-    finally:
-        stop(process)
+    with launch.start(out, within=180, poll=0.01) as server:
+        return server.first_answer
 
 
 ANCHOR = "oxigraph serve (in memory)"
@@ -146,8 +142,7 @@ def serve_and_measure(
     and rdflib-endpoint, one after the other on the same build."""
 
     def makerkg(engine: str) -> Callable[[Target], subprocess.Popen[bytes]]:
-        env = {"MAKERKG_OUT": str(out), "MAKERKG_ENGINE": engine}
-        return lambda t: start([sys.executable, "-m", "makerkg.cli", "serve", "--port", str(t.port)], env)
+        return lambda t: serve(t, out, {"engine": engine})
 
     servers: list[tuple[Target, Callable[[Target], subprocess.Popen[bytes]], Callable[[Target], None] | None]] = [
         (Target(f"makerkg (engine={engine})", free_port(), "/sparql"), makerkg(engine), None)
@@ -180,8 +175,8 @@ def serve_and_measure(
         )
     texts = list(queries.values())
     results: dict[str, Served] = {}
-    for target, launch, prepare in servers:
-        target.process = launch(target)
+    for target, launcher, prepare in servers:
+        target.process = launcher(target)
         try:
             wait_until_up(target)
             if prepare is not None:
@@ -283,10 +278,8 @@ def main() -> None:
             f"time to first answer {statistics.median(first_answer(out) for _ in range(5)):.2f} s (median of 5)",
             flush=True,
         )
-        queries = {
-            name: bound_text(q, bind_parameters(q, {}, build.info.base, editions=build.info.editions))
-            for name, q in named.items()
-        }
+        base, ordinals = build.info.base, build.info.editions
+        queries = {name: bound_text(q, bind_parameters(q, {}, base, editions=ordinals)) for name, q in named.items()}
         with_rdflib = build.info.triples <= args.no_rdflib_above
         engines = [("pyoxigraph", str(build.store_dir))] + (
             [("rdflib memory", str(build.graph_file))] if with_rdflib else []

@@ -26,10 +26,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from endpoint import Target, free_port, start, stop, wait_until_up
+from endpoint import Target, start, stop, wait_until_up
 from slowclients import HOST, Attack, Throughput, compare, named_queries, ordinary
 
+from makerkg import launch
 from makerkg.config import environ, load
+from makerkg.launch import free_port
 from makerkg.web.server import find_nginx, nginx_config
 
 GUNICORN_OPTIONS = [  # makerkg serve's gunicorn settings before granian replaced it
@@ -52,11 +54,10 @@ GUNICORN_OPTIONS = [  # makerkg serve's gunicorn settings before granian replace
 
 
 def makerkg_serve(proxy: str) -> Callable[[int, Path, Path], list[subprocess.Popen[bytes]]]:
-    def launch(port: int, out: Path, _: Path) -> list[subprocess.Popen[bytes]]:
-        command = [sys.executable, "-m", "makerkg.cli", "serve", "--host", HOST, "--port", str(port), "--proxy", proxy]
-        return [start(command, {"MAKERKG_OUT": str(out)})]
+    def serve(port: int, out: Path, _: Path) -> list[subprocess.Popen[bytes]]:
+        return [launch.start(out, None, {"proxy": proxy}, port=port, within=180).process]
 
-    return launch
+    return serve
 
 
 def gunicorn(port: int, out: Path, _: Path) -> list[subprocess.Popen[bytes]]:
@@ -106,7 +107,7 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.2f}; {args.seconds:g} s a figure", flush=True)
     try:
         for name in names:
-            wait_until_up(Target(name, ports[name], "/sparql"), "ASK { ?s ?p ?o }")
+            wait_until_up(Target(name, ports[name], "/sparql"))
             ordinary(ports[name], queries, 1, 2.0)  # warm-up
         # all candidates run at once, and the throughput of each is measured in short turns with the others: on a
         # shared machine, whatever else runs then falls on all of them alike

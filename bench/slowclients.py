@@ -26,15 +26,15 @@ import selectors
 import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from endpoint import Target, free_port, measure, percentile, start, stop, wait_until_up
+from endpoint import Target, clients, percentile, stop, wait_until_up
 
+from makerkg import launch
 from makerkg.queries import bind_parameters, bound_text, load_queries
 from makerkg.store import current
 
@@ -194,13 +194,14 @@ class Throughput:
 
 def ordinary(port: int, queries: list[str], concurrency: int, seconds: float) -> Throughput:
     """The named queries at ``concurrency`` for ``seconds`` (bench/endpoint.py's client)."""
-    latencies, errors, wall = measure(Target("server", port, "/sparql"), queries, concurrency, seconds)
+    latencies, errors, wall = clients(Target("server", port, "/sparql"), lambda i: queries[i % len(queries)],
+                                      concurrency, seconds)  # fmt: skip
     return Throughput(latencies, errors, wall)
 
 
 def named_queries(out: Path) -> list[str]:
-    base = current(out).info.base
-    return [bound_text(q, bind_parameters(q, {}, base)) for q in load_queries().values()]
+    info = current(out).info
+    return [bound_text(q, bind_parameters(q, {}, info.base, editions=info.editions)) for q in load_queries().values()]
 
 
 def compare(
@@ -250,11 +251,11 @@ def main() -> None:
     process: subprocess.Popen[bytes] | None = None
     port = args.port
     if port is None:
-        port = free_port()
-        command = [sys.executable, "-m", "makerkg.cli", "serve", "--host", HOST, "--port", str(port)]
-        process = start(command, {"MAKERKG_OUT": str(args.out)})
+        served = launch.start(args.out, within=180)
+        port, process = served.port, served.process
+    else:
+        wait_until_up(Target("server", port, "/sparql"))
     try:
-        wait_until_up(Target("server", port, "/sparql"), "ASK { ?s ?p ?o }")
         ordinary(port, queries, 1, 2.0)  # warm-up
         print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
         attack = Attack(port, args.slow_headers, args.slow_bodies, args.idle, args.drip)

@@ -9,12 +9,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from makerkg import resources
 from makerkg.config import Settings, load
 from makerkg.pipeline import BuildResult, build
 from makerkg.store.local import LocalRunner
 from makerkg.store.worker import StoreSpec
+from makerkg.web import create_app
 from tests.oracle import Oracle
 
 
@@ -50,6 +53,24 @@ def copy_sources(tmp_path: Path) -> Callable[..., Path]:
         return directory
 
     return make
+
+
+@pytest.fixture
+def renamed_host(copy_sources: Callable[..., Path], tmp_path: Path) -> Iterator[Callable[[str], FlaskClient]]:
+    """A test client of an app over a build whose 11th plan prints ``name`` for one of Qinghai's hosts
+    (青海省中小企业发展促进中心), an organization no reference table knows: hostile text from a plan."""
+    apps: list[Flask] = []
+
+    def make(name: str) -> FlaskClient:
+        sources = copy_sources("plan-11.txt", lambda plan: plan.replace("青海省中小企业发展促进中心", name, 1))
+        result = build(load(env={}, out=tmp_path / "out", sources=sources))
+        assert any(name in str(u) for u in result.links.unresolved)
+        apps.append(create_app(load(env={}, out=tmp_path / "out")))
+        return apps[-1].test_client()
+
+    yield make
+    for app in apps:
+        app.extensions["makerkg"].close()
 
 
 @pytest.fixture(scope="module")

@@ -90,7 +90,7 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None, **overr
             where = f"{config_path}:{toml_line(err)}" if toml_line(err) else str(config_path)
             raise UsageError(where, f"not valid TOML ({toml_message(err)})") from err
     for f in fields(Settings):
-        key = _ENV_PREFIX + f.name.upper()
+        key = variable(f.name)
         if key in env:
             values[f.name] = env[key]
     values.update({k: v for k, v in overrides.items() if v is not None})
@@ -178,6 +178,17 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
 _HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]+")
 
 
+def variable(name: str) -> str:
+    """The environment variable a setting is read from; raises UsageError for a name ``Settings`` lacks.
+
+    >>> variable("query_timeout")
+    'MAKERKG_QUERY_TIMEOUT'
+    """
+    if name not in {f.name for f in fields(Settings)}:
+        raise UsageError(name, "no such setting")
+    return _ENV_PREFIX + name.upper()
+
+
 def environ(settings: Settings) -> dict[str, str]:
     """``settings`` as the ``MAKERKG_*`` variables ``load`` reads back to the same settings (for the processes
     ``makerkg serve`` starts).
@@ -190,5 +201,5 @@ def environ(settings: Settings) -> dict[str, str]:
         value = getattr(settings, f.name)
         if value is None:
             continue
-        found[_ENV_PREFIX + f.name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+        found[variable(f.name)] = str(value).lower() if isinstance(value, bool) else str(value)
     return found

@@ -11,7 +11,7 @@ from typing import TextIO
 
 from makerkg.errors import UsageError
 from makerkg.queries import NamedQuery, bind_parameters, bound_text, load_queries
-from makerkg.store.query import QueryRunner, Term, solutions, value
+from makerkg.store.query import QueryRunner, Term, select, value
 from makerkg.terminal import table
 
 TRACK_ORDER = {"continued": 0, "added": 1, "dropped": 2}
@@ -120,7 +120,7 @@ class _Runner:
     def rows(self, name: str, params: Mapping[str, str]) -> list[dict[str, Term]]:
         query = self.queries[name]
         text = bound_text(query, bind_parameters(query, params, self.base, editions=self.editions))
-        return solutions(self.runner, text)[1]
+        return select(self.runner, text)
 
 
 def compare(

@@ -71,6 +71,16 @@ class StoreMissing(MakerkgError):
         return f"{self.path}: {self.why} (run `makerkg build` first)"
 
 
+class ServeFailed(MakerkgError):
+    """A `makerkg serve` that ``makerkg.launch`` started exited or did not answer in time; carries the end of its
+    log, which its message quotes after its first line."""
+
+    def __init__(self, why: str, log_tail: str) -> None:
+        self.why = why
+        self.log_tail = log_tail
+        super().__init__(f"makerkg serve {why}; the end of its log:\n{log_tail}")
+
+
 class QueryRefused(MakerkgError):
     """A query makerkg will not run, with the reason."""
 

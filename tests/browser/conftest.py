@@ -11,8 +11,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 
+from makerkg.launch import Server, start, stop
 from makerkg.pipeline import BuildResult
-from tests.e2e.conftest import Server, start, stop
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

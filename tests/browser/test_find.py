@@ -13,8 +13,9 @@ from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from makerkg.launch import Server
 from tests.browser.test_browser import open_page, outside, requests_made, screenshot
-from tests.e2e.conftest import Server
+from tests.facts import ORGANIZATIONS
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +26,7 @@ def rows(browser: WebDriver) -> list[str]:
 
 def test_the_organization_listing_sorts_and_filters(browser: WebDriver, site: Server, screenshots: Path) -> None:
     open_page(browser, f"{site.url}/org/")
-    assert len(rows(browser)) == 58
+    assert len(rows(browser)) == ORGANIZATIONS
     browser.find_element(By.CSS_SELECTOR, "#listing thead a[data-sort='total']").click()
     WebDriverWait(browser, 30).until(lambda d: "sort=total" in d.current_url)
     assert rows(browser)[0] == "org/miit-nisc"

@@ -7,72 +7,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from werkzeug.datastructures import Headers
 
+from makerkg.launch import Server, start, stop
 from makerkg.pipeline import BuildResult
-from tests.e2e.stores import (
-    MISSING_VIRTUOSO,
-    Store,
-    free_port,
-    start_oxigraph,
-    start_virtuoso,
-    terminate,
-    virtuoso_installed,
-)
+from tests.e2e.stores import MISSING_VIRTUOSO, Store, start_oxigraph, start_virtuoso, virtuoso_installed
 
 SERVE = {"query_timeout": "3", "max_rows": "500"}  # the settings of every `makerkg serve` the e2e tests share
 # the stores tests run against, beside the embedded one: pass as params= to a fixture that serves from each
 REMOTE_STORES = ["oxigraph", pytest.param("virtuoso", marks=pytest.mark.virtuoso)]
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    out: Path
-    process: subprocess.Popen[bytes]
-
-    @property
-    def sparql(self) -> str:
-        return f"{self.url}/sparql"
-
-
-def start(out: Path, log: Path, **env: str) -> Server:
-    """Start `makerkg serve` and wait until it answers; the caller stops it."""
-    port = free_port()
-    environment = {**os.environ, "MAKERKG_OUT": str(out), **{f"MAKERKG_{k.upper()}": v for k, v in env.items()}}
-    with log.open("wb") as output:  # the child keeps its own copy of the file
-        process = subprocess.Popen(
-            [sys.executable, "-m", "makerkg.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=environment,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"makerkg serve exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/sparql", timeout=2) as response:  # noqa: S310 - 127.0.0.1
-                if response.status == 200:
-                    return Server(url, out, process)
-        except OSError:
-            time.sleep(0.2)
-    stop(Server(url, out, process))
-    raise RuntimeError(f"makerkg serve did not answer within 60 s: {log.read_text()[-2000:]}")
-
-
-def stop(server: Server) -> None:
-    terminate(server.process, 20)
 
 
 def http(
@@ -95,7 +44,7 @@ def http(
 @pytest.fixture(scope="session")
 def server(built: BuildResult, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     out = built.build.path.parent.parent
-    running = start(out, tmp_path_factory.mktemp("log") / "serve.log", **SERVE)
+    running = start(out, tmp_path_factory.mktemp("log") / "serve.log", SERVE)
     yield running
     stop(running)
 
@@ -136,7 +85,7 @@ def _served(built: BuildResult, store: Store, tmp_path_factory: pytest.TempPathF
     assert loaded.returncode == 0, loaded.stderr
     store.after_load()
     chosen = {k: v for k, v in store.settings().items() if k in ("store", "store_default_graph")}  # no password
-    running = start(out, tmp_path_factory.mktemp(f"{store.name}-log") / "serve.log", **SERVE, **chosen)
+    running = start(out, tmp_path_factory.mktemp(f"{store.name}-log") / "serve.log", {**SERVE, **chosen})
     yield running
     stop(running)
 

@@ -4,11 +4,8 @@ installs). `makerkg load` fills them and `makerkg serve --store` answers from th
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from makerkg.launch import free_port, terminate
+
 VIRTUOSO = "virtuoso-t"
 ISQL = "isql-vt"
 MISSING_VIRTUOSO = (
@@ -24,12 +23,6 @@ MISSING_VIRTUOSO = (
 )
 DEFAULT_GRAPH = "urn:makerkg:default-graph"  # where Virtuoso holds the merge (its default graph is every graph)
 LOADER = "makerkg_loader"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -63,18 +56,6 @@ class Store:
 
     def stop(self) -> None:
         terminate(self.process, 30)
-
-
-def terminate(process: subprocess.Popen[bytes], seconds: float) -> None:
-    """Stop a process started in a session of its own, and what it started: SIGTERM, then SIGKILL after
-    ``seconds``."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:

@@ -29,7 +29,8 @@ from SPARQLWrapper import (
     SPARQLWrapper,
 )
 
-from tests.e2e.conftest import Server, http
+from makerkg.launch import Server
+from tests.e2e.conftest import http
 
 pytestmark = pytest.mark.e2e
 

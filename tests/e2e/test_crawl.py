@@ -9,7 +9,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tests.e2e.conftest import Server
+from makerkg.launch import Server
+from tests.facts import ALL_CONTESTS, ORGANIZATIONS, TRACKS
 from tests.oracle import Oracle, text
 
 BASE = "https://w3id.org/makerkg/"
@@ -82,5 +83,5 @@ def test_every_link_resolves(server: Server, store: Oracle) -> None:
         "UNION { ?c mkg:track ?x } UNION { ?c schema:location ?x } }"
     )
     paths = {"/" + text(row[0]).removeprefix(BASE) for row in expected.rows}
-    assert len(paths) == 104 + 58 + 29 + 59  # contests, organizations, tracks, places hosting a contest
+    assert len(paths) == ALL_CONTESTS + ORGANIZATIONS + TRACKS + 59  # … and the 59 places hosting a contest
     assert paths - seen == set()

@@ -20,9 +20,9 @@ import pytest
 from rdflib import Graph
 
 from makerkg.graph.vocab import SD
+from makerkg.launch import Server, free_port, start, stop
 from makerkg.pipeline import BuildResult
 from makerkg.web.server import find_nginx
-from tests.e2e.conftest import Server, free_port, start, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -85,11 +85,13 @@ def deployment(built: BuildResult, tmp_path_factory: pytest.TempPathFactory) -> 
     app = start(
         built.build.path.parent.parent,
         root / "serve.log",
-        proxy="none",
-        trusted_proxies="1",
-        public_url=PUBLIC,
-        access_log=str(access),
-        access_log_format="json",
+        {
+            "proxy": "none",
+            "trusted_proxies": "1",
+            "public_url": PUBLIC,
+            "access_log": str(access),
+            "access_log_format": "json",
+        },
     )
     front = free_port()
     site = root / "makerkg.conf"

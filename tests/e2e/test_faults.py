@@ -26,9 +26,10 @@ import pyoxigraph as ox
 import pytest
 
 from makerkg.config import Settings
+from makerkg.errors import ServeFailed, UsageError
+from makerkg.launch import Server, free_port, start, stop
 from makerkg.pipeline import BuildResult
 from makerkg.store import current
-from tests.e2e.conftest import Server, free_port, start, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -222,7 +223,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     running: list[Server] = []
 
     def make(out: Path, **env: str) -> Server:
-        server = start(out, tmp_path / f"serve-{len(running)}.log", **env)
+        server = start(out, tmp_path / f"serve-{len(running)}.log", env)
         running.append(server)
         wait_until(lambda: full_strength(server), 180, "every web worker has its query workers")
         # a web worker finishes booting just after its first query worker is ready: a query worker killed before
@@ -533,6 +534,19 @@ def test_serve_refuses_a_missing_or_damaged_store_in_one_line(built: BuildResult
     assert len(lines) == 1, lines
     assert lines[0].startswith("makerkg: ") and expected in lines[0], lines[0]
     assert stdout == b""
+
+
+def test_the_launcher_quotes_the_log_of_a_server_that_exits(tmp_path: Path) -> None:
+    """makerkg.launch.start over a directory without a build fails at once with the exit code and the log's end."""
+    with pytest.raises(ServeFailed, match="exited with 5") as failed:
+        start(tmp_path, tmp_path / "serve.log")
+    assert f"makerkg: {tmp_path}: no built graph here" in failed.value.log_tail
+
+
+def test_the_launcher_refuses_an_unknown_setting_by_name(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="query_timeut: no such setting"):
+        start(tmp_path, tmp_path / "serve.log", {"query_timeut": "3"})
+    assert not (tmp_path / "serve.log").exists()
 
 
 def test_an_intact_copy_serves(built: BuildResult, tmp_path: Path, serve: Callable[..., Server]) -> None:

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from makerkg.launch import Server, start, stop
 from makerkg.pipeline import BuildResult
-from tests.e2e.conftest import Server, start, stop
 from tests.e2e.test_faults import Load, children, cmdline
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,7 @@ def serve(built: BuildResult, tmp_path: Path) -> Iterator[Callable[..., tuple[Se
 
     def make(**env: str) -> tuple[Server, Path]:
         log = tmp_path / f"serve-{len(running)}.log"
-        server = start(built.build.path.parent.parent, log, **env)
+        server = start(built.build.path.parent.parent, log, env)
         running.append(server)
         return server, log
 

@@ -15,11 +15,12 @@ import urllib.request
 
 import pytest
 
+from makerkg.launch import Server
 from makerkg.pipeline import BuildResult
 from makerkg.store.query import Job
 from makerkg.store.remote import NOT_A_QUERY, RemotePool, load
 from makerkg.web.ui import COMPARE_TABLES
-from tests.e2e.conftest import Server, http, load_into
+from tests.e2e.conftest import http, load_into
 from tests.e2e.stores import DEFAULT_GRAPH, Store
 
 pytestmark = pytest.mark.e2e

@@ -25,8 +25,8 @@ import pytest
 from rdflib import Graph
 from rdflib.compare import isomorphic
 
+from makerkg.launch import Server
 from makerkg.pipeline import BuildResult
-from tests.e2e.conftest import Server
 from tests.e2e.conftest import http as fetch
 from tests.oracle import graph_of
 

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from makerkg.launch import Server, start, stop
 from makerkg.pipeline import BuildResult
 from makerkg.sparql.precheck import MAX_DEPTH, MAX_OPERATORS
-from tests.e2e.conftest import Server, start, stop
 
 pytestmark = pytest.mark.e2e
 MEMORY_MIB = 512
@@ -30,9 +30,8 @@ MEMORY_MIB = 512
 @pytest.fixture(scope="module")
 def served(built: BuildResult, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
     log = tmp_path_factory.mktemp("attacks") / "serve.log"
-    running = start(
-        built.build.path.parent.parent, log, query_timeout="6", query_memory=str(MEMORY_MIB), max_answer_bytes="200000"
-    )
+    settings = {"query_timeout": "6", "query_memory": str(MEMORY_MIB), "max_answer_bytes": "200000"}
+    running = start(built.build.path.parent.parent, log, settings)
     yield running, log
     stop(running)
 

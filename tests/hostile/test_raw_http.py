@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from makerkg.launch import Server, start, stop
 from makerkg.pipeline import BuildResult
-from tests.e2e.conftest import Server, start, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +21,7 @@ CHEAP = b"GET /api/queries/provinces-without-regional?edition=8 HTTP/1.1\r\nHost
 @pytest.fixture(scope="module")
 def server(built: BuildResult, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("raw-http") / "serve.log"
-    running = start(built.build.path.parent.parent, log, query_timeout="3")
+    running = start(built.build.path.parent.parent, log, {"query_timeout": "3"})
     yield running
     stop(running)
     logged = log.read_text(encoding="utf-8", errors="replace")

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 
 import pytest
 
+from makerkg.launch import Server, start, stop
 from makerkg.pipeline import BuildResult
-from tests.e2e.conftest import Server, start, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -77,7 +77,7 @@ def cheap_requests(server: Server, count: int) -> list[int]:
 def server(built: BuildResult, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`makerkg serve` at its defaults, but for a short header timeout (so that a test sees it close connections)."""
     log = tmp_path_factory.mktemp("slow-clients") / "serve.log"
-    running = start(built.build.path.parent.parent, log, header_timeout="3")
+    running = start(built.build.path.parent.parent, log, {"header_timeout": "3"})
     yield running
     stop(running)
     assert "Traceback" not in log.read_text(encoding="utf-8", errors="replace")
@@ -123,7 +123,7 @@ def test_granian_alone_holds_slow_headers_and_silent_connections_too(
     """proxy = "none" (behind a proxy of one's own): granian reads headers without a request thread as well; slow
     bodies are what it cannot hold (docs/hardening.md), hence nginx in front by default."""
     log = tmp_path_factory.mktemp("granian-alone") / "serve.log"
-    alone = start(built.build.path.parent.parent, log, proxy="none")
+    alone = start(built.build.path.parent.parent, log, {"proxy": "none"})
     try:
         with hostile(alone, slow_headers=40, idle=200) as sockets:
             drip(sockets[:40], b"X-Slow: 1\r\n")

@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 import pytest
+from tests.facts import ORGANIZATIONS, TRACKS
 from tests.oracle import Oracle
 
 from makerkg import resources
@@ -128,14 +129,14 @@ def test_a_track_held_twice_is_one_concept_with_a_contest_per_edition(store: Ora
         (f"{BASE}edition/11/thematic/visual-intelligence",),
         (f"{BASE}edition/8/thematic/visual-intelligence",),
     ]
-    assert len(values(store, f"SELECT ?t WHERE {{ ?t skos:inScheme <{BASE}scheme/tracks> }}")) == 29
+    assert len(values(store, f"SELECT ?t WHERE {{ ?t skos:inScheme <{BASE}scheme/tracks> }}")) == TRACKS
 
 
 def test_resolution_counts() -> None:
     sources = read_sources(resources.sources_dir())
     links = resolve(sources.editions, load_reference(resources.reference_dir()))
     assert links.printed_organizations == 60
-    assert len({m.id for m in links.organizations.values()}) == 58
+    assert len({m.id for m in links.organizations.values()}) == ORGANIZATIONS
     assert links.by_method == {"dual-name": 1, "misprint": 2, "name": 57}
     assert {k: m.method for k, m in links.places.items() if m.method != "name"} == {
         "上海市杨浦区": "hierarchy",

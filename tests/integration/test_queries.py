@@ -6,6 +6,15 @@ from __future__ import annotations
 import io
 
 import pytest
+from tests.facts import (
+    ALL_CONTESTS,
+    HOSTS_CHANGED,
+    HOSTS_RENAMED,
+    ORGANIZATIONS,
+    REGIONS,
+    SITES_CHANGED,
+    WITHOUT_REGIONAL,
+)
 from tests.oracle import Oracle
 
 from makerkg.diff import compare, render_table
@@ -102,18 +111,18 @@ def test_orgs_new_and_gone(store: Oracle) -> None:
         "青海省工业和信息化厅",
         "江苏省工业和信息化厅",
     }
-    assert len(new) + len(gone) + len(rows(store, "orgs-in-both")) == 58  # every organization, once
+    assert len(new) + len(gone) + len(rows(store, "orgs-in-both")) == ORGANIZATIONS  # every organization, once
 
 
 def test_region_hosts_changed(store: Oracle) -> None:
     """Seven regions print another lead host in the 11th plan; Anhui's is its department renamed (issue 14), so
     six changed host and one did not."""
     found = rows(store, "region-hosts", a="8", b="11")
-    assert len(found) == 35
+    assert len(found) == REGIONS
     changed = {r["regionName"]: (r["hostsInA"], r["hostsInB"]) for r in found if r["changed"] == "true"}
     renamed = {r["regionName"]: (r["hostsInA"], r["hostsInB"]) for r in found if r["renamed"] == "true"}
-    assert set(changed) == {"山西省", "大连市", "江苏省", "湖南省", "深圳市", "青海省"}
-    assert renamed == {"安徽省": ("安徽省经济和信息化厅", "安徽省工业和信息化厅")}
+    assert set(changed) == HOSTS_CHANGED
+    assert renamed == HOSTS_RENAMED
     assert changed["江苏省"] == ("江苏省工业和信息化厅", "江苏省中小企业发展中心")
     assert set(changed["深圳市"][0].split("、")) == {"深圳市工业和信息化局", "深圳市中小企业服务局"}
     assert changed["深圳市"][1] == "深圳市中小企业服务局"
@@ -182,30 +191,16 @@ def test_places_in_both_match_through_the_hierarchy(store: Oracle) -> None:
 
 def test_provinces_without_regional(store: Oracle) -> None:
     for edition in ("8", "11"):
-        assert [r["name"] for r in rows(store, "provinces-without-regional", edition=edition)] == [
-            "内蒙古自治区",
-            "宁夏回族自治区",
-        ]
+        assert [r["name"] for r in rows(store, "provinces-without-regional", edition=edition)] == list(
+            WITHOUT_REGIONAL.values()
+        )
 
 
 def test_registration_changes(store: Oracle) -> None:
     found = {r["regionName"]: r for r in rows(store, "registration-changes", a="8", b="11")}
-    assert len(found) == 35
+    assert len(found) == REGIONS
     changed = {name for name, r in found.items() if r["changed"] == "true"}
-    assert changed == {
-        "山西省",
-        "大连市",
-        "黑龙江省",
-        "上海市",
-        "安徽省",
-        "江西省",
-        "湖南省",
-        "四川省",
-        "西藏自治区",
-        "青海省",
-        "新疆维吾尔自治区",
-        "新疆生产建设兵团",
-    }
+    assert changed == SITES_CHANGED
     # the same site printed with and without scheme, www. or trailing slash is no change
     assert found["北京市"]["changed"] == "false"
     assert (found["北京市"]["sitesInA"], found["北京市"]["sitesInB"]) == (
@@ -236,7 +231,7 @@ def test_contests_per_province(store: Oracle) -> None:
     found = {r["name"]: int(r["contests"]) for r in rows(store, "contests-per-province")}
     assert found["浙江省"] == 9 and found["广东省"] == 9 and found["北京市"] == 8
     assert found["内蒙古自治区"] == 0 and found["新疆生产建设兵团"] == 2
-    assert sum(found.values()) == 104  # every contest is in exactly one province-level division or the corps
+    assert sum(found.values()) == ALL_CONTESTS  # every contest is in exactly one province-level division or the corps
     eleventh = {r["name"]: int(r["contests"]) for r in rows(store, "contests-per-province", edition="11")}
     assert eleventh["北京市"] == 6 and eleventh["四川省"] == 3
 

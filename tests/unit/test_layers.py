@@ -16,7 +16,7 @@ PACKAGE = Path(makerkg.__file__).parent
 # the pipeline in order; a module may import its own stage and any stage to its left
 ORDER = [
     "parse", "link", "graph", "validate", "sparql", "store", "export", "queries", "diff", "synth", "pipeline", "web",
-    "cli",
+    "cli", "launch",
 ]  # fmt: skip
 # what every stage may use: plain data, settings, names; none of them imports a stage
 BASE = {

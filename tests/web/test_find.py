@@ -15,6 +15,7 @@ import jsonschema
 import pytest
 from flask.testing import FlaskClient
 from rdflib import Graph, Literal, URIRef
+from tests.facts import ALL_CONTESTS, TRACKS
 from tests.web.test_ui import parse, text
 
 BASE = "https://w3id.org/makerkg/"
@@ -121,7 +122,7 @@ def test_the_listing_page_links_every_resource_and_sorts_by_its_columns(client: 
     assert response.status_code == 200 and response.content_type == "text/html; charset=utf-8"
     page = parse(response.get_data(as_text=True))
     rows = page.findall(".//table[@id='listing']/tbody/tr")
-    assert len(rows) == 29
+    assert len(rows) == TRACKS
     links = [r.find("th/a") for r in rows]
     assert all(a is not None and a.get("href", "").startswith("/track/") for a in links)
     assert all(
@@ -142,8 +143,8 @@ def test_a_listing_as_rdf_is_a_collection_of_its_members(client: FlaskClient) ->
     assert response.status_code == 200 and response.content_type == "text/turtle; charset=utf-8"
     graph = Graph().parse(data=response.get_data(as_text=True), format="turtle")
     collection = URIRef(BASE + "track/")
-    assert len(list(graph.objects(collection, URIRef(HYDRA + "member")))) == 29
-    assert graph.value(collection, URIRef(HYDRA + "totalItems")).toPython() == 29
+    assert len(list(graph.objects(collection, URIRef(HYDRA + "member")))) == TRACKS
+    assert graph.value(collection, URIRef(HYDRA + "totalItems")).toPython() == TRACKS
     track = URIRef(BASE + "track/visual-intelligence")
     assert (track, URIRef("http://www.w3.org/2004/02/skos/core#prefLabel"), Literal("视觉智能", lang="zh")) in graph
 
@@ -324,7 +325,7 @@ def test_the_sitemap_names_every_page(client: FlaskClient) -> None:
         assert BASE + expected in urls
     assert not any("#" in (u or "") for u in urls)
     contests = [u for u in urls if (u or "").startswith(BASE + "edition/") and (u or "").count("/") > 5]
-    assert len(contests) == 104  # 50 + 54 contests
+    assert len(contests) == ALL_CONTESTS
     assert client.get("/sitemap-1.xml").status_code == 404  # one sitemap suffices here
 
 

@@ -12,6 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 from rdflib import Dataset, Graph, Literal, URIRef
 from rdflib.compare import isomorphic
+from tests.facts import ALL_CONTESTS, ORGANIZATIONS
 from tests.oracle import Oracle
 
 from makerkg.pipeline import BuildResult
@@ -210,8 +211,8 @@ def test_void_counts_equal_the_graphs(client: FlaskClient, store: Oracle) -> Non
         str(void.value(p, URIRef(VOID + "class"))): int(void.value(p, URIRef(VOID + "entities")))  # type: ignore[arg-type]
         for p in void.objects(dataset, URIRef(VOID + "classPartition"))
     }
-    assert partitions["https://w3id.org/makerkg/ontology#Contest"] == 104
-    assert partitions["http://www.w3.org/ns/org#Organization"] == 58
+    assert partitions["https://w3id.org/makerkg/ontology#Contest"] == ALL_CONTESTS
+    assert partitions["http://www.w3.org/ns/org#Organization"] == ORGANIZATIONS
     for cls, entities in partitions.items():
         assert entities == count(f"SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE {{ ?s a <{cls}> }}"), cls
     assert (dataset, URIRef(VOID + "sparqlEndpoint"), URIRef(BASE + "sparql")) in void

@@ -78,18 +78,22 @@ class QueryRunner(Protocol):
     def close(self) -> None: ...
 
 
-def select(runner: QueryRunner, sparql: str, max_rows: int = 10_000) -> list[dict[str, Term]]:
-    """The rows of one of makerkg's own SELECT queries as typed terms (unbound variables left out)."""
-    return solutions(runner, sparql, max_rows)[1]
+def select(runner: QueryRunner, sparql: str, max_rows: int = 10_000, *, whole: bool = False) -> list[dict[str, Term]]:
+    """The rows of one of makerkg's own SELECT queries as typed terms (unbound variables left out); ``whole``:
+    raises RuntimeError when a cap cut the answer, for a reader that part of it would mislead."""
+    return solutions(runner, sparql, max_rows, whole=whole)[1]
 
 
 def solutions(
-    runner: QueryRunner, sparql: str, max_rows: int = 10_000, *, prefixes: bool = False
+    runner: QueryRunner, sparql: str, max_rows: int = 10_000, *, prefixes: bool = False, whole: bool = False
 ) -> tuple[list[str], list[dict[str, Term]]]:
     """The variables and rows of a SELECT query, as typed terms (unbound variables left out); ``prefixes``: the
-    graph's prefixes are predefined, as for a user's query."""
+    graph's prefixes are predefined, as for a user's query; ``whole``: as for ``select``."""
     reply = runner.execute(Job(sparql, "SELECT", SPARQL_JSON, max_rows, prefixes=prefixes))
-    document = json.loads(reply.read())
+    body = reply.read()
+    if whole and reply.answer.truncated:
+        raise RuntimeError(f"the answer to makerkg's own query was cut ({reply.answer.truncated})")
+    document = json.loads(body)
     variables: list[str] = document["head"]["vars"]
     return variables, [{v: term_of(cell) for v, cell in row.items()} for row in document["results"]["bindings"]]
 
@@ -124,6 +128,23 @@ def value(row: Mapping[str, Term], name: str) -> str:
     ('杭州', '')
     """
     term = row.get(name)
-    if term is None:
-        return ""
+    return "" if term is None else lexical(term)
+
+
+def lexical(term: Term) -> str:
+    """A term's lexical value: an IRI's text, a blank node's label, a literal's lexical form (a quoted triple in
+    N-Triples).
+
+    >>> lexical(ox.Literal("1", datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer")))
+    '1'
+    """
     return str(term) if isinstance(term, ox.Triple) else term.value
+
+
+def language(term: Term | None) -> str:
+    """A literal's language tag, or "" (a literal without one, an IRI, a blank node, nothing).
+
+    >>> language(ox.Literal("杭州", language="zh")), language(ox.NamedNode("https://w3id.org/makerkg/x"))
+    ('zh', '')
+    """
+    return (term.language or "") if isinstance(term, ox.Literal) else ""

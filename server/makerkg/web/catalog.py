@@ -12,7 +12,6 @@ remote store the same way, and keeps the linker out of the web process. The rule
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import defaultdict
@@ -27,7 +26,7 @@ from makerkg.errors import UsageError
 from makerkg.iris import Layout
 from makerkg.names import MAX_NAME, chains, dual_name, normalise
 from makerkg.namespaces import MKG, PREFIXES
-from makerkg.store.query import SPARQL_JSON, Job
+from makerkg.store.query import Term, language, select, value
 from makerkg.web.engine import Snapshot
 
 log = logging.getLogger(__name__)
@@ -345,14 +344,9 @@ def _rank(hit: Hit) -> tuple[float, int, int, str]:
 # --- reading the catalog from the graph ------------------------------------------------------------------------
 
 
-def _select(snapshot: Snapshot, query: str) -> list[dict[str, str]]:
-    """A SELECT query's rows as lexical values, whole: a catalog read from a cut answer would be wrong."""
-    reply = snapshot.pool.execute(Job(query, "SELECT", SPARQL_JSON, MAX_ROWS))
-    body = reply.read()
-    if reply.answer.truncated:
-        raise RuntimeError(f"the catalog's query was cut ({reply.answer.truncated})")
-    document = json.loads(body)
-    return [{k: cell["value"] for k, cell in row.items()} for row in document["results"]["bindings"]]
+def _select(snapshot: Snapshot, query: str) -> list[dict[str, Term]]:
+    """A SELECT query's rows, whole: a catalog read from a cut answer would be wrong."""
+    return select(snapshot.pool, query, MAX_ROWS, whole=True)
 
 
 def _local_id(iri: str) -> str:
@@ -384,16 +378,17 @@ def load(snapshot: Snapshot) -> Catalog:
         'UNION { ?x a mkg:Edition BIND ("edition" AS ?kind) } '
         "FILTER (isIRI(?x)) }",
     ):
-        if layout.local_path(row["x"]) is not None and row["x"].startswith(base):
-            kinds.setdefault(row["x"], row["kind"])
+        iri = value(row, "x")
+        if layout.local_path(iri) is not None and iri.startswith(base):
+            kinds.setdefault(iri, value(row, "kind"))
     names: dict[str, list[Name]] = defaultdict(list)
     labels: dict[str, dict[str, str]] = defaultdict(dict)
     values = " ".join(f"<{p}>" for p in NAME_FIELDS)
     for row in _select(
         snapshot,
-        f"SELECT ?x ?p ?l (LANG(?l) AS ?lang) WHERE {{ VALUES ?p {{ {values} }} ?x ?p ?l FILTER (isIRI(?x)) }}",
+        f"SELECT ?x ?p ?l WHERE {{ VALUES ?p {{ {values} }} ?x ?p ?l FILTER (isIRI(?x)) }}",
     ):
-        iri, predicate, text, lang = row["x"], row["p"], row["l"], row.get("lang", "")
+        iri, predicate, text, lang = value(row, "x"), value(row, "p"), value(row, "l"), language(row["l"])
         if predicate in (SKOS + "prefLabel", RDFS + "label", SCHEMA + "name"):
             labels[iri].setdefault(lang, text)
         if iri in kinds:
@@ -417,15 +412,15 @@ def load(snapshot: Snapshot) -> Catalog:
         snapshot,
         f"SELECT ?x ?p ?o WHERE {{ VALUES ?p {{ {' '.join(f'<{p}>' for p in predicates)} }} ?x ?p ?o }}",
     ):
-        if row["x"] in kinds:
-            facts[row["x"]][row["p"]].append(row["o"])
+        if value(row, "x") in kinds:
+            facts[value(row, "x")][value(row, "p")].append(value(row, "o"))
     agents: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for row in _select(
         snapshot,
         f"PREFIX prov: <{PREFIXES['prov']}> SELECT ?c ?agent ?role WHERE {{ ?c prov:qualifiedAssociation ?a . "
         "?a prov:agent ?agent ; prov:hadRole ?role }",
     ):
-        agents[row["c"]].append((row["agent"], row["role"]))
+        agents[value(row, "c")].append((value(row, "agent"), value(row, "role")))
     ordinals = {
         iri: int(facts[iri][MKG + "ordinal"][0])
         for iri, kind in kinds.items()

@@ -19,7 +19,8 @@ from makerkg.graph.vocab import DCAT, MKG, PREFIXES, SD, VOID
 from makerkg.sparql.negotiate import negotiate
 from makerkg.store.dumps import listing
 from makerkg.store.layout import CHECKSUMS, DUMPS_DIR
-from makerkg.web.engine import Snapshot, get_engine, rows
+from makerkg.store.query import select, value
+from makerkg.web.engine import Snapshot, get_engine
 from makerkg.web.sparql import GRAPH_ALIASES, RDF_OFFERS
 
 bp = Blueprint("dumps", __name__)
@@ -210,10 +211,10 @@ def void(snapshot: Snapshot) -> Graph:
         g.add((subset, VOID.triples, Literal(count, datatype=XSD.integer)))
     for example in _examples(snapshot):
         g.add((dataset, VOID.exampleResource, URIRef(example)))
-    for source in rows(
-        snapshot, "PREFIX schema: <https://schema.org/> SELECT ?d WHERE { ?d a schema:DigitalDocument }"
+    for source in select(
+        snapshot.pool, "PREFIX schema: <https://schema.org/> SELECT ?d WHERE { ?d a schema:DigitalDocument }"
     ):
-        g.add((dataset, DCTERMS.source, URIRef(source["d"])))
+        g.add((dataset, DCTERMS.source, URIRef(value(source, "d"))))
     service = URIRef(f"{endpoint}#service")
     g.add((dataset, DCAT.accessService, service))
     g.add((service, RDF.type, DCAT.DataService))
@@ -248,8 +249,8 @@ def _examples(snapshot: Snapshot) -> list[str]:
         URIRef("http://www.w3.org/ns/org#Organization"),
         URIRef("https://schema.org/AdministrativeArea"),
     ):
-        first = rows(snapshot, f"SELECT ?x WHERE {{ ?x a <{cls}> FILTER(isIRI(?x)) }} ORDER BY ?x LIMIT 1")
-        found.extend(r["x"] for r in first)
+        first = select(snapshot.pool, f"SELECT ?x WHERE {{ ?x a <{cls}> FILTER(isIRI(?x)) }} ORDER BY ?x LIMIT 1")
+        found.extend(value(r, "x") for r in first)
     return found
 
 

@@ -20,7 +20,6 @@ from makerkg.iris import Layout
 from makerkg.queries import NamedQuery, load_queries
 from makerkg.store import Build, current
 from makerkg.store.pool import QueryPool
-from makerkg.store.query import solutions, value
 from makerkg.store.remote import RemotePool
 from makerkg.store.worker import spec_for
 
@@ -119,12 +118,6 @@ class Engine:
 
     def close(self) -> None:
         self._snapshot.pool.close()
-
-
-def rows(snapshot: Snapshot, sparql: str, max_rows: int = 10_000) -> list[dict[str, str]]:
-    """A SELECT query's rows as plain strings (IRIs and lexical values; "" where unbound), through the pool."""
-    names, found = solutions(snapshot.pool, sparql, max_rows)
-    return [{name: value(row, name) for name in names} for row in found]
 
 
 def representation_etag(snapshot: Snapshot, content_type: str) -> str:

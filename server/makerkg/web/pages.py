@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +19,9 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from makerkg.formats import TRIPLE_FORMATS, Kind, by_media_type
 from makerkg.graph.vocab import MKG, ONTOLOGY_IRI, PREFIXES
 from makerkg.sparql.negotiate import negotiate
-from makerkg.store.query import Job
+from makerkg.store.query import Job, Term, language, lexical, select, value
 from makerkg.web.catalog import get_catalog
-from makerkg.web.engine import Snapshot, get_engine, rows
+from makerkg.web.engine import Snapshot, get_engine
 from makerkg.web.graphs import SCHEMA_CONTEXT, dataset, graph_response, named_graph
 from makerkg.web.maps import place_map
 from makerkg.web.sparql import RDF_OFFERS, respond
@@ -73,11 +74,11 @@ def _labels(snapshot: Snapshot, iris: set[str]) -> dict[str, str]:
     for start in range(0, len(chunk), 400):
         values = " ".join(_node(i) for i in chunk[start : start + 400])
         query = (
-            f"SELECT ?x ?l (LANG(?l) AS ?lang) WHERE {{ VALUES ?x {{ {values} }} "
+            f"SELECT ?x ?l WHERE {{ VALUES ?x {{ {values} }} "
             f"VALUES ?p {{ {' '.join(f'<{p}>' for p in LABELS)} }} ?x ?p ?l }}"
         )
-        for row in rows(snapshot, query):
-            found[row["x"]].setdefault(row["lang"], row["l"])
+        for row in select(snapshot.pool, query):
+            found[value(row, "x")].setdefault(language(row.get("l")), value(row, "l"))
     return {iri: langs.get("zh") or langs.get("en") or next(iter(langs.values())) for iri, langs in found.items()}
 
 
@@ -119,7 +120,8 @@ def resource(path: str) -> WerkzeugResponse:
         return named_graph(snapshot, iri)
     if iri == snapshot.layout.dataset():
         return dataset(snapshot, forced)
-    if not rows(snapshot, f"SELECT ?p WHERE {{ {{ {_node(iri)} ?p ?o }} UNION {{ ?s ?p {_node(iri)} }} }} LIMIT 1"):
+    node = _node(iri)
+    if not select(snapshot.pool, f"SELECT ?p WHERE {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }} LIMIT 1"):
         abort(404)
     media = forced or negotiate(request.headers.get("Accept"), request.args.get("format"), PAGE_OFFERS, EXTENSIONS)
     if media == "text/html":
@@ -143,45 +145,49 @@ def _rdf(snapshot: Snapshot, iri: str, media: str) -> Response:
     return respond(snapshot.pool.execute(Job(query, "CONSTRUCT", media, settings.max_rows, settings.max_answer_bytes)))
 
 
-def _outgoing(snapshot: Snapshot, iri: str) -> list[dict[str, str]]:
-    """A resource's own statements: ?p ?o with the object's datatype, language and whether it is an IRI."""
-    return rows(
-        snapshot,
-        f"SELECT ?p ?o (DATATYPE(?o) AS ?dt) (LANG(?o) AS ?lang) (isIRI(?o) AS ?link) WHERE {{ {_node(iri)} ?p ?o }}",
-    )
+def _outgoing(snapshot: Snapshot, iri: str) -> list[dict[str, Term]]:
+    """A resource's own statements: rows of ?p ?o, as typed terms."""
+    return select(snapshot.pool, f"SELECT ?p ?o WHERE {{ {_node(iri)} ?p ?o }}")
 
 
 def _page(snapshot: Snapshot, iri: str) -> Response:
     node = _node(iri)
     outgoing = _outgoing(snapshot, iri)
-    parts = rows(
-        snapshot,
-        f"SELECT ?part ?p ?o (LANG(?o) AS ?lang) (isIRI(?o) AS ?link) WHERE {{ {node} ?l ?part . "
+    parts = select(
+        snapshot.pool,
+        f"SELECT ?part ?p ?o WHERE {{ {node} ?l ?part . "
         f'FILTER(isIRI(?part) && STRSTARTS(STR(?part), CONCAT(STR({node}), "#"))) ?part ?p ?o }}',
     )
-    incoming = rows(
-        snapshot,
+    incoming = select(
+        snapshot.pool,
         f'SELECT ?s ?p WHERE {{ ?s ?p {node} FILTER(!STRSTARTS(STR(?s), CONCAT(STR({node}), "#"))) }} '
         f"ORDER BY ?p ?s LIMIT 2000",
     )
-    iris = {iri} | {r["p"] for r in outgoing + parts + incoming} | {r["s"] for r in incoming}
-    iris |= {r["o"] for r in outgoing + parts if r["link"] == "true"}
+    iris = {iri} | {value(r, "p") for r in outgoing + parts + incoming} | {value(r, "s") for r in incoming}
+    iris |= {r["o"].value for r in outgoing + parts if isinstance(r["o"], ox.NamedNode)}
     labels = _labels(snapshot, iris)
 
-    def value(row: dict[str, str]) -> Value:
-        if row.get("link") == "true":
-            return Value(labels.get(row["o"], _curie(row["o"])), snapshot.href(row["o"]))
-        note = f"@{row['lang']}" if row.get("lang") else _curie(row.get("dt", "")) if row.get("dt") else ""
-        return Value(row["o"], None, "" if note == "xsd:string" else note)
+    def shown(term: Term, datatype: bool = True) -> Value:
+        """An object as the page shows it: an IRI as a link, a literal with its language (or its datatype)."""
+        if isinstance(term, ox.NamedNode):
+            return Value(labels.get(term.value, _curie(term.value)), snapshot.href(term.value))
+        note = ""
+        if isinstance(term, ox.Literal):
+            if term.language:
+                note = f"@{term.language}"
+            elif datatype and term.datatype.value != XSD_STRING:
+                note = _curie(term.datatype.value)
+        return Value(lexical(term), None, note)
 
     properties: dict[str, list[Value]] = defaultdict(list)
-    for row in sorted(outgoing, key=lambda r: (r["p"], r["o"])):
-        properties[row["p"]].append(value(row))
+    for row in sorted(outgoing, key=lambda r: (value(r, "p"), value(r, "o"))):
+        properties[value(row, "p")].append(shown(row["o"]))
     part_properties: dict[str, dict[str, list[Value]]] = defaultdict(lambda: defaultdict(list))
-    for row in sorted(parts, key=lambda r: (r["part"], r["p"], r["o"])):
-        part_properties[row["part"]][row["p"]].append(value(row))
-    types = {r["o"] for r in outgoing if r["p"] == RDF_TYPE}
-    names = {r["lang"]: r["o"] for r in outgoing if r["p"] in LABELS and r["lang"]}
+    for row in sorted(parts, key=lambda r: (value(r, "part"), value(r, "p"), value(r, "o"))):
+        # a part's values (printed names, positions) are shown with their language alone
+        part_properties[value(row, "part")][value(row, "p")].append(shown(row["o"], datatype=False))
+    types = {value(r, "o") for r in outgoing if value(r, "p") == RDF_TYPE}
+    names = {language(r["o"]): value(r, "o") for r in outgoing if value(r, "p") in LABELS and language(r["o"])}
     kind = snapshot.layout.resource_kind(iri)
     kind = kind if kind in BY_EDITION else None
     context = {
@@ -195,13 +201,8 @@ def _page(snapshot: Snapshot, iri: str) -> Response:
             for part, props in part_properties.items()
         ],
         "incoming": [
-            (
-                labels.get(r["s"], _curie(r["s"])),
-                snapshot.href(r["s"]),
-                labels.get(r["p"], _curie(r["p"])),
-                _curie(r["p"]),
-            )
-            for r in incoming
+            (labels.get(s, _curie(s)), snapshot.href(s), labels.get(p, _curie(p)), _curie(p))
+            for s, p in ((value(r, "s"), value(r, "p")) for r in incoming)
         ],
         "by_edition": _by_edition(snapshot, iri, kind) if kind else None,
         "excerpt": _excerpt(snapshot, iri) if str(MKG.Contest) in types else None,
@@ -218,29 +219,29 @@ def _page(snapshot: Snapshot, iri: str) -> Response:
     return response
 
 
-def schema_view(iri: str, outgoing: list[dict[str, str]], title: str) -> dict[str, object]:
+def schema_view(iri: str, outgoing: Sequence[Mapping[str, Term]], title: str) -> dict[str, object]:
     """The schema.org view of a resource, for search engines: its schema.org types and properties as JSON-LD
-    (``outgoing``: its rows of ?p ?o ?dt ?lang ?link); named by its page's title where it has no schema:name.
+    (``outgoing``: its rows of ?p ?o); named by its page's title where it has no schema:name.
 
     >>> schema_view("https://w3id.org/makerkg/x", [], "x")
     {'@context': 'https://schema.org/', '@id': 'https://w3id.org/makerkg/x', '@type': 'Thing', 'name': 'x'}
     """
     view: dict[str, object] = {"@context": SCHEMA_CONTEXT, "@id": iri}
-    types = sorted(r["o"][len(SCHEMA_CONTEXT) :] for r in outgoing if r["p"] == RDF_TYPE and _schema(r["o"]))
+    statements = sorted(((value(r, "p"), value(r, "o"), r["o"]) for r in outgoing), key=lambda s: s[:2])
+    types = sorted(o[len(SCHEMA_CONTEXT) :] for p, o, _ in statements if p == RDF_TYPE and _schema(o))
     view["@type"] = types[0] if len(types) == 1 else types or "Thing"
     values: dict[str, list[object]] = defaultdict(list)
-    for row in sorted(outgoing, key=lambda r: (r["p"], r["o"])):
-        if not _schema(row["p"]):
+    for p, o, term in statements:
+        if not _schema(p):
             continue
-        if row.get("link") == "true":
-            value: object = {"@id": row["o"]}
-        elif row.get("lang"):
-            value = {"@value": row["o"], "@language": row["lang"]}
-        elif row.get("dt") and row["dt"] != XSD_STRING:
-            value = {"@value": row["o"], "@type": row["dt"]}
-        else:
-            value = row["o"]
-        values[row["p"][len(SCHEMA_CONTEXT) :]].append(value)
+        found: object = o
+        if isinstance(term, ox.NamedNode):
+            found = {"@id": o}
+        elif isinstance(term, ox.Literal) and term.language:
+            found = {"@value": o, "@language": term.language}
+        elif isinstance(term, ox.Literal) and term.datatype.value != XSD_STRING:
+            found = {"@value": o, "@type": term.datatype.value}
+        values[p[len(SCHEMA_CONTEXT) :]].append(found)
     values.setdefault("name", [title])
     view.update({key: found[0] if len(found) == 1 else found for key, found in values.items()})
     return view
@@ -278,8 +279,8 @@ def _by_edition(snapshot: Snapshot, iri: str, kind: str) -> dict[str, object]:
         )
     else:
         pattern = f"?contest <{MKG.track}> {node} . BIND('' AS ?role)"
-    found = rows(
-        snapshot,
+    found = select(
+        snapshot.pool,
         f"SELECT ?ordinal ?contest ?name ?role WHERE {{ {pattern} "
         f"?contest <https://schema.org/superEvent>/<{MKG.ordinal}> ?ordinal ; <https://schema.org/name> ?name }} "
         f"ORDER BY ?ordinal ?name",
@@ -287,20 +288,21 @@ def _by_edition(snapshot: Snapshot, iri: str, kind: str) -> dict[str, object]:
     editions = snapshot.build.info.editions
     columns: dict[int, list[tuple[str, str, str]]] = {e: [] for e in editions}
     for r in found:
-        columns[int(r["ordinal"])].append((r["name"], snapshot.href(r["contest"]), r["role"]))
+        entry = (value(r, "name"), snapshot.href(value(r, "contest")), value(r, "role"))
+        columns[int(value(r, "ordinal"))].append(entry)
     return {"editions": editions, "columns": columns}
 
 
 def _excerpt(snapshot: Snapshot, iri: str) -> dict[str, object] | None:
     """The lines of the plan a contest was read from."""
-    found = rows(
-        snapshot,
+    found = select(
+        snapshot.pool,
         f"SELECT ?doc ?first ?last WHERE {{ {_node(iri)} <http://www.w3.org/ns/prov#wasDerivedFrom> ?x . "
         f"?x <http://purl.org/dc/terms/isPartOf> ?doc ; <{MKG.firstLine}> ?first ; <{MKG.lastLine}> ?last }}",
     )
     if not found:
         return None
-    doc, first, last = found[0]["doc"], int(found[0]["first"]), int(found[0]["last"])
+    doc, first, last = value(found[0], "doc"), int(value(found[0], "first")), int(value(found[0], "last"))
     path = _source_file(snapshot, doc.rsplit("/", 1)[-1])
     if path is None:
         return None
@@ -329,8 +331,8 @@ def _source(snapshot: Snapshot, iri: str, path: Path, media: str) -> Response:
         response = Response(data, content_type="text/plain; charset=utf-8")
     else:
         lines = data.decode("utf-8").split("\n")
-        title = rows(snapshot, f"SELECT ?t WHERE {{ {_node(iri)} <http://purl.org/dc/terms/title> ?t }}")
-        shown = title[0]["t"] if title else path.name
+        title = select(snapshot.pool, f"SELECT ?t WHERE {{ {_node(iri)} <http://purl.org/dc/terms/title> ?t }}")
+        shown = value(title[0], "t") if title else path.name
         html = render_template(
             "pages/source.html",
             iri=iri,
@@ -375,27 +377,25 @@ def ontology(ext: str | None = None) -> Response:
         query = f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}"
         settings = engine.settings
         return respond(snapshot.pool.execute(Job(query, "CONSTRUCT", media, 1_000_000, settings.max_answer_bytes)))
-    found = rows(
-        snapshot,
-        f"SELECT ?term ?p ?o (LANG(?o) AS ?lang) (isIRI(?o) AS ?link) WHERE {{ GRAPH {graph} {{ "
-        f"?term ?p ?o FILTER(isIRI(?term)) }} }}",
+    found = select(
+        snapshot.pool, f"SELECT ?term ?p ?o WHERE {{ GRAPH {graph} {{ ?term ?p ?o FILTER(isIRI(?term)) }} }}"
     )
     terms: dict[str, dict[str, list[tuple[str, str]]]] = defaultdict(lambda: defaultdict(list))
     for r in found:
-        terms[r["term"]][r["p"]].append((r["o"], r["lang"]))
+        terms[value(r, "term")][value(r, "p")].append((value(r, "o"), language(r["o"])))
 
     unions: dict[str, list[str]] = defaultdict(list)
-    for r in rows(
-        snapshot,
+    for r in select(
+        snapshot.pool,
         f"SELECT ?b ?m WHERE {{ GRAPH {graph} {{ ?b <http://www.w3.org/2002/07/owl#unionOf>/"
         f"<http://www.w3.org/1999/02/22-rdf-syntax-ns#rest>*/"
         f"<http://www.w3.org/1999/02/22-rdf-syntax-ns#first> ?m }} }}",
     ):
-        unions[r["b"]].append(r["m"])
+        unions[value(r, "b")].append(value(r, "m"))
 
-    def targets(value: str) -> list[tuple[str, str]]:
+    def targets(target: str) -> list[tuple[str, str]]:
         """A class or property, linked; a union of classes (a blank node) as its members."""
-        members = sorted(unions.get(value, [value]))
+        members = sorted(unions.get(target, [target]))
         return [(_curie(m), snapshot.href(m)) for m in members]
 
     def text(term: str, predicate: str, lang: str) -> str:

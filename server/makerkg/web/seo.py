@@ -13,7 +13,8 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, request
 
-from makerkg.web.engine import Snapshot, get_engine, rows
+from makerkg.store.query import select, value
+from makerkg.web.engine import Snapshot, get_engine
 
 bp = Blueprint("seo", __name__)
 
@@ -62,14 +63,14 @@ def addresses(snapshot: Snapshot) -> list[str]:
     """Every page of the build: the pages for people, then each IRI under the base that the graph describes
     (fragments are parts of their page), in order."""
     base = snapshot.build.info.base
-    found = rows(
-        snapshot,
+    found = select(
+        snapshot.pool,
         f'SELECT DISTINCT ?s WHERE {{ ?s ?p ?o FILTER (isIRI(?s) && STRSTARTS(STR(?s), "{base}") '
         f'&& !CONTAINS(STR(?s), "#")) }} ORDER BY ?s',
         max_rows=10_000_000,
     )
     pages = [base + p for p in PAGES]
-    return pages + [r["s"] for r in found if r["s"] not in pages]
+    return pages + [s for s in (value(r, "s") for r in found) if s not in pages]
 
 
 def _xml(root: ET.Element) -> Response:

@@ -20,9 +20,10 @@ from makerkg.errors import UsageError
 from makerkg.model import Section
 from makerkg.namespaces import PREFIXES
 from makerkg.queries import NamedQuery, bind_parameters, bound_text
+from makerkg.store.query import select, value
 from makerkg.web import downloads
 from makerkg.web.catalog import Catalog, get_catalog
-from makerkg.web.engine import Snapshot, get_engine, rows
+from makerkg.web.engine import Snapshot, get_engine
 from makerkg.web.maps import place_map
 
 bp = Blueprint("ui", __name__)
@@ -115,9 +116,10 @@ def home() -> str:
         }
         for n in editions_of(snapshot)
     ]
+    found = [(value(r, "kind"), value(r, "label"), value(r, "iri")) for r in select(snapshot.pool, EXAMPLES)]
     examples = [
-        {"kind": r["kind"], "label": r["label"], "path": snapshot.href(r["iri"]), "iri": r["iri"]}
-        for r in sorted(rows(snapshot, EXAMPLES), key=lambda r: EXAMPLE_ORDER.get(r["kind"], 9))
+        {"kind": kind, "label": label, "path": snapshot.href(iri), "iri": iri}
+        for kind, label, iri in sorted(found, key=lambda r: EXAMPLE_ORDER.get(r[0], 9))
     ]
     return render_template(
         "ui/home.html",
