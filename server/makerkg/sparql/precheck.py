@@ -75,7 +75,7 @@ _TOKENS = re.compile(
     | (?P<close>[)}\]])
     | (?P<datatype>\^\^)
     | (?P<op>\|\||&&|!=|<=|>=|[-+*/!=<>|^])
-    | (?P<other>.)
+    | (?P<other>[,;.0-9][,;.0-9\ \t\r\n]*+|.)  # a run of what never starts a token that matters (a list of numbers)
     """,
     re.VERBOSE | re.DOTALL,
 )
