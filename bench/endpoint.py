@@ -93,6 +93,16 @@ def fresh(query: str, n: int) -> str:
     return _LIMIT.sub(limit, query) if _LIMIT.search(query) else f"{query}\n{limit}"
 
 
+def round_robin(queries: list[str]) -> Callable[[int], str]:
+    """The queries in turn, the same texts again and again."""
+    return lambda i: queries[i % len(queries)]
+
+
+def renewed(queries: list[str], serial: Iterator[int]) -> Callable[[int], str]:
+    """The queries in turn, each time as a text never sent before (numbered by ``serial``)."""
+    return lambda i: fresh(queries[i % len(queries)], next(serial))
+
+
 def request(conn: http.client.HTTPConnection, path: str, query: str) -> int:
     target = f"{path}?{urllib.parse.urlencode({'query': query})}"
     conn.request("GET", target, headers={"Accept": ACCEPT[kind(query)]})
@@ -279,13 +289,10 @@ def main() -> None:
         for target in running(server):
             slow = target.name == "rdflib-endpoint"
             for set_name, queries in sets.items():
-                measure(target, lambda i, q=queries: q[i % len(q)], 1, 1.0)  # warm-up
+                measure(target, round_robin(queries), 1, 1.0)  # warm-up
                 for mode in ("repeated", "fresh"):
                     for concurrency in (1, 4):
-                        if mode == "repeated":
-                            texts: Callable[[int], str] = lambda i, q=queries: q[i % len(q)]  # noqa: E731
-                        else:
-                            texts = lambda i, q=queries: fresh(q[i % len(q)], next(serial))  # noqa: E731
+                        texts = round_robin(queries) if mode == "repeated" else renewed(queries, serial)
                         seconds = args.seconds if not slow else min(args.seconds, 5.0)
                         results[(target.name, set_name, mode, concurrency)] = measure(target, texts, concurrency,
                                                                                       seconds)  # fmt: skip

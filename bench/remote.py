@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from endpoint import Figures, Target, load_in_memory, measure, serve, start, stop, wait_until_up  # noqa: E402
+from endpoint import Figures, Target, load_in_memory, measure, renewed, serve, start, stop, wait_until_up  # noqa: E402
 from load import server_pss  # noqa: E402
 from tests.e2e.stores import Limits, Store, start_virtuoso, virtuoso_installed  # noqa: E402
 
@@ -120,9 +120,7 @@ def main() -> None:
             for name, target in targets.items():
                 alone[name] = {}
                 for query_name, query in named.items():
-                    alone[name][query_name] = measure(
-                        target, lambda _, q=query: fresh(q, next(serial)), 1, args.per_query
-                    )
+                    alone[name][query_name] = measure(target, renewed([query], serial), 1, args.per_query)
             everywhere = [q for n, q in named.items() if all(alone[s][n].errors == 0 for s in targets)]
             for name, target in targets.items():
                 mixed[name] = measure(

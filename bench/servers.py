@@ -119,12 +119,12 @@ def main() -> None:
                     parts[(name, concurrency)].append(part)
         throughput = {key: Throughput.merge(value) for key, value in parts.items()}
         print(f"throughput measured; load average {os.getloadavg()[0]:.2f}", flush=True)
-        attacks = {}
+        attacks: dict[str, tuple[Attack, Throughput, Throughput, Attack, Throughput, Throughput]] = {}
         for name in names:
             loris = Attack(ports[name], slow_headers=40, idle=200)
             bodies = Attack(ports[name], slow_headers=0, slow_bodies=40, idle=0)
-            attacks[name] = (loris, *compare(ports[name], queries, 4, args.seconds, loris))
-            attacks[name] += (bodies, *compare(ports[name], queries, 4, args.seconds, bodies))
+            with_loris = compare(ports[name], queries, 4, args.seconds, loris)
+            attacks[name] = (loris, *with_loris, bodies, *compare(ports[name], queries, 4, args.seconds, bodies))
             print(f"{name}: attacks measured; load average {os.getloadavg()[0]:.2f}", flush=True)
     finally:
         for process in processes:

@@ -157,7 +157,8 @@ def fixtures(engines: list[str]) -> None:
     valid = Graph().parse(VALID_TTL)
     cases = [("valid", valid)] + [(p.id, broken_graph(valid, p.values[0], p.values[1])) for p in CASES]
     agree = dict.fromkeys(engines, 0)
-    rows, details = [], []
+    rows: list[str] = []
+    details: list[str] = []
     for case_id, graph in cases:
         data = graph.serialize(format="nt", encoding="utf-8")
         results = {}
