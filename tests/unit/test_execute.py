@@ -4,14 +4,20 @@ and every writer's output stays well-formed."""
 from __future__ import annotations
 
 import json
+import os
+import time
 import xml.dom.minidom
 
 import pyoxigraph as ox
 import pytest
 
+from makerkg.config import Settings
 from makerkg.errors import QueryFailed, QueryRefused, QuerySyntaxError
+from makerkg.pipeline import BuildResult
 from makerkg.store.execute import PART_BYTES, STREAM_AFTER, answers, evaluate, output
-from makerkg.store.query import Answer, Job
+from makerkg.store.pool import WORKER_NICENESS, QueryPool
+from makerkg.store.query import Answer, Job, select
+from makerkg.store.worker import spec_for
 
 EX = "http://example.org/"
 G1, G2 = EX + "g1", EX + "g2"
@@ -151,3 +157,19 @@ def test_a_graph_answer_is_capped_too(store: ox.Store) -> None:
     answer, body = run(store, job("CONSTRUCT WHERE { ?s ?p ?o }", form="CONSTRUCT", media=TURTLE, max_rows=5))
     assert answer.truncated == "max_rows=5"
     assert len(list(ox.parse(body, format=ox.RdfFormat.TURTLE))) == 5
+
+
+def test_query_workers_run_below_the_web_process(built: BuildResult) -> None:
+    """What a web process answers itself (cached answers, refusals, /health) never waits behind evaluation: its
+    query workers run at its nice value plus WORKER_NICENESS, and a slow query lower still, until it is done."""
+    settings = Settings(out=built.build.path.parent.parent, query_workers=2)
+    pool = QueryPool(spec_for(built.build, settings), 2, settings.query_timeout).ready()
+    try:
+        select(pool, "SELECT * WHERE {} LIMIT 1")
+        expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
+        deadline = time.monotonic() + 30
+        while len(pool.pids()) < 2 and time.monotonic() < deadline:  # the second starts in the background
+            time.sleep(0.1)
+        assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in pool.pids()] == [expected, expected]
+    finally:
+        pool.close()

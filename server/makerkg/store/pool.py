@@ -43,7 +43,15 @@ _CONTEXT = mp.get_context("spawn")
 READY_TIMEOUT = 120.0  # seconds a new worker may take to import, confine itself and load the store
 SLOW = 0.5  # seconds after which a running query is lowered in CPU priority
 LOW_PRIORITY = 15  # its nice value
+# query workers run a little below the web processes (nice 5 more): what a web process answers itself (from the
+# answer cache, a refusal, /health) is never queued behind queries evaluating, however many clients send them
+WORKER_NICENESS = 5
 RETRY_FIRST, RETRY_MAX = 0.5, 30.0  # seconds between attempts to start a worker that failed to start
+
+
+def base_priority() -> int:
+    """The nice value query workers run at: the web process's, plus WORKER_NICENESS."""
+    return min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
 
 
 class _Worker:
@@ -53,6 +61,7 @@ class _Worker:
         self.process: SpawnProcess = _CONTEXT.Process(target=serve, args=(spec, child), daemon=True)
         self.process.start()
         child.close()
+        self.set_priority(base_priority())  # lowering needs no privilege
         self.spec = spec
         self.info: dict[str, Any] = {}
         self._stopping = threading.Lock()
@@ -263,7 +272,7 @@ class QueryPool:
             raise WorkerLost() from err
         if not worker.conn.poll(min(SLOW, self.timeout)):
             # a slow query yields the CPU to quick ones: the explosive few must not starve the many
-            demoted = worker.set_priority(LOW_PRIORITY)
+            demoted = worker.set_priority(max(LOW_PRIORITY, base_priority()))
         kind, payload = self._receive(worker, deadline, job)
         metrics.query_finished(time.monotonic() - deadline + self.timeout)
         if kind == "answer" and payload.streamed:
@@ -276,7 +285,7 @@ class QueryPool:
         raise errors[kind](str(payload))
 
     def _release(self, worker: _Worker, demoted: bool) -> None:
-        if demoted and not worker.set_priority(0):
+        if demoted and not worker.set_priority(base_priority()):
             self._replace(worker)  # raising a priority back needs privileges; a fresh worker starts at normal
         else:
             self._put_idle(worker)
