@@ -528,3 +528,25 @@ def test_an_error_quoting_the_request_is_never_html(client: FlaskClient, path: s
     assert response.status_code in (400, 404)
     assert response.mimetype == "text/plain" and response.headers["X-Content-Type-Options"] == "nosniff"
     assert "<script>" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/reconcile", "/reconcile/try"])
+def test_links_built_on_the_host_say_so_and_public_url_replaces_it(built: Any, path: str) -> None:
+    """Found by an outside attack: the manifest and the try page built their links on the Host header without
+    Vary: Host, so a shared cache in front could hand a forged preview URL to every OpenRefine user."""
+    out = built.build.path.parent.parent
+    app = create_app(load(env={}, out=out))
+    try:
+        answer = app.test_client().get(path, headers={"Host": "evil.example"})
+        assert answer.status_code == 200 and b"evil.example" in answer.get_data()
+        assert "Host" in answer.headers["Vary"]
+    finally:
+        app.extensions["makerkg"].close()
+    app = create_app(load(env={}, out=out, public_url="https://kg.example.org/"))
+    try:
+        answer = app.test_client().get(path, headers={"Host": "evil.example"})
+        assert answer.status_code == 200 and b"evil.example" not in answer.get_data()
+        assert b"https://kg.example.org/reconcile" in answer.get_data()
+        assert "Host" not in answer.headers.get("Vary", "")
+    finally:
+        app.extensions["makerkg"].close()

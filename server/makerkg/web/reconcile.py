@@ -34,6 +34,7 @@ from makerkg.namespaces import MKG
 from makerkg.web.catalog import EXACT, Catalog, Entity, Hit, get_catalog, match_key, name_text
 from makerkg.web.engine import get_engine
 from makerkg.web.errors import problem
+from makerkg.web.public import base_url, external_url
 
 bp = Blueprint("reconcile", __name__, url_prefix="/reconcile")
 
@@ -75,8 +76,9 @@ def _json(document: object, status: int = 200) -> Response:
 def manifest() -> dict[str, Any]:
     """The service manifest: what the service offers, where, and its types."""
     snapshot = get_engine().snapshot()
-    service = url_for("reconcile.service", _external=True)
-    site = request.host_url.rstrip("/")
+    # under public_url, or the request's host (the answer then varies with it: web/public.py says so in Vary)
+    service = external_url("reconcile.service")
+    site = base_url().rstrip("/")
     return {
         "versions": ["0.1", "0.2"],
         "name": "makerkg: the “创客中国” contest knowledge graph",
@@ -391,4 +393,6 @@ def suggest_property() -> Response:
 @bp.get("/try")
 def try_it() -> str:
     """A page that reconciles a list of names through this service, as OpenRefine would."""
-    return render_template("reconcile/try.html", types=TYPES, properties=PROPERTIES)
+    return render_template(
+        "reconcile/try.html", types=TYPES, properties=PROPERTIES, service_url=external_url("reconcile.service")
+    )
