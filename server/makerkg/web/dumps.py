@@ -7,6 +7,7 @@ import hashlib
 import re
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request, send_file
 from rdflib import BNode, Graph, Literal, URIRef
@@ -71,7 +72,7 @@ def dump(name: str) -> Response:
         if entry is None:
             abort(404)
         media, sha256 = entry.media_type, entry.sha256
-    ignore_unservable_range((directory / name).stat().st_size)
+    ignore_unservable_range(directory / name)
     response = send_file(
         directory / name,
         mimetype=media,
@@ -94,9 +95,8 @@ def repr_digest(sha256: str) -> str:
     return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode()}:"
 
 
-def ignore_unservable_range(size: int) -> None:
-    """Drop the request's Range header unless it asks for one range of bytes, before a file of ``size`` bytes is
-    sent.
+def ignore_unservable_range(path: Path) -> None:
+    """Drop the request's Range header unless it asks for one range of bytes, before the file at ``path`` is sent.
 
     RFC 9110 (14.2): a Range the server cannot or will not serve is ignored, and the whole file sent with 200: an
     invalid one, another unit, several ranges (they would need multipart/byteranges) or several headers. A single
@@ -107,7 +107,7 @@ def ignore_unservable_range(size: int) -> None:
     if header is None:
         return
     if _SUFFIX_OF_NOTHING.fullmatch(header):
-        abort(Response(status=416, headers={"Content-Range": f"bytes */{size}"}))
+        abort(Response(status=416, headers={"Content-Range": f"bytes */{path.stat().st_size}"}))
     if not _one_byte_range(header):
         del request.environ["HTTP_RANGE"]
 

@@ -83,7 +83,7 @@ def graph_response(snapshot: Snapshot, graph: str | None, fmt: Format, *, negoti
     etag = representation_etag(snapshot, fmt.content_type)
     response: WerkzeugResponse
     if graph is None and fmt.name == "nt":  # union.nt is the default graph, canonical N-Triples: sent as it is
-        ignore_unservable_range(snapshot.build.union_file.stat().st_size)
+        ignore_unservable_range(snapshot.build.union_file)
         response = send_file(snapshot.build.union_file, mimetype=fmt.content_type, conditional=True, etag=etag)
     else:
         response = Response(serialise(statements(snapshot.build, graph), fmt), content_type=fmt.content_type)
