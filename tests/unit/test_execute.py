@@ -173,3 +173,28 @@ def test_query_workers_run_below_the_web_process(built: BuildResult) -> None:
         assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in pool.pids()] == [expected, expected]
     finally:
         pool.close()
+
+
+def _cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_a_quiet_pool_answers_from_the_worker_it_used_last(built: BuildResult) -> None:
+    """Queries one after the other go to one worker, whose store is warm in the CPU's caches, not to each in turn."""
+    settings = Settings(out=built.build.path.parent.parent, query_workers=2)
+    pool = QueryPool(spec_for(built.build, settings), 2, settings.query_timeout).ready()
+    try:
+        deadline = time.monotonic() + 30
+        while len(pool.pids()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        before: dict[int, int] = {}
+        while before != (before := {pid: _cpu_ticks(pid) for pid in pool.pids()}):  # the second done loading
+            time.sleep(0.5)
+        for _ in range(300):
+            select(pool, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
+        used = sorted(_cpu_ticks(pid) - ticks for pid, ticks in before.items())
+        assert used[0] <= 2 < used[1], used  # one worker did the work; the other stayed idle
+    finally:
+        pool.close()
