@@ -230,8 +230,9 @@ def explosive_client(port: int, offset: int, stop: threading.Event, tally: Tally
 
 
 def query_workers_rss(server: int) -> int:
-    """The summed resident memory (bytes) of the server's query worker processes, from /proc (they are the
-    descendants started by multiprocessing's spawn, wherever they sit under makerkg serve)."""
+    """The summed resident memory (bytes) of the server's query processes, from /proc: the loaders started by
+    multiprocessing's spawn, wherever they sit under makerkg serve, and the workers they fork (pages they share
+    counted in each)."""
     return sum(_memory(pid, "VmRSS:", "status") for pid in descendants(server) if _is_query_worker(pid))
 
 

@@ -88,9 +88,14 @@ def web_workers(server: Server) -> list[int]:
     return [w for m in masters for w in children(m) if "-m granian" in cmdline(w) and alive(w)]
 
 
-def query_workers(web_worker: int) -> list[int]:
-    """The query worker processes of one web worker."""
+def loaders(web_worker: int) -> list[int]:
+    """The process of one web worker that holds the store and forks its query workers (spawned by multiprocessing)."""
     return [p for p in children(web_worker) if "spawn_main" in cmdline(p) and alive(p)]
+
+
+def query_workers(web_worker: int) -> list[int]:
+    """The query worker processes of one web worker: its loader's children."""
+    return [p for loader in loaders(web_worker) for p in children(loader) if alive(p)]
 
 
 def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 import xml.dom.minidom
 
@@ -16,7 +17,7 @@ from makerkg.errors import QueryFailed, QueryRefused, QuerySyntaxError
 from makerkg.pipeline import BuildResult
 from makerkg.store.execute import PART_BYTES, STREAM_AFTER, answers, evaluate, output
 from makerkg.store.pool import WORKER_NICENESS, QueryPool
-from makerkg.store.query import Answer, Job, select
+from makerkg.store.query import Answer, Job, select, value
 from makerkg.store.worker import spec_for
 
 EX = "http://example.org/"
@@ -196,5 +197,48 @@ def test_a_quiet_pool_answers_from_the_worker_it_used_last(built: BuildResult) -
             select(pool, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
         used = sorted(_cpu_ticks(pid) - ticks for pid, ticks in before.items())
         assert used[0] <= 2 < used[1], used  # one worker did the work; the other stayed idle
+    finally:
+        pool.close()
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL ``pid`` and wait until it has ended: a worker until its loader has reaped it (a zombie's other
+    threads may still run, its pipe still open), a loader (one thread) until it is a zombie its pool has not
+    reaped yet."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            if fields[0] == "Z" and int(fields[17]) == 1:  # state, and num_threads
+                return
+        except FileNotFoundError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{pid} still runs")
+
+
+def test_workers_share_the_loaded_store_and_a_killed_one_is_forked_again(built: BuildResult) -> None:
+    """The workers are forked from the loader, which holds the store: a worker killed is replaced by a fork (the
+    store is not loaded again), and a killed loader is started again when a worker is next needed."""
+    settings = Settings(out=built.build.path.parent.parent, query_workers=1)
+    pool = QueryPool(spec_for(built.build, settings), 1, settings.query_timeout).ready()
+    count = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+    try:
+        loader = pool.loader_pid
+        assert loader is not None
+        [worker] = pool.pids()
+        with open(f"/proc/{worker}/stat", encoding="ascii") as stat:
+            assert int(stat.read().rsplit(")", 1)[1].split()[1]) == loader  # the worker's parent is the loader
+        expected = value(select(pool, count)[0], "n")
+        assert int(expected) == built.build.info.triples
+        _kill(worker)
+        assert value(select(pool, count)[0], "n") == expected  # answered by a new fork of the same loader
+        assert pool.loader_pid == loader and pool.pids() != [worker]
+        _kill(loader)
+        _kill(pool.pids()[0])
+        assert value(select(pool, count)[0], "n") == expected  # a new loader, and a worker forked from it
+        assert pool.loader_pid != loader
     finally:
         pool.close()

@@ -1,7 +1,9 @@
-"""Query execution that can be stopped: a pool of confined worker processes, each holding the build's store.
+"""Query execution that can be stopped: a pool of confined worker processes, forked from one that holds the build's
+store (they share it, copy-on-write).
 
 A thread cannot interrupt pyoxigraph, so a query runs in a worker process (``store/worker.py``); when its answer is
-not back by the deadline the process is killed and replaced, and the caller gets QueryTimeout. A worker that dies
+not back by the deadline the process is killed and replaced (a fork: milliseconds, whatever the store's size), and
+the caller gets QueryTimeout. A worker that dies
 of an allocation past its memory limit is replaced too, and the caller gets QueryTooLarge. Answers are serialised
 inside the worker, so the caps and the deadline cover serialisation as well; a long answer streams through the
 pool in parts, and the deadline covers the stream.
@@ -9,6 +11,7 @@ pool in parts, and the deadline covers the stream.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -16,6 +19,9 @@ import queue
 import signal
 import threading
 import time
+import weakref
+from collections.abc import Callable
+from multiprocessing import reduction
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 from typing import Any
@@ -38,9 +44,10 @@ from makerkg.store.worker import StoreSpec, serve
 
 log = logging.getLogger(__name__)
 
-# spawn, not fork: the server process runs threads, and a forked child would inherit their locks
+# the loader is spawned, not forked: the server process runs threads, and a forked child would inherit their locks
 _CONTEXT = mp.get_context("spawn")
-READY_TIMEOUT = 120.0  # seconds a new worker may take to import, confine itself and load the store
+READY_TIMEOUT = 120.0  # seconds a new loader may take to import, confine itself and load the store
+ENDED_KEPT = 64  # how many workers' exit codes a pool keeps until it asks for them
 SLOW = 0.5  # seconds after which a running query is lowered in CPU priority
 LOW_PRIORITY = 15  # its nice value
 # query workers run a little below the web processes (nice 5 more): what a web process answers itself (from the
@@ -54,69 +61,157 @@ def base_priority() -> int:
     return min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
 
 
-class _Worker:
+class _Loader:
+    """The process that opens the build's store and forks the query workers from it (``store/worker.py``)."""
+
     def __init__(self, spec: StoreSpec) -> None:
-        parent, child = _CONTEXT.Pipe()
+        parent, child = _CONTEXT.Pipe()  # a pair of Unix sockets: a worker's end of its pipe passes over it
         self.conn: Connection = parent
         self.process: SpawnProcess = _CONTEXT.Process(target=serve, args=(spec, child), daemon=True)
         self.process.start()
         child.close()
-        self.set_priority(base_priority())  # lowering needs no privilege
+        if self.process.pid is not None:  # its workers inherit its nice value; lowering it needs no privilege
+            _renice(self.process.pid, base_priority())
         self.spec = spec
+        self.info: dict[str, Any] = {}
+        self._lock = threading.Lock()  # one exchange with the loader at a time
+        self._ended: dict[int, int] = {}  # how workers ended, by pid, as the loader reported (the latest few)
+
+    def wait_ready(self) -> None:
+        """Wait until the loader has confined itself and opened the store; raises StoreMissing if it cannot."""
+        self.info = _ready(self.conn, self.spec, lambda: f"exit code {self.process.exitcode}", self.stop)
+
+    def alive(self) -> bool:
+        return not wait([self.process.sentinel], timeout=0)
+
+    def fork(self) -> tuple[Connection, int]:
+        """A new worker's pipe and process id; raises StoreMissing when the loader cannot make one."""
+        parent, child = _CONTEXT.Pipe()
+        try:
+            with self._lock:
+                self.conn.send(("fork", None))
+                reduction.send_handle(self.conn, child.fileno(), self.process.pid)
+                deadline = time.monotonic() + READY_TIMEOUT
+                while True:
+                    kind, payload = self._read(deadline)
+                    if kind == "forked":
+                        return parent, int(payload)
+        except (EOFError, OSError, TimeoutError) as err:
+            parent.close()
+            raise StoreMissing(self.spec.build, "the process that starts query workers has ended") from err
+        finally:
+            child.close()
+
+    def exit_code(self, pid: int, timeout: float) -> int | None:
+        """How worker ``pid`` ended (``Process.exitcode``'s reading), once the loader has reaped it; None when it
+        does not say within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while pid not in self._ended:
+                try:
+                    self._read(deadline)
+                except (EOFError, OSError, TimeoutError):
+                    return None
+            return self._ended.pop(pid)
+
+    def _read(self, deadline: float) -> tuple[str, Any]:
+        """The loader's next message (its lock held), by ``deadline``; a report of a worker that ended is kept."""
+        if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError
+        kind, payload = self.conn.recv()
+        if kind == "ended":
+            pid, code = payload
+            self._ended[pid] = code
+            while len(self._ended) > ENDED_KEPT:  # no one asked how these ended: forget the oldest
+                del self._ended[next(iter(self._ended))]
+        return kind, payload
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        if not self.conn.closed:
+            self.conn.close()
+
+
+def _ready(conn: Connection, spec: StoreSpec, ended: Callable[[], str], stop: Callable[[], None]) -> dict[str, Any]:
+    """The description a new process sends once it is ready on ``conn``; raises StoreMissing (after ``stop()``)
+    when it sends an error instead, ends (``ended()`` says how) or is silent for READY_TIMEOUT seconds."""
+    try:
+        message: tuple[str, Any] = conn.recv() if conn.poll(READY_TIMEOUT) else ("error", "no answer from a new worker")
+    except (EOFError, OSError):
+        message = ("error", f"the worker ended with {ended()} before it was ready")
+    if message[0] != "ready":
+        stop()
+        raise StoreMissing(spec.build, f"the store cannot be opened ({message[1]})")
+    return dict(message[1])
+
+
+def _renice(pid: int, niceness: int) -> bool:
+    """Set a process's nice value; False when the system refuses (raising it back needs privileges)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, niceness)
+    except OSError:
+        return False
+    return True
+
+
+class _Worker:
+    """A query worker forked by ``loader``: its pipe, and a pidfd to signal it by (never another process that has
+    taken its id since)."""
+
+    def __init__(self, loader: _Loader) -> None:
+        self.conn, self.pid = loader.fork()
+        try:
+            self.pidfd = os.pidfd_open(self.pid)
+        except OSError:  # already ended and reaped: a descriptor to signal nothing by
+            self.pidfd = os.open(os.devnull, os.O_RDONLY)
+        weakref.finalize(self, os.close, self.pidfd)  # closed with the object, never under a thread's wait()
+        self.loader = loader
+        self.spec = loader.spec
         self.info: dict[str, Any] = {}
         self._stopping = threading.Lock()
 
     def wait_ready(self) -> None:
-        """Wait until the worker has confined itself and opened the store; raises StoreMissing if it cannot."""
-        try:
-            message: tuple[str, Any] = (
-                self.conn.recv() if self.conn.poll(READY_TIMEOUT) else ("error", "no answer from a new worker")
-            )
-        except (EOFError, OSError):
-            message = ("error", f"the worker ended with exit code {self.process.exitcode} before it was ready")
-        if message[0] != "ready":
-            self.stop()
-            raise StoreMissing(self.spec.build, f"the store cannot be opened ({message[1]})")
-        self.info = message[1]
+        """Wait until the worker has set its limits (and opened an on-disk store); raises StoreMissing otherwise."""
+        self.info = _ready(self.conn, self.spec, self._how_ended, self.stop)
+
+    def _how_ended(self) -> str:
+        return f"exit code {self.loader.exit_code(self.pid, 2.0)}"
 
     def ended(self) -> bool:
-        """Whether the process has ended. Its sentinel says so whoever reaped it: is_alive() answers True when
-        another thread's Process.start() has just reaped it (multiprocessing reaps all children there)."""
-        return bool(wait([self.process.sentinel], timeout=0))
+        """Whether the process has ended (or been stopped), as an idle worker's pipe tells: it sends nothing unasked,
+        so a pipe with something to read has reached its end (the worker alone holds the other end), whichever
+        process reaps it (the loader, or init once the loader has ended)."""
+        with self._stopping:
+            return self.conn.closed or bool(wait([self.conn], timeout=0))
 
     def aborted(self) -> bool:
         """Whether the process ended by abort(): how the engine ends when an allocation fails."""
-        self.process.join(timeout=2)
-        return self.process.exitcode == -signal.SIGABRT
+        return self.loader.exit_code(self.pid, 2.0) == -signal.SIGABRT
 
     def stop(self) -> None:
         """Kill the process and close the pipe; safe to call from several threads at once (a pool closing while
         another thread gives up on this worker's start)."""
         with self._stopping:
-            if self.process.is_alive():
-                self.process.kill()
-            self.process.join(timeout=5)
-            if not self.conn.closed:
-                self.conn.close()
+            if self.conn.closed:
+                return
+            with contextlib.suppress(OSError):  # it has ended already
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            wait([self.pidfd], timeout=5)
+            self.conn.close()
 
     def set_priority(self, niceness: int) -> bool:
         """Set the worker's nice value; False when the system refuses (raising it back needs privileges)."""
-        pid = self.process.pid
-        if pid is None:
-            return False
-        try:
-            os.setpriority(os.PRIO_PROCESS, pid, niceness)
-        except OSError:
-            return False
-        return True
+        return _renice(self.pid, niceness)
 
 
 class QueryPool:
     """A fixed number of worker processes over one build's store; implements ``QueryRunner``."""
 
     def __init__(self, spec: StoreSpec, size: int, timeout: float) -> None:
-        """Start the first worker and return at once: it starts while the caller goes on. ``ready()`` waits for
-        it, and starts the others."""
+        """Start the loader and return at once: it opens the store while the caller goes on. ``ready()`` waits
+        for it and the first worker, and starts the others."""
         self.spec = spec
         self.timeout = timeout
         self.size = size
@@ -127,20 +222,23 @@ class QueryPool:
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        self._first: _Worker | None = _Worker(spec)
-        self._all.add(self._first)
+        self._loader = _Loader(spec)
+        self._loader_lock = threading.Lock()  # held while a loader that has ended is replaced
+        self._started = False
 
     @property
     def memory_mib(self) -> int:
         return self.spec.memory_limit >> 20
 
     def ready(self, background: bool = True) -> QueryPool:
-        """Wait until the first worker has opened the store (raises StoreMissing: a server with a broken store does
-        not start), then start the others one after the other, in the background: the first answers meanwhile."""
-        first, self._first = self._first, None
-        if first is None:
+        """Wait until the loader has opened the store and the first worker is ready (raises StoreMissing: a server
+        with a broken store does not start), then start the others in the background: the first answers meanwhile."""
+        if self._started:
             return self
+        self._started = True
         try:
+            self._loader.wait_ready()
+            first = self._fork()
             first.wait_ready()
         except StoreMissing:
             self.close()
@@ -163,16 +261,14 @@ class QueryPool:
         machine), until it starts or the pool is closed."""
         pause = RETRY_FIRST
         while not self._closed.is_set():
-            with self._lock:
-                if self._closed.is_set():
-                    return
-                worker = _Worker(self.spec)
-                self._all.add(worker)
+            worker: _Worker | None = None
             try:
+                worker = self._fork()
                 worker.wait_ready()
             except StoreMissing as err:
-                with self._lock:
-                    self._all.discard(worker)
+                if worker is not None:
+                    with self._lock:
+                        self._all.discard(worker)
                 if self._closed.is_set():
                     return
                 log.warning("a query worker could not start (%s); trying again in %.1f s", err.why, pause)
@@ -185,6 +281,31 @@ class QueryPool:
             self._put_idle(worker)
             return
 
+    def _fork(self) -> _Worker:
+        """A new worker, forked by the loader, which is started again first if it has ended (killed, out of
+        memory); raises StoreMissing when that fails, or when the pool is closed meanwhile."""
+        with self._loader_lock:
+            loader = self._loader
+            if not loader.alive() and not self._closed.is_set():
+                log.warning(
+                    "the query workers' loader %s ended (exit code %s); starting another",
+                    loader.process.pid,
+                    loader.process.exitcode,
+                )
+                loader.stop()
+                loader = _Loader(self.spec)
+                try:
+                    loader.wait_ready()
+                finally:
+                    self._loader = loader  # stopped when it failed: the next attempt starts another
+        worker = _Worker(loader)
+        with self._lock:
+            if not self._closed.is_set():
+                self._all.add(worker)
+                return worker
+        worker.stop()
+        raise StoreMissing(self.spec.build, "the pool was closed")
+
     def _put_idle(self, worker: _Worker) -> None:
         with self._lock:
             self._waiting.add(worker)
@@ -195,21 +316,19 @@ class QueryPool:
         next takes it: requests answered from a cache may not come to the pool for a long time."""
         while not self._closed.is_set():
             with self._lock:
-                watched = {w.process.sentinel: w for w in self._waiting}
+                watched = {w.conn: w for w in self._waiting}
             if not watched:
                 self._closed.wait(0.5)
                 continue
-            for sentinel in wait(list(watched), timeout=0.5):
-                worker = watched[sentinel]  # type: ignore[index]
+            for ready in wait(list(watched), timeout=0.5):
+                worker = watched[ready]  # type: ignore[index]
                 with self._lock:
-                    if (
-                        self._closed.is_set() or worker not in self._waiting
-                    ):  # taken meanwhile: the request that took it deals with it
+                    # taken meanwhile (the request that took it deals with it), or taken, answered and put back
+                    # while this waited: its pipe read as ready then for the answer, and the request has read it
+                    if self._closed.is_set() or worker not in self._waiting or not worker.ended():
                         continue
                     self._waiting.discard(worker)
-                log.warning(
-                    "query worker %s ended while idle (exit code %s)", worker.process.pid, worker.process.exitcode
-                )
+                log.warning("query worker %s ended while idle (%s)", worker.pid, worker._how_ended())
                 self._replace(worker)
 
     def _replace(self, worker: _Worker) -> None:
@@ -233,9 +352,7 @@ class QueryPool:
             if not worker.ended():
                 return worker
             if not replaced:  # ended while idle (killed, or out of memory): not this request's fault; take another
-                log.warning(
-                    "query worker %s ended while idle (exit code %s)", worker.process.pid, worker.process.exitcode
-                )
+                log.warning("query worker %s ended while idle (%s)", worker.pid, worker._how_ended())
                 self._replace(worker)
 
     def _receive(self, worker: _Worker, deadline: float, job: Job) -> tuple[str, Any]:
@@ -292,13 +409,18 @@ class QueryPool:
         else:
             self._put_idle(worker)
 
+    @property
+    def loader_pid(self) -> int | None:
+        """The id of the process that holds the store and forks the workers (for operations and tests)."""
+        return self._loader.process.pid
+
     def pids(self) -> list[int]:
         """The worker processes' ids (for operations and tests)."""
         with self._lock:
-            return [w.process.pid for w in self._all if w.process.pid is not None]
+            return [w.pid for w in self._all]
 
     def close(self) -> None:
-        """Stop every worker."""
+        """Stop every worker, and the loader."""
         with self._lock:
             self._closed.set()
             workers = list(self._all)
@@ -306,6 +428,8 @@ class QueryPool:
             self._waiting.clear()  # stopped on purpose: the watcher has nothing to replace
         for worker in workers:
             worker.stop()
+        with self._loader_lock:
+            self._loader.stop()
 
 
 class _Parts:

@@ -1,9 +1,22 @@
-"""A query worker process: confined (no network, bounded memory), it opens one build's store and answers jobs.
+"""Query workers: confined processes (no network, bounded memory) that answer jobs from one build's store.
 
-It is started with the ``spawn`` method (the web process runs threads, and a forked child would inherit their
-locks), imports no rdflib, and talks to its pool over one pipe:
+The store is opened once, by a *loader* process, and the workers are forked from it: they share its pages
+copy-on-write, so six workers over a store of a million statements in memory take about the memory of one, and a
+worker that is killed (a query past the deadline) is replaced in milliseconds, without loading the store again.
+The loader is started with the ``spawn`` method (the web process runs threads, and a forked copy of it would
+inherit their locks); it runs no thread of its own, so forking it is safe. It imports no rdflib.
 
-- it sends ``("ready", description)`` once the store is open, or ``("error", message)``;
+The loader talks to its pool over one socket:
+
+- it sends ``("ready", description)`` once it is confined and the store is open, or ``("error", message)``;
+- for each ``("fork", None)`` the pool sends, followed by one end of a new pipe (as a file descriptor), it forks
+  a worker on that pipe and sends ``("forked", pid)``;
+- when one of its workers ends, it sends ``("ended", (pid, exit code))``, the exit code as ``Process.exitcode``
+  reads it (minus the signal that ended the process).
+
+A worker talks to the pool over its pipe:
+
+- it sends ``("ready", description)`` once its memory limit is set;
 - for each job it sends ``("answer", Answer)``; when the answer is ``streamed``, ``("part", bytes)`` messages
   follow and ``("end", None)`` closes them; or it sends ``("syntax" | "refused" | "failed", message)``, or
   ``("toolarge", None)`` before it ends, when the query needed more memory than its limit.
@@ -11,11 +24,14 @@ locks), imports no rdflib, and talks to its pool over one pipe:
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import signal
 import threading
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from multiprocessing import reduction
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from makerkg.config import Settings
@@ -59,28 +75,105 @@ def open_store(spec: StoreSpec) -> object:
     return store
 
 
-def serve(spec: StoreSpec, conn: Connection) -> None:
-    """The worker's main function: confine, open the store, then answer jobs until the pipe closes."""
+def serve(spec: StoreSpec, control: Connection) -> None:
+    """The loader's main function: confine, open the store, then fork a worker for each request, until the socket
+    to the pool closes."""
     from makerkg.store import sandbox
 
     os.environ["RUST_BACKTRACE"] = "0"  # an aborted query prints one line, not a backtrace
     try:
-        namespace, filtered = sandbox.confine_network(required=spec.sandbox)
-        store = open_store(spec)
-        # held open for the worker's life: a build some process still holds is not pruned (store/build.py)
+        namespace, filtered = sandbox.confine_network(required=spec.sandbox)  # the workers inherit it
+        # loaded here, in memory, to be shared; the on-disk store is opened by each worker instead, since RocksDB
+        # runs threads of its own from the moment it opens, which a forked copy would lack (the operating system's
+        # page cache shares the store's files between the workers)
+        store = open_store(spec) if spec.in_memory else None
+        # held open for the loader's life and its workers': a build some process still holds is not pruned
         lease = os.open(spec.build, os.O_RDONLY | os.O_DIRECTORY)
     except (OSError, RuntimeError, SyntaxError, ValueError) as err:  # RuntimeError: RocksDB's "Corruption: …"
-        conn.send(("error", " ".join(str(err).split())))
+        control.send(("error", " ".join(str(err).split())))
         return
+    gc.freeze()  # what is loaded now stays out of the collector's reach: a worker's collections copy no page of it
+    wake_read, wake_write = os.pipe()  # SIGCHLD writes here: the loop wakes to report a worker that ended
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    control.send(("ready", {"pid": os.getpid(), "sandbox": sandbox.Confinement(namespace, filtered, None).describe()}))
+    while True:
+        ready = wait([control, wake_read])
+        if wake_read in ready:
+            while _drained(wake_read):
+                pass
+            _report_ended(control)
+        if control not in ready:
+            continue
+        try:
+            control.recv()  # ("fork", None), then the worker's end of its pipe
+            fd = reduction.recv_handle(control)
+        except (EOFError, OSError):
+            break
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                control.close()
+                os.close(wake_read)
+                os.close(wake_write)
+                _work(store, Connection(fd), spec, namespace, filtered)
+                code = 0
+            finally:
+                os._exit(code)  # never back into the loader's code, nor its exit handlers
+        os.close(fd)
+        try:
+            control.send(("forked", pid))
+        except OSError:
+            break
+    os.close(lease)
+
+
+def _drained(fd: int) -> bool:
+    try:
+        return bool(os.read(fd, 512))
+    except BlockingIOError:
+        return False
+
+
+def _report_ended(control: Connection) -> None:
+    """Reap the workers that have ended and tell the pool how each ended."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        try:
+            control.send(("ended", (pid, os.waitstatus_to_exitcode(status))))
+        except OSError:
+            return
+
+
+def _work(store: object | None, conn: Connection, spec: StoreSpec, namespace: str, filtered: bool) -> None:
+    """A worker's life: open the on-disk store (``store`` is None), bound its memory, then answer jobs in a thread
+    with a deep stack until the pipe closes."""
+    from makerkg.store import sandbox
+
+    if store is None:
+        try:
+            store = open_store(spec)
+        except (OSError, RuntimeError) as err:  # RuntimeError: RocksDB's "Corruption: …"
+            conn.send(("error", " ".join(str(err).split())))
+            return
     # queries run in a thread of their own, with a stack deep enough for what the pre-check lets through
     threading.stack_size(QUERY_STACK)
     runner = threading.Thread(target=_loop, args=(store, conn), name="makerkg-query", daemon=True)
     runner.start()
     limit = sandbox.limit_memory(spec.memory_limit) if spec.memory_limit else None
-    confinement = sandbox.Confinement(namespace, filtered, limit)
-    conn.send(("ready", {"pid": os.getpid(), "sandbox": confinement.describe(), "memory_limit": limit}))
+    described = sandbox.Confinement(namespace, filtered, limit).describe()
+    conn.send(("ready", {"pid": os.getpid(), "sandbox": described, "memory_limit": limit}))
     runner.join()
-    os.close(lease)
 
 
 def _loop(store: object, conn: Connection) -> None:
