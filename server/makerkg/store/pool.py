@@ -82,7 +82,9 @@ class _Loader:
         self.info = _ready(self.conn, self.spec, lambda: f"exit code {self.process.exitcode}", self.stop)
 
     def alive(self) -> bool:
-        return not wait([self.process.sentinel], timeout=0)
+        """Whether the loader runs: asked of the process itself, not read from its sentinel, whose pipe its workers
+        hold open too (they inherit it in the fork), so that it reads as ended only once they have all ended."""
+        return self.process.is_alive()
 
     def fork(self) -> tuple[Connection, int]:
         """A new worker's pipe and process id; raises StoreMissing when the loader cannot make one."""
@@ -224,6 +226,7 @@ class QueryPool:
         self._closed = threading.Event()
         self._loader = _Loader(spec)
         self._loader_lock = threading.Lock()  # held while a loader that has ended is replaced
+        self._reviving = threading.Event()  # set while the watcher has a loader started again
         self._started = False
 
     @property
@@ -284,6 +287,25 @@ class QueryPool:
     def _fork(self) -> _Worker:
         """A new worker, forked by the loader, which is started again first if it has ended (killed, out of
         memory); raises StoreMissing when that fails, or when the pool is closed meanwhile."""
+        worker = _Worker(self._living_loader())
+        with self._lock:
+            if not self._closed.is_set():
+                self._all.add(worker)
+                return worker
+        worker.stop()
+        raise StoreMissing(self.spec.build, "the pool was closed")
+
+    def _revive(self) -> None:
+        """Start the loader again if it has ended, for the watcher (a failure is logged; the next look retries)."""
+        try:
+            self._living_loader()
+        except StoreMissing as err:
+            log.warning("the query workers' loader cannot start again (%s)", err.why)
+        finally:
+            self._reviving.clear()
+
+    def _living_loader(self) -> _Loader:
+        """The loader, started again first if it has ended; raises StoreMissing when that fails."""
         with self._loader_lock:
             loader = self._loader
             if not loader.alive() and not self._closed.is_set():
@@ -298,13 +320,7 @@ class QueryPool:
                     loader.wait_ready()
                 finally:
                     self._loader = loader  # stopped when it failed: the next attempt starts another
-        worker = _Worker(loader)
-        with self._lock:
-            if not self._closed.is_set():
-                self._all.add(worker)
-                return worker
-        worker.stop()
-        raise StoreMissing(self.spec.build, "the pool was closed")
+            return loader
 
     def _put_idle(self, worker: _Worker) -> None:
         with self._lock:
@@ -315,6 +331,10 @@ class QueryPool:
         """Replace a worker that ends while it waits for a job (killed, out of memory) at once, not when a request
         next takes it: requests answered from a cache may not come to the pool for a long time."""
         while not self._closed.is_set():
+            if not self._reviving.is_set() and not self._loader.alive():
+                # its workers answer on meanwhile; a new one is ready before the next worker is needed
+                self._reviving.set()
+                threading.Thread(target=self._revive, name="makerkg-loader-start", daemon=True).start()
             with self._lock:
                 watched = {w.conn: w for w in self._waiting}
             if not watched:
