@@ -140,9 +140,9 @@ def _ready(conn: Connection, spec: StoreSpec, ended: Callable[[], str], stop: Ca
     """The description a new process sends once it is ready on ``conn``; raises StoreMissing (after ``stop()``)
     when it sends an error instead, ends (``ended()`` says how) or is silent for READY_TIMEOUT seconds."""
     try:
-        message: tuple[str, Any] = conn.recv() if conn.poll(READY_TIMEOUT) else ("error", "no answer from a new worker")
+        message: tuple[str, Any] = conn.recv() if conn.poll(READY_TIMEOUT) else ("error", "no answer in time")
     except (EOFError, OSError):
-        message = ("error", f"the worker ended with {ended()} before it was ready")
+        message = ("error", f"it ended with {ended()} before it was ready")
     if message[0] != "ready":
         stop()
         raise StoreMissing(spec.build, f"the store cannot be opened ({message[1]})")
@@ -170,13 +170,12 @@ class _Worker:
             self.pidfd = os.open(os.devnull, os.O_RDONLY)
         weakref.finalize(self, os.close, self.pidfd)  # closed with the object, never under a thread's wait()
         self.loader = loader
-        self.spec = loader.spec
         self.info: dict[str, Any] = {}
         self._stopping = threading.Lock()
 
     def wait_ready(self) -> None:
         """Wait until the worker has set its limits (and opened an on-disk store); raises StoreMissing otherwise."""
-        self.info = _ready(self.conn, self.spec, self._how_ended, self.stop)
+        self.info = _ready(self.conn, self.loader.spec, self._how_ended, self.stop)
 
     def _how_ended(self) -> str:
         return f"exit code {self.loader.exit_code(self.pid, 2.0)}"
