@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from makerkg import launch  # noqa: E402
 from makerkg.launch import free_port  # noqa: E402
 from makerkg.queries import bind_parameters, bound_text, load_queries  # noqa: E402
 from makerkg.store import Build, current  # noqa: E402
+from makerkg.store.worker import RETIRE_IDLE  # noqa: E402
 
 SIZES = {"real": 0, "100k": 60, "1m": 600}  # synthetic editions (~1,650 triples each)
 BUILD = """
@@ -114,7 +116,8 @@ class Served:
     fresh_mix: Figures  # the same, each text one the server has not seen (a LIMIT of its own)
     per_query: dict[str, float] = field(default_factory=dict)  # median ms of each named query alone, concurrency 1,
     # each time a text the server has not seen
-    pss: int = 0  # bytes, every process of the server, after the runs (makerkg only)
+    pss: int = 0  # bytes, every process of the server, at rest after the runs (makerkg only)
+    peak_pss: int = 0  # bytes, the most sampled (once a second) during the runs
 
 
 def renewed(query: str) -> Callable[[int], str]:
@@ -181,12 +184,15 @@ def serve_and_measure(
             wait_until_up(target)
             if prepare is not None:
                 prepare(target)
+            sampler = _PeakPss(target.process.pid if target.name.startswith("makerkg") else None)
             repeated = measure(target, lambda i: texts[i % len(texts)], 4, args.seconds)
             served = Served(repeated, measure(target, renewed_round_robin(texts), 4, args.seconds))
             for name, query in queries.items():
                 served.per_query[name] = measure(target, renewed(query), 1, min(args.seconds / 2, 5)).p50
-            if target.name.startswith("makerkg") and target.process is not None:
-                served.pss = server_pss(target.process.pid)
+            served.peak_pss = sampler.stop()
+            if sampler.pid is not None:
+                time.sleep(RETIRE_IDLE + 1)  # at rest: idle workers holding copied pages are replaced meanwhile
+                served.pss = server_pss(sampler.pid)
             results[target.name] = served
         except SystemExit as err:
             print(f"{target.name}: {err}")
@@ -195,10 +201,37 @@ def serve_and_measure(
     return results
 
 
+class _PeakPss:
+    """The largest PSS of a server's processes, sampled once a second in a thread (nothing when ``pid`` is None)."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid, self.peak = pid, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        if pid is not None:
+            self._thread.start()
+
+    def _sample(self) -> None:
+        assert self.pid is not None  # noqa: S101 - started only with one
+        while not self._done.wait(1.0):
+            self.peak = max(self.peak, server_pss(self.pid))
+
+    def stop(self) -> int:
+        self._done.set()
+        if self.pid is not None:
+            self._thread.join()
+        return self.peak
+
+
 def report(results: dict[str, Served], queries: dict[str, str]) -> None:
     for name, served in results.items():
         mix = served.mix
-        memory = f"  PSS of all its processes {served.pss / 2**20:.0f} MiB" if served.pss else ""
+        memory = (
+            f"  PSS of all its processes {served.pss / 2**20:.0f} MiB at rest after the runs, "
+            f"{served.peak_pss / 2**20:.0f} MiB at most during them"
+            if served.pss
+            else ""
+        )
         for mode, figures in (("repeated", mix), ("fresh", served.fresh_mix)):
             print(
                 f"{name:34} c=4 {mode:8} p50 {figures.p50:8.2f} ms  p99 {figures.p99:8.2f} ms  "

@@ -34,6 +34,9 @@ class Settings:
     max_answer_bytes: int = 32 << 20  # an answer is cut at this size (its rows, or triples, up to it)
     max_request_bytes: int = 100_000
     query_memory: int = 1024  # MiB a query worker may allocate beyond the store it holds; 0: no limit
+    # MiB of its own (pages of the in-memory store its queries touched, which it copies) a query worker may keep
+    # while idle: one holding more is forked afresh after 2 s without a job; 0: never
+    worker_kept_memory: int = 64
     sandbox: bool = True  # query workers refuse to start where they cannot be cut off the network
     engine: str = "auto"  # "memory", "disk", or "auto": in memory up to memory_store_statements statements
     # a worker holds ~320 bytes a statement in memory and loads ~100k statements a second: at 400k (a graph of
@@ -155,7 +158,7 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
             raise UsageError(name, f"must be positive, found {getattr(result, name)}")
     for name in (
         "rate_limit", "client_concurrency", "trusted_proxies", "query_memory", "memory_store_statements",
-        "build_grace", "cache_bytes", "cache_entry_bytes",
+        "worker_kept_memory", "build_grace", "cache_bytes", "cache_entry_bytes",
     ):  # fmt: skip
         if getattr(result, name) < 0:
             raise UsageError(name, f"must not be negative, found {getattr(result, name)}")

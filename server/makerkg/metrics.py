@@ -38,6 +38,7 @@ class _Metrics:
     query_seconds: Histogram
     query_timeouts: Counter
     worker_restarts: Counter
+    worker_retirements: Counter
     cache_lookups: Counter
 
 
@@ -73,6 +74,11 @@ def _metrics() -> _Metrics:
         worker_restarts=Counter(
             "makerkg_query_worker_restarts",
             "Query worker processes replaced (after a timeout, or when one ended)",
+            registry=registry,
+        ),
+        worker_retirements=Counter(
+            "makerkg_query_worker_retirements",
+            "Idle query workers replaced by a fresh fork to give back the memory they held (worker_kept_memory)",
             registry=registry,
         ),
         cache_lookups=Counter(
@@ -113,6 +119,11 @@ def query_timed_out() -> None:
 def worker_restarted() -> None:
     """Count a query worker replaced."""
     _metrics().worker_restarts.inc()
+
+
+def worker_retired() -> None:
+    """Count an idle query worker replaced to give back its memory."""
+    _metrics().worker_retirements.inc()
 
 
 def cache_lookup(hit: bool) -> None:

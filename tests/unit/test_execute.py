@@ -4,7 +4,9 @@ and every writer's output stays well-formed."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import signal
 import time
 import xml.dom.minidom
@@ -12,13 +14,14 @@ import xml.dom.minidom
 import pyoxigraph as ox
 import pytest
 
+from makerkg import metrics
 from makerkg.config import Settings
 from makerkg.errors import QueryFailed, QueryRefused, QuerySyntaxError
 from makerkg.pipeline import BuildResult
 from makerkg.store.execute import PART_BYTES, STREAM_AFTER, answers, evaluate, output
 from makerkg.store.pool import WORKER_NICENESS, QueryPool
 from makerkg.store.query import Answer, Job, select, value
-from makerkg.store.worker import spec_for
+from makerkg.store.worker import RETIRE_IDLE, spec_for
 
 EX = "http://example.org/"
 G1, G2 = EX + "g1", EX + "g2"
@@ -244,5 +247,49 @@ def test_workers_share_the_loaded_store_and_a_killed_one_is_forked_again(built: 
         assert pool.loader_pid != loader
         _kill(pool.pids()[0])
         assert value(select(pool, count)[0], "n") == expected  # a worker forked from the new loader
+    finally:
+        pool.close()
+
+
+def _retirements() -> float:
+    found = re.search(rb"^makerkg_query_worker_retirements_total (\S+)$", metrics.exposition(), re.MULTILINE)
+    assert found is not None
+    return float(found.group(1))
+
+
+def _settle(pool: QueryPool, seconds: float) -> list[int]:
+    """The pool's workers once they have stayed the same for ``seconds``."""
+    pids = pool.pids()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if pool.pids() != pids:
+            pids, deadline = pool.pids(), time.monotonic() + seconds
+    return pids
+
+
+@pytest.mark.parametrize("kept_mib", [0, 1, Settings().worker_kept_memory])
+def test_an_idle_worker_holding_more_than_it_may_keep_is_forked_afresh(
+    built: BuildResult, kept_mib: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker whose queries made it hold more than ``worker_kept_memory`` of its own is replaced by a fresh fork
+    once idle; under the default, a worker over the real plans never is; with 0, never at all."""
+    caplog.set_level(logging.INFO, logger="makerkg.store.pool")
+    retired = _retirements()
+    settings = Settings(out=built.build.path.parent.parent, query_workers=1, worker_kept_memory=kept_mib)
+    pool = QueryPool(spec_for(built.build, settings), 1, settings.query_timeout).ready()
+    try:
+        [worker] = pool.pids()
+        for _ in range(3):  # every triple as JSON, some 1.5 MB, written in the worker
+            assert len(select(pool, "SELECT * WHERE { ?s ?p ?o }", 10**6)) == built.build.info.triples
+        [after] = _settle(pool, RETIRE_IDLE + 1.5)
+        assert (after != worker) == (kept_mib == 1)
+        assert not os.path.exists(f"/proc/{worker}") or after == worker  # the one replaced has ended
+        assert ("is replaced by a fresh fork" in caplog.text) == (kept_mib == 1)
+        assert "ended while idle" not in caplog.text  # asked to be replaced: not counted as a fault
+        assert _retirements() - retired == (kept_mib == 1)
+        count = value(select(pool, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")[0], "n")
+        assert int(count) == built.build.info.triples
+        assert pool.pids() == [after]
     finally:
         pool.close()

@@ -187,6 +187,16 @@ class _Worker:
         with self._stopping:
             return self.conn.closed or bool(wait([self.conn], timeout=0))
 
+    def retiring(self) -> int | None:
+        """For an idle worker whose pipe reads as ended (``ended()``): the MiB it held when it asked to be replaced
+        (``store/worker.py``), or None when it has ended (the message is consumed)."""
+        with contextlib.suppress(EOFError, OSError):
+            if not self.conn.closed and self.conn.poll(0):
+                kind, held = self.conn.recv()
+                if kind == "retiring":
+                    return int(held)
+        return None
+
     def aborted(self) -> bool:
         """Whether the process ended by abort(): how the engine ends when an allocation fails."""
         return self.loader.exit_code(self.pid, 2.0) == -signal.SIGABRT
@@ -347,11 +357,23 @@ class QueryPool:
                     if self._closed.is_set() or worker not in self._waiting or not worker.ended():
                         continue
                     self._waiting.discard(worker)
-                log.warning("query worker %s ended while idle (%s)", worker.pid, worker._how_ended())
-                self._replace(worker)
+                self._replace_idle(worker)
 
-    def _replace(self, worker: _Worker) -> None:
-        metrics.worker_restarted()
+    def _replace_idle(self, worker: _Worker) -> None:
+        """Replace an idle worker (taken out of the idle queue) whose pipe reads as ended: it has ended (killed, out
+        of memory), or asks to be replaced to give back the memory it holds."""
+        held = worker.retiring()
+        if held is None:
+            log.warning("query worker %s ended while idle (%s)", worker.pid, worker._how_ended())
+        else:
+            log.info("query worker %s, idle with %s MiB of its own, is replaced by a fresh fork", worker.pid, held)
+        self._replace(worker, retired=held is not None)
+
+    def _replace(self, worker: _Worker, retired: bool = False) -> None:
+        if retired:
+            metrics.worker_retired()
+        else:
+            metrics.worker_restarted()
         with self._lock:
             self._all.discard(worker)
             self._waiting.discard(worker)
@@ -370,19 +392,20 @@ class QueryPool:
                 self._waiting.discard(worker)
             if not worker.ended():
                 return worker
-            if not replaced:  # ended while idle (killed, or out of memory): not this request's fault; take another
-                log.warning("query worker %s ended while idle (%s)", worker.pid, worker._how_ended())
-                self._replace(worker)
+            if not replaced:  # ended while idle (killed, out of memory) or retiring: not this request's; take another
+                self._replace_idle(worker)
 
     def _receive(self, worker: _Worker, deadline: float, job: Job) -> tuple[str, Any]:
         """The worker's next message, by the deadline; kills and replaces it and raises otherwise."""
         try:
-            if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
-                log.warning("query stopped after %s s: %.200s", self.timeout, job.query)
-                self._replace(worker)
-                metrics.query_timed_out()
-                raise QueryTimeout(self.timeout)
-            message: tuple[str, Any] = worker.conn.recv()
+            message: tuple[str, Any] = ("retiring", 0)
+            while message[0] == "retiring":  # sent as this request took the worker: it answers the job all the same
+                if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
+                    log.warning("query stopped after %s s: %.200s", self.timeout, job.query)
+                    self._replace(worker)
+                    metrics.query_timed_out()
+                    raise QueryTimeout(self.timeout)
+                message = worker.conn.recv()
         except (EOFError, OSError) as err:
             aborted = worker.aborted()
             self._replace(worker)

@@ -19,7 +19,15 @@ A worker talks to the pool over its pipe:
 - it sends ``("ready", description)`` once its memory limit is set;
 - for each job it sends ``("answer", Answer)``; when the answer is ``streamed``, ``("part", bytes)`` messages
   follow and ``("end", None)`` closes them; or it sends ``("syntax" | "refused" | "failed", message)``, or
-  ``("toolarge", None)`` before it ends, when the query needed more memory than its limit.
+  ``("toolarge", None)`` before it ends, when the query needed more memory than its limit;
+- when it has kept more than ``kept_memory`` bytes of its own and has then had no job for ``RETIRE_IDLE``
+  seconds, it sends ``("retiring", MiB kept)`` and goes on waiting: the pool replaces it by a fresh fork, or sends
+  it a job after all (taken just before the message came), which it answers as any other.
+
+Why workers retire: reading Oxigraph's in-memory store writes to the pages it reads (reference counts), so each
+page a query touches is copied into the worker; at a million statements one scan copies some 500 MiB into each
+worker that runs it. A busy worker keeps its copies (a second run of the same query is up to twice as fast); an
+idle one gives them back by being replaced by a fresh fork of the loader.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import resource
 import signal
 import threading
 from dataclasses import dataclass
@@ -40,6 +49,7 @@ from makerkg.store.layout import Build
 log = logging.getLogger(__name__)
 
 QUERY_STACK = 64 << 20  # the stack of the thread that runs queries: deep expressions recurse in the engine
+RETIRE_IDLE = 2.0  # seconds without a job after which a worker holding more than kept_memory of its own retires
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class StoreSpec:
     in_memory: bool  # load graph.nq and union.nt into memory, or open the on-disk store read-only
     memory_limit: int  # bytes a query may allocate beyond the loaded store; 0: no limit
     sandbox: bool  # refuse to run without network confinement
+    kept_memory: int = 0  # bytes of its own an idle worker may keep (see RETIRE_IDLE); 0: workers never retire
 
 
 def spec_for(build: Build, settings: Settings) -> StoreSpec:
@@ -58,7 +69,9 @@ def spec_for(build: Build, settings: Settings) -> StoreSpec:
     in_memory = settings.engine == "memory" or (
         settings.engine == "auto" and statements <= settings.memory_store_statements
     )
-    return StoreSpec(build.path, in_memory, settings.query_memory << 20, settings.sandbox)
+    return StoreSpec(
+        build.path, in_memory, settings.query_memory << 20, settings.sandbox, settings.worker_kept_memory << 20
+    )
 
 
 def open_store(spec: StoreSpec) -> object:
@@ -168,7 +181,7 @@ def _work(store: object | None, conn: Connection, spec: StoreSpec, namespace: st
             return
     # queries run in a thread of their own, with a stack deep enough for what the pre-check lets through
     threading.stack_size(QUERY_STACK)
-    runner = threading.Thread(target=_loop, args=(store, conn), name="makerkg-query", daemon=True)
+    runner = threading.Thread(target=_loop, args=(store, conn, spec.kept_memory), name="makerkg-query", daemon=True)
     runner.start()
     limit = sandbox.limit_memory(spec.memory_limit) if spec.memory_limit else None
     described = sandbox.Confinement(namespace, filtered, limit).describe()
@@ -176,7 +189,42 @@ def _work(store: object | None, conn: Connection, spec: StoreSpec, namespace: st
     runner.join()
 
 
-def _loop(store: object, conn: Connection) -> None:
+class _OwnMemory:
+    """How much memory a worker holds of its own, read cheaply: the count of page faults (each page copied or
+    newly allocated is one) says when it may have grown by ``kept`` bytes, and only then is the kernel's account
+    read (/proc/self/smaps_rollup, a walk of every page table)."""
+
+    def __init__(self, kept: int) -> None:
+        self.kept = kept
+        self._faults = self._count()
+        self.held = 0  # bytes of its own, as last read
+
+    @staticmethod
+    def _count() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+    def over(self) -> bool:
+        """Whether the worker holds more than ``kept`` bytes of its own."""
+        if not self.kept:
+            return False
+        faults = self._count()
+        if (faults - self._faults) * resource.getpagesize() >= self.kept:
+            self._faults = faults
+            self.held = _private_bytes()
+        return self.held > self.kept
+
+
+def _private_bytes() -> int:
+    """Bytes of memory this process alone maps (pages copied from the loader, and its own heap)."""
+    total = 0
+    with open("/proc/self/smaps_rollup", encoding="ascii") as lines:
+        for line in lines:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1]) << 10  # kB
+    return total
+
+
+def _loop(store: object, conn: Connection, kept_memory: int) -> None:
     import pyoxigraph as ox
 
     from makerkg.errors import QueryFailed, QueryRefused, QuerySyntaxError
@@ -184,8 +232,11 @@ def _loop(store: object, conn: Connection) -> None:
     from makerkg.store.query import Answer
 
     assert isinstance(store, ox.Store)  # noqa: S101 - open_store makes one
+    own = _OwnMemory(kept_memory)
     while True:
         try:
+            if own.over() and not conn.poll(RETIRE_IDLE):
+                conn.send(("retiring", own.held >> 20))
             job = conn.recv()
         except (EOFError, OSError):
             return
