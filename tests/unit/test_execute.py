@@ -18,6 +18,7 @@ from makerkg import metrics
 from makerkg.config import Settings
 from makerkg.errors import QueryFailed, QueryRefused, QuerySyntaxError
 from makerkg.pipeline import BuildResult
+from makerkg.store import execute
 from makerkg.store.execute import PART_BYTES, STREAM_AFTER, answers, evaluate, output
 from makerkg.store.pool import WORKER_NICENESS, QueryPool
 from makerkg.store.query import Answer, Job, select, value
@@ -48,7 +49,7 @@ def store() -> ox.Store:
 
 
 def run(store: ox.Store, job: Job) -> tuple[Answer, bytes]:
-    messages = list(answers(output(evaluate(store, job), job)))
+    messages = list(answers(execute.run(store, job)))
     first = messages[0]
     assert isinstance(first, Answer)
     return first, first.body + b"".join(m for m in messages[1:] if isinstance(m, bytes))
@@ -134,6 +135,45 @@ def test_the_byte_cap_cuts_between_rows_and_says_so(store: ox.Store) -> None:
 def test_a_whole_answer_is_not_cut(store: ox.Store) -> None:
     answer, body = run(store, job("SELECT ?s WHERE { ?s <http://example.org/p> ?o }", max_rows=50))
     assert (answer.truncated, answer.streamed, len(json.loads(body)["results"]["bindings"])) == (None, False, 50)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * { ?s ?p ?o } ORDER BY ?s ?o",
+        "SELECT ?s ?v ?g { GRAPH ?g { ?s ?p ?o } OPTIONAL { ?s <q> ?v } } ORDER BY ?s",  # unbound cells, a lang string
+        'SELECT ?n ?t { BIND(42 AS ?n) BIND(<<( <a> <b> "c" )>> AS ?t) }',  # a typed literal, a triple term
+        "SELECT ?z { ?s ?p ?o }",  # rows with no binding: {}
+    ],
+)
+def test_a_small_answer_is_the_engine_s_own_serialisation_and_reads_as_the_row_writer_s(
+    store: ox.Store, query: str
+) -> None:
+    """Written by Oxigraph's serialiser when no cap can bite, with the same bindings the row writer writes."""
+    small = job(query, base_iri=EX)
+    answer, body = run(store, small)
+    assert body == store.query(query, base_iri=EX).serialize(format=ox.QueryResultsFormat.JSON)
+    by_rows = b"".join(output(evaluate(store, small), small).parts)
+    assert answer.truncated is None and json.loads(body)["results"] == json.loads(by_rows)["results"]
+    assert len(json.loads(body)["results"]["bindings"]) == len(list(store.query(query, base_iri=EX)))
+
+
+def test_an_answer_at_the_row_cap_is_whole_and_one_past_it_is_cut(store: ox.Store) -> None:
+    query = "SELECT ?s WHERE { ?s <http://example.org/p> ?o } ORDER BY ?s"
+    answer, body = run(store, job(query, max_rows=50))
+    assert (answer.truncated, len(json.loads(body)["results"]["bindings"])) == (None, 50)
+    answer, body = run(store, job(query, max_rows=49))
+    assert (answer.truncated, len(json.loads(body)["results"]["bindings"])) == ("max_rows=49", 49)
+
+
+def test_literals_that_look_like_row_boundaries_do_not_cut_an_answer() -> None:
+    """Rows are counted from above in the engine's output (``},{`` between two rows): text holding ``},{`` sends
+    the answer to the row writer, which counts it exactly."""
+    store = ox.Store()
+    for n in range(3):
+        store.add(ox.Quad(ox.NamedNode(f"{EX}s{n}"), ox.NamedNode(EX + "p"), ox.Literal("},{" * 20), ox.DefaultGraph()))
+    answer, body = run(store, job("SELECT * { ?s ?p ?o }", max_rows=7))
+    assert (answer.truncated, len(json.loads(body)["results"]["bindings"])) == (None, 3)
 
 
 def test_a_long_answer_streams_in_parts() -> None:

@@ -7,7 +7,7 @@ and a query that names SERVICE past the pre-check fails closed here as it does i
 from __future__ import annotations
 
 from makerkg.store import sandbox
-from makerkg.store.execute import answers, evaluate, output
+from makerkg.store.execute import answers, run
 from makerkg.store.query import Answer, Job, Reply
 from makerkg.store.worker import StoreSpec, open_store
 
@@ -23,7 +23,7 @@ class LocalRunner:
         self._store = open_store(spec)
 
     def execute(self, job: Job) -> Reply:
-        messages = answers(output(evaluate(self._store, job), job))  # type: ignore[arg-type]
+        messages = answers(run(self._store, job))  # type: ignore[arg-type]
         first = next(messages)
         assert isinstance(first, Answer)  # noqa: S101 - answers() begins with one
         return Reply(first, (m for m in messages if isinstance(m, bytes)))

@@ -228,7 +228,7 @@ def _loop(store: object, conn: Connection, kept_memory: int) -> None:
     import pyoxigraph as ox
 
     from makerkg.errors import QueryFailed, QueryRefused, QuerySyntaxError
-    from makerkg.store.execute import answers, evaluate, output
+    from makerkg.store.execute import answers, run
     from makerkg.store.query import Answer
 
     assert isinstance(store, ox.Store)  # noqa: S101 - open_store makes one
@@ -241,7 +241,7 @@ def _loop(store: object, conn: Connection, kept_memory: int) -> None:
         except (EOFError, OSError):
             return
         try:
-            messages = answers(output(evaluate(store, job), job))
+            messages = answers(run(store, job))
             first = next(messages)
             assert isinstance(first, Answer)  # noqa: S101 - answers() begins with one
             conn.send(("answer", first))
