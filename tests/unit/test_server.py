@@ -3,14 +3,17 @@ installed), granian's command, and the settings that shape them, refused with th
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from makerkg.config import environ, load
 from makerkg.errors import UsageError
-from makerkg.web.server import find_nginx, granian_command, nginx_config
+from makerkg.web.server import _Relay, find_nginx, granian_command, nginx_config
 
 
 def check_with_nginx(config: str, root: Path) -> None:
@@ -103,3 +106,31 @@ def test_bad_server_settings_are_refused_by_name(env: dict[str, str], parameter:
         load(env=env)
     assert caught.value.parameter == parameter
     assert message in str(caught.value)
+
+
+def _relayed(release: bool) -> bytes:
+    """What a relay passes on of a child's output written before and after it is released (or dropped)."""
+    source_read, source_write = os.pipe()
+    target_read, target_write = os.pipe()
+    os.set_blocking(target_read, False)
+    with os.fdopen(source_read, "rb") as source:
+        relay = _Relay(source, target_write)
+        os.write(source_write, b"before ")
+        time.sleep(0.2)
+        with contextlib.suppress(BlockingIOError):
+            assert os.read(target_read, 100) == b"", "shown before it was released"
+        relay.release() if release else relay.drop()
+        os.write(source_write, b"after")
+        os.close(source_write)
+        relay._thread.join(5)
+    os.close(target_write)
+    with contextlib.suppress(BlockingIOError):
+        return os.read(target_read, 100)
+    return b""
+
+
+def test_the_app_server_s_output_is_held_until_the_store_is_checked() -> None:
+    """granian starts while the store is checked: its output is shown, in order, once the check has passed, and
+    never when it fails (`makerkg serve` then prints one line)."""
+    assert _relayed(release=True) == b"before after"
+    assert _relayed(release=False) == b""

@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 import jinja2
 
@@ -149,13 +150,60 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def _start(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def _start(command: list[str], env: dict[str, str] | None = None, held: bool = False) -> subprocess.Popen[bytes]:
+    """Start a child; ``held``: its output and error output come through pipes, for ``_Relay``s."""
     return subprocess.Popen(  # noqa: S603 - our own commands
         command,
         env=env,
+        stdout=subprocess.PIPE if held else None,
+        stderr=subprocess.PIPE if held else None,
         start_new_session=True,  # a signal to the server's process group reaches the children only through here
-        preexec_fn=_die_with_parent,  # safe here: the supervisor runs no other thread when it starts its children
+        # the child runs only this between fork and exec (a relay thread may run meanwhile: it takes no lock the
+        # child needs, writing with os.write)
+        preexec_fn=_die_with_parent,
     )
+
+
+class _Relay:
+    """Copies a child's output to ours (file descriptor ``target``), holding it back until ``release()``
+    (``drop()``: never shown): the app server starts while the store is checked, and a store that fails the check
+    is told in one line."""
+
+    def __init__(self, source: IO[bytes], target: int) -> None:
+        self._source, self._target = source, target
+        self._held: list[bytes] | None = []  # None once released
+        self._dropped = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._copy, name="makerkg-relay", daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        fd = self._source.fileno()
+        while data := os.read(fd, 65536):
+            with self._lock:
+                if self._dropped:
+                    continue
+                if self._held is not None:
+                    self._held.append(data)
+                    continue
+            _write_all(self._target, data)
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held or [], None
+            for data in held:
+                _write_all(self._target, data)
+
+    def drop(self) -> None:
+        with self._lock:
+            self._dropped = True
+            self._held = []
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    with contextlib.suppress(OSError):  # our own error output closed: nothing to tell it
+        while data:
+            data = data[os.write(fd, data) :]
 
 
 def _stop(process: subprocess.Popen[bytes], sig: signal.Signals, seconds: float) -> None:
@@ -167,9 +215,14 @@ def _stop(process: subprocess.Popen[bytes], sig: signal.Signals, seconds: float)
         except subprocess.TimeoutExpired:
             log.warning("pid %s did not stop within %.0f s; killing it", process.pid, seconds)
     if process.poll() is None or _group_alive(process.pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        _kill(process)
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Kill a child's whole session at once (it has nothing worth finishing)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _group_alive(pgid: int) -> bool:
@@ -224,9 +277,10 @@ def _wait_ready(child: _Child, connect: Callable[[], http.client.HTTPConnection]
 
 def serve(settings: Settings, started: Callable[[str], None], check: Callable[[], None] = lambda: None) -> None:
     """Run the server until SIGTERM or SIGINT; ``started`` is told how it runs once it answers. ``check`` (the
-    build's store, say) runs first, before anything starts: what it raises stops everything, and nothing has
-    printed or listened. Raises UsageError when nginx is needed and missing, ServerFailed when a part does not start
-    or ends on its own."""
+    build's store, say) runs before anything listens where clients reach it (with nginx in front, while granian
+    starts on this run's own socket, its output held back until the check has passed): what it raises stops
+    everything, and nothing has printed or listened. Raises UsageError when nginx is needed and missing,
+    ServerFailed when a part does not start or ends on its own."""
     nginx = find_nginx() if settings.proxy in ("nginx", "auto") else None
     if settings.proxy == "nginx" and nginx is None:
         raise UsageError(
@@ -246,7 +300,8 @@ def serve(settings: Settings, started: Callable[[str], None], check: Callable[[]
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    check()
+    if nginx is None:
+        check()  # before granian, which listens where clients reach it
     layout = Layout(Path(tempfile.mkdtemp(prefix="makerkg-serve-")))
     children: list[_Child] = []  # in the order they are stopped: the front first
     host = settings.host.strip("[]")
@@ -261,9 +316,24 @@ def serve(settings: Settings, started: Callable[[str], None], check: Callable[[]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAKERKG_")}
         env.update(environ(app_settings))
         env[MULTIPROC_ENV] = str(layout.metrics)
-        app = _Child("the app server (granian)", _start(granian_command(settings, bind), env), signal.SIGTERM)
+        held = nginx is not None
+        app = _Child("the app server (granian)", _start(granian_command(settings, bind), env, held), signal.SIGTERM)
         children.append(app)
         if nginx is not None:
+            # granian, on a socket of this run's own, starts while the store is checked (its first answer comes
+            # that much sooner); a store that fails the check stops it at once, its output never shown
+            assert app.process.stdout is not None and app.process.stderr is not None  # noqa: S101 - started held
+            relays = [_Relay(app.process.stdout, 1), _Relay(app.process.stderr, 2)]
+            try:
+                check()
+            except BaseException:
+                for relay in relays:
+                    relay.drop()
+                children.remove(app)
+                _kill(app.process)
+                raise
+            for relay in relays:
+                relay.release()
             _wait_ready(app, lambda: _UnixConnection(layout.socket, 5))
             layout.nginx.mkdir()
             conf = layout.nginx / "nginx.conf"
