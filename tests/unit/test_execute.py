@@ -88,6 +88,13 @@ def test_an_undeclared_prefix_is_named(store: ox.Store) -> None:
         pytest.param("SELECT * { ?s ?p ?o }", {"default_graphs": (G2,)}, 1, id="default-graph-uri"),
         pytest.param("SELECT * { ?s ?p ?o }", {"default_graphs": (EX + "absent",)}, 0, id="default-graph-uri absent"),
         pytest.param("SELECT * { GRAPH ?g { ?s ?p ?o } }", {"named_graphs": (G2,)}, 1, id="named-graph-uri"),
+        pytest.param("SELECT * { ?s ?p ?o }", {"named_graphs": (G2,)}, 0, id="named-graph-uri alone: no default graph"),
+        pytest.param(
+            "SELECT * { GRAPH ?g { ?s ?p ?o } }", {"default_graphs": (G1,)}, 0, id="default-graph-uri alone: no named"
+        ),
+        pytest.param(
+            f"SELECT * FROM <{G1}> {{ ?s ?p ?o }}", {"default_graphs": (G2,)}, 1, id="the protocol's dataset wins"
+        ),
     ],
 )
 def test_the_dataset_is_selected_never_fetched(

@@ -46,9 +46,10 @@ class Output:
 def evaluate(store: ox.Store, job: Job) -> ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples:
     """Parse and evaluate ``job`` with Oxigraph; raises QuerySyntaxError, QueryRefused or QueryFailed."""
     kwargs: dict[str, object] = {}
-    if job.default_graphs:
+    if job.default_graphs or job.named_graphs:
+        # the protocol's dataset replaces the query's, made of the graphs it names: a part it names none of is empty
+        # (SPARQL 1.1 Protocol, 2.1.4; named-graph-uri alone leaves no default graph)
         kwargs["default_graph"] = [ox.NamedNode(g) for g in job.default_graphs]
-    if job.named_graphs:
         kwargs["named_graphs"] = [ox.NamedNode(g) for g in job.named_graphs]
     try:
         result = store.query(job.query, base_iri=job.base_iri, prefixes=PREFIXES if job.prefixes else None, **kwargs)  # type: ignore[arg-type]
