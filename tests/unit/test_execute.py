@@ -340,3 +340,33 @@ def test_an_idle_worker_holding_more_than_it_may_keep_is_forked_afresh(
         assert pool.pids() == [after]
     finally:
         pool.close()
+
+
+def _capabilities(pid: int) -> dict[str, set[int]]:
+    """Each thread's effective, permitted and bounding capability masks."""
+    found: dict[str, set[int]] = {"CapEff": set(), "CapPrm": set(), "CapBnd": set()}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/status", encoding="ascii") as lines:
+            for line in lines:
+                name, _, value = line.partition(":")
+                if name in found:
+                    found[name].add(int(value, 16))
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a process that is not root holds no capability to give up")
+def test_query_workers_give_up_every_capability(built: BuildResult, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker of a server running as root keeps none of root's powers, in any of its threads, for good."""
+    caplog.set_level(logging.INFO, logger="makerkg.store.pool")
+    assert _capabilities(os.getpid())["CapEff"] != {0}  # this process, as the web process, holds them
+    settings = Settings(out=built.build.path.parent.parent, query_workers=1)
+    pool = QueryPool(spec_for(built.build, settings), 1, settings.query_timeout).ready()
+    try:
+        [worker] = pool.pids()
+        assert _capabilities(worker) == {"CapEff": {0}, "CapPrm": {0}, "CapBnd": {0}}
+        assert "+ no capabilities)" in caplog.text  # as the log says
+        assert (
+            int(value(select(pool, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")[0], "n")) == built.build.info.triples
+        )
+    finally:
+        pool.close()

@@ -23,6 +23,7 @@ import logging
 import os
 import resource
 import socket
+import threading
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class Confinement:
     namespace: str  # "network", "user+network", or "" when no new namespace could be made
     seccomp: bool
     memory_limit: int | None  # bytes of address space, or None
+    capabilities: bool = True  # capabilities still held (a query worker gives them up)
 
     def describe(self) -> str:
         parts = []
@@ -49,6 +51,8 @@ class Confinement:
             parts.append(f"{self.namespace} namespace")
         if self.seccomp:
             parts.append("seccomp socket filter")
+        if not self.capabilities:
+            parts.append("no capabilities")
         return " + ".join(parts) or "none"
 
 
@@ -108,6 +112,47 @@ def confine_network(required: bool) -> tuple[str, bool]:
             "(never on the open internet)",
         )
     return namespace, filtered
+
+
+_PR_CAPBSET_DROP = 24
+_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capabilities() -> bool:
+    """Give up every capability for good, in the calling thread and the threads it starts later (call it before
+    any thread starts: capabilities are per thread): a process running as root keeps its user but loses its powers
+    over other processes and files (ptrace, reading what its user may not, ...). Written with prctl(2) and
+    capset(2) through libc: neither the os module nor a library of the standard set has them. True when the
+    process holds no capability afterwards."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as handle:
+        last = int(handle.read())
+    for capability in range(last + 1):  # the bounding set: no later execve can get them back
+        libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0)  # EPERM without CAP_SETPCAP: then it holds none to drop
+    libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = _CapHeader(_CAPABILITY_VERSION_3, 0)
+    empty = (_CapData * 2)()  # effective, permitted and inheritable, all zero
+    libc.capset(ctypes.byref(header), empty)
+    return held_capabilities() == 0
+
+
+def held_capabilities() -> int:
+    """The calling thread's effective and permitted capabilities, as a bit mask (0: none)."""
+    held = 0
+    with open(f"/proc/self/task/{threading.get_native_id()}/status", encoding="ascii") as lines:
+        for line in lines:
+            if line.startswith(("CapEff:", "CapPrm:")):
+                held |= int(line.split()[1], 16)
+    return held
 
 
 def limit_memory(extra: int) -> int:

@@ -179,12 +179,15 @@ def _work(store: object | None, conn: Connection, spec: StoreSpec, namespace: st
         except (OSError, RuntimeError) as err:  # RuntimeError: RocksDB's "Corruption: …"
             conn.send(("error", " ".join(str(err).split())))
             return
+    # a worker that runs as root keeps its user but none of its powers: were a query to take over the process
+    # (an engine bug), it could not trace or read the web process, nor read files its user may not
+    powerless = sandbox.drop_capabilities()  # first: capabilities are per thread, and the runner inherits them
     # queries run in a thread of their own, with a stack deep enough for what the pre-check lets through
     threading.stack_size(QUERY_STACK)
     runner = threading.Thread(target=_loop, args=(store, conn, spec.kept_memory), name="makerkg-query", daemon=True)
     runner.start()
     limit = sandbox.limit_memory(spec.memory_limit) if spec.memory_limit else None
-    described = sandbox.Confinement(namespace, filtered, limit).describe()
+    described = sandbox.Confinement(namespace, filtered, limit, not powerless).describe()
     conn.send(("ready", {"pid": os.getpid(), "sandbox": described, "memory_limit": limit}))
     runner.join()
 
