@@ -16,7 +16,7 @@ import pytest
 
 from makerkg import metrics
 from makerkg.config import Settings
-from makerkg.errors import QueryFailed, QueryRefused, QuerySyntaxError
+from makerkg.errors import Busy, QueryFailed, QueryRefused, QuerySyntaxError
 from makerkg.pipeline import BuildResult
 from makerkg.store import execute
 from makerkg.store.execute import PART_BYTES, STREAM_AFTER, answers, evaluate, output
@@ -368,5 +368,21 @@ def test_query_workers_give_up_every_capability(built: BuildResult, caplog: pyte
         assert (
             int(value(select(pool, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")[0], "n")) == built.build.info.triples
         )
+    finally:
+        pool.close()
+
+
+def test_a_worker_the_watcher_has_claimed_is_never_handed_to_a_request(built: BuildResult) -> None:
+    """The watcher takes a worker out of the waiting set before it replaces it (a retiring worker's pipe reads empty
+    again once the watcher has read its message): a request taking that worker from the idle queue meanwhile must
+    leave it (an outside check saw a 503 and a pool one worker larger for good)."""
+    settings = Settings(out=built.build.path.parent.parent, query_workers=1)
+    pool = QueryPool(spec_for(built.build, settings), 1, settings.query_timeout).ready(background=False)
+    try:
+        [worker] = pool._all
+        with pool._lock:
+            pool._waiting.discard(worker)  # as the watcher does first
+        with pytest.raises(Busy):
+            pool._take(time.monotonic() + 0.3)
     finally:
         pool.close()

@@ -388,12 +388,13 @@ class QueryPool:
             except queue.Empty as err:
                 raise Busy(self.timeout) from err
             with self._lock:
-                replaced = worker not in self._waiting  # the watcher saw it end and started another
+                claimed = worker not in self._waiting  # by the watcher, which replaces it (or by close())
                 self._waiting.discard(worker)
+            if claimed:  # never handed out: the watcher may have read its pipe empty (a retiring worker) and not
+                continue  # have stopped it yet
             if not worker.ended():
                 return worker
-            if not replaced:  # ended while idle (killed, out of memory) or retiring: not this request's; take another
-                self._replace_idle(worker)
+            self._replace_idle(worker)  # ended while idle (killed, out of memory) or retiring: take another
 
     def _receive(self, worker: _Worker, deadline: float, job: Job) -> tuple[str, Any]:
         """The worker's next message, by the deadline; kills and replaces it and raises otherwise."""
