@@ -139,6 +139,23 @@ def test_the_byte_cap_cuts_between_rows_and_says_so(store: ox.Store) -> None:
     assert 0 < len(document["results"]["bindings"]) < 50 and len(body) < 600 + 200
 
 
+@pytest.mark.parametrize("media", [JSON, XML, CSV, TSV])
+@pytest.mark.parametrize("max_bytes", [300, 1000, 2400, 2600, 4000])
+def test_no_answer_passes_the_byte_cap_head_and_tail_counted(store: ox.Store, media: str, max_bytes: int) -> None:
+    """The cap bounds the whole answer: an outside check found JSON and XML answers a head's length over it, and
+    one over it said to be whole (the engine's serialiser stopped past the cap, the row writer then counted rows
+    only)."""
+    answer, body = run(
+        store, job("SELECT ?s ?o WHERE { ?s <http://example.org/p> ?o }", media=media, max_bytes=max_bytes)
+    )
+    assert len(body) <= max_bytes
+    rows = len(list(store.query("SELECT ?s ?o WHERE { ?s <http://example.org/p> ?o }")))
+    if answer.truncated is None:
+        assert media != JSON or len(json.loads(body)["results"]["bindings"]) == rows
+    else:
+        assert answer.truncated == f"max_answer_bytes={max_bytes}"
+
+
 def test_a_whole_answer_is_not_cut(store: ox.Store) -> None:
     answer, body = run(store, job("SELECT ?s WHERE { ?s <http://example.org/p> ?o }", max_rows=50))
     assert (answer.truncated, answer.streamed, len(json.loads(body)["results"]["bindings"])) == (None, False, 50)

@@ -167,3 +167,14 @@ def test_a_head_request_never_leaves_an_empty_answer_for_get(app: Flask) -> None
     assert client.head(url, headers=JSON).status_code == 200
     response = client.get(url, headers=JSON)
     assert response.headers["Cache-Status"] == "makerkg; fwd=miss; stored" and len(response.get_data()) > 1000
+
+
+def test_head_of_a_streamed_answer_says_what_get_says(client: FlaskClient, built: BuildResult) -> None:
+    """An answer over 1 MiB streams without a length or an ETag; HEAD's headers are GET's (an outside check found
+    Content-Length: 0 and an ETag on HEAD)."""
+    url = "/sparql?" + urllib.parse.urlencode({"query": "SELECT * { ?s ?p ?o }"})
+    got, head = client.get(url, headers=JSON), client.head(url, headers=JSON)
+    assert got.is_streamed and len(got.get_data()) > 1 << 20
+    for name in ("Content-Length", "ETag", "Content-Type"):
+        assert head.headers.get(name) == got.headers.get(name), name
+    assert head.get_data() == b""

@@ -150,11 +150,13 @@ def _output(result: ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples, job: 
     return _triples(result, job, cut)
 
 
-def _capped(items: Iterator[T], job: Job, size: Callable[[T], int], cut: str | None) -> tuple[list[T], str | None]:
-    """The first items of an answer within the row cap and the byte cap, and which limit cut it (``cut`` when
-    the caps keep every item; None: whole)."""
+def _capped(
+    items: Iterator[T], job: Job, size: Callable[[T], int], cut: str | None, framing: int = 0
+) -> tuple[list[T], str | None]:
+    """The first items of an answer within the row cap and the byte cap (less ``framing``, the bytes of the
+    answer's head and tail), and which limit cut it (``cut`` when the caps keep every item; None: whole)."""
     kept: list[T] = []
-    total = 0
+    total = framing
     for item in items:
         if len(kept) == job.max_rows:
             return kept, f"max_rows={job.max_rows}"
@@ -169,7 +171,8 @@ def _solutions(result: ox.QuerySolutions, job: Job, name: str, cut: str | None) 
     writer = WRITERS[name]
     variables = [v.value for v in result.variables]
     lines = ((writer.separator + writer.row(variables, tuple(s[v] for v in variables))).encode() for s in result)
-    rows, truncated = _capped(lines, job, len, cut)
+    framing = len(writer.head(variables, True).encode()) + len(writer.tail().encode())  # the longer head: when cut
+    rows, truncated = _capped(lines, job, len, cut, framing)
     if rows:  # the first row has no separator before it
         rows[0] = rows[0][len(writer.separator.encode()) :]
     head = writer.head(variables, truncated is not None).encode()
@@ -180,10 +183,10 @@ def _api_rows(result: ox.QuerySolutions, job: Job, cut: str | None) -> Output:
     """The named-query API's rows: {"columns": [...], "rows": [{column: text}], "truncated": true|false}."""
     variables = [v.value for v in result.variables]
     lines = ((",\n" + json.dumps({v: _text(s[v]) for v in variables}, ensure_ascii=False)).encode() for s in result)
-    rows, truncated = _capped(lines, job, len, cut)
+    head = ('{"columns": ' + json.dumps(variables, ensure_ascii=False) + ', "rows": [\n').encode()
+    rows, truncated = _capped(lines, job, len, cut, len(head) + len('\n], "truncated": false}\n'))
     if rows:
         rows[0] = rows[0][2:]
-    head = ('{"columns": ' + json.dumps(variables, ensure_ascii=False) + ', "rows": [\n').encode()
     tail = ('\n], "truncated": ' + ("true" if truncated else "false") + "}\n").encode()
     return Output(ROWS, "select", truncated, itertools.chain([head], rows, [tail]))
 

@@ -370,14 +370,19 @@ class QueryPool:
         self._replace(worker, retired=held is not None)
 
     def _replace(self, worker: _Worker, retired: bool = False) -> None:
+        """Stop ``worker`` and start another in its place, once however many threads replace it: the pool never
+        grows past its size."""
+        with self._lock:
+            mine = worker in self._all
+            self._all.discard(worker)
+            self._waiting.discard(worker)
+        worker.stop()
+        if not mine:
+            return
         if retired:
             metrics.worker_retired()
         else:
             metrics.worker_restarted()
-        with self._lock:
-            self._all.discard(worker)
-            self._waiting.discard(worker)
-        worker.stop()
         if not self._closed.is_set():  # the replacement starts beside the request, which answers at once
             threading.Thread(target=self._add, name="makerkg-worker-start", daemon=True).start()
 

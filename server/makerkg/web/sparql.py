@@ -46,7 +46,8 @@ def respond(reply: Reply) -> Response:
     content_type = by_media_type(answer.media_type).content_type
     if answer.streamed and request.method == "HEAD":  # no body will be read: let the worker go at once
         reply.close()
-        response = Response(b"", content_type=content_type)
+        # streamed as GET's answer is: no Content-Length of 0, and no ETag (GET's has none)
+        response = Response(iter(()), content_type=content_type)
     elif answer.streamed:
         # closed by the WSGI server when the client goes away or the answer is sent: the worker is let go either way
         response = Response(ClosingIterator(itertools.chain([answer.body], reply.parts), [reply.close]),
