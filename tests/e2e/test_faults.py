@@ -501,8 +501,8 @@ DAMAGE: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "another store in its place": ("disk", another_store, "the store holds 1 statements where build.json counts"),
     "build.json garbage": ("memory", garbage_description, "unreadable build description"),
     "current points at nothing": ("memory", dangling_current, "no built graph here"),
-    "graph.nq deleted": ("memory", delete_graph_file, "the store cannot be opened (No such file or directory"),
-    "graph.nq garbage": ("memory", garbage_graph_file, "the store cannot be opened ("),
+    "graph.nq deleted": ("memory", delete_graph_file, "graph.nq: No such file or directory"),
+    "graph.nq garbage": ("memory", garbage_graph_file, "graph.nq: "),
     "union.nt short of a line": ("memory", union_file_short, "statements where build.json counts"),
 }
 

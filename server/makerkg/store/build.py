@@ -228,7 +228,11 @@ def load_files(store: ox.Store, directory: Path) -> None:
     use_default_graph_as_union would answer a triple once per graph that holds it). Blank nodes keep their labels,
     so the default graph and the named graphs share them (``bulk_load`` would give each file fresh ones)."""
     for name, fmt in ((GRAPH_FILE, ox.RdfFormat.N_QUADS), (UNION_FILE, ox.RdfFormat.N_TRIPLES)):
-        store.bulk_extend(ox.parse(path=directory / name, format=fmt, rename_blank_nodes=False))
+        path = directory / name
+        try:
+            store.bulk_extend(ox.parse(path=path, format=fmt, rename_blank_nodes=False))
+        except (OSError, SyntaxError) as err:  # the engine's message names neither the file nor, for I/O, the path
+            raise type(err)(f"{path}: {err}") from err
 
 
 def _write_union(graphs: dict[str, tuple[Path, int]], target: Path) -> int:
