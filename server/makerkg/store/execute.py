@@ -7,6 +7,7 @@ head (SPARQL JSON and XML) and in the response headers, and the memory an answer
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import json
 import re
@@ -70,8 +71,8 @@ def run(store: ox.Store, job: Job) -> Output:
     A SELECT answer in SPARQL JSON is first written by Oxigraph's own serialiser, which stops as soon as the answer
     may pass a cap: a small answer is then written at the engine's speed (Python's row writer took two thirds of
     the time of a 70-row answer). An answer that passes a cap is cut between two rows of what the serialiser wrote
-    (``_cut``), and says so in its head. Only when that cannot tell (literals holding what looked like the
-    boundaries of rows) is the query evaluated again and written row by row.
+    (``_cut``), and says so in its head. Were what was written not to show the answer passing a cap, the query
+    would be evaluated again and written row by row.
     """
     result = evaluate(store, job)
     fmt = by_media_type(job.media_type)
@@ -140,9 +141,12 @@ class _MayBeCut(Exception):
 
 class _Within:
     """A binary output for Oxigraph's SPARQL JSON serialiser that keeps what it writes and raises _MayBeCut once the
-    answer may hold more than ``max_rows`` rows or ``max_bytes`` bytes. Rows are counted from above: two rows are
-    written as ``…},{…`` and nothing else in the format writes ``},{`` but the text of a literal, so one more than
-    its count is at least the number of rows."""
+    answer holds more than ``max_rows`` rows or ``max_bytes`` bytes.
+
+    Rows are first counted from above, at no cost: two rows are written as ``…},{…`` and nothing else in the format
+    writes ``},{`` but the text of a literal, so one more than its count is at least the number of rows. Once that
+    passes the cap, the rows written from then on are read one by one (json's ``raw_decode``) and counted exactly,
+    so that literals holding ``},{`` never stop an answer that is within the caps."""
 
     def __init__(self, max_rows: int, max_bytes: int) -> None:
         self.max_rows, self.max_bytes = max_rows, max_bytes
@@ -151,6 +155,11 @@ class _Within:
         self._between = 0  # ``},{`` seen so far
         self._end = b""  # the last two bytes written: a ``},{`` may span two writes
         self._stopped = False
+        self._exact = False  # rows counted one by one
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._rest = ""  # what is written and not read yet, as text
+        self._expect = "head"  # what comes next: "head", "row", "separator" (after a row) or "end"
+        self._rows = 0  # whole rows read
 
     def write(self, chunk: bytes) -> int:
         if self._stopped:  # the serialiser's buffer writes what it holds again as it is dropped
@@ -158,12 +167,46 @@ class _Within:
         data = bytes(chunk)
         self.chunks.append(data)  # kept even when it passes a cap: the cut is made from it
         self._size += len(data)
-        self._between += (self._end + data).count(b"},{")
-        self._end = (self._end + data)[-2:]
-        if self._size > self.max_bytes or self._between + 1 > self.max_rows:
+        unread = data
+        if not self._exact:
+            self._between += (self._end + data).count(b"},{")
+            self._end = (self._end + data)[-2:]
+            self._exact = self._between + 1 > self.max_rows
+            if self._exact:
+                unread = b"".join(self.chunks)  # all of it, the first time rows are read
+        if self._size > self.max_bytes or (self._exact and self._past_rows(self._decoder.decode(unread))):
             self._stopped = True
             raise _MayBeCut
         return len(data)
+
+    def _past_rows(self, text: str) -> bool:
+        """Read the whole rows in ``text`` (after what was left unread); True once a row past ``max_rows`` begins."""
+        rest, position = self._rest + text, 0
+        while True:
+            if self._expect == "head":
+                found = rest.find(_ROWS)
+                if found < 0:
+                    break
+                position, self._expect = found + len(_ROWS), "row"
+            elif position >= len(rest) or self._expect == "end":
+                break
+            elif self._expect == "row":
+                if rest[position] == "]":
+                    self._expect = "end"
+                    continue
+                try:
+                    _, position = _DECODER.raw_decode(rest, position)
+                except ValueError:  # not whole yet
+                    break
+                self._rows, self._expect = self._rows + 1, "separator"
+            elif rest[position] == ",":
+                if self._rows == self.max_rows:
+                    return True
+                position, self._expect = position + 1, "row"
+            else:
+                self._expect = "end"
+        self._rest = rest[position:] if self._expect != "end" else ""
+        return False
 
     def flush(self) -> None:
         pass
