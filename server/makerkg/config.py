@@ -35,7 +35,7 @@ class Settings:
     max_request_bytes: int = 100_000
     query_memory: int = 1024  # MiB a query worker may allocate beyond the store it holds; 0: no limit
     # MiB of its own (pages of the in-memory store its queries touched, which it copies) a query worker may keep
-    # while idle: one holding more is forked afresh after 2 s without a job; 0: never
+    # while idle: one holding more is forked afresh after store.worker.RETIRE_IDLE seconds without a job; 0: never
     worker_kept_memory: int = 64
     sandbox: bool = True  # query workers refuse to start where they cannot be cut off the network
     engine: str = "auto"  # "memory", "disk", or "auto": in memory up to memory_store_statements statements

@@ -432,3 +432,11 @@ def test_a_worker_the_watcher_has_claimed_is_never_handed_to_a_request(built: Bu
             pool._take(time.monotonic() + 0.3)
     finally:
         pool.close()
+
+
+def test_only_workers_over_an_in_memory_store_retire(built: BuildResult) -> None:
+    """Retiring gives back pages copied from the loader's in-memory store; over the on-disk store a worker's own
+    memory is RocksDB's cache, which a fresh fork would fill again."""
+    out = built.build.path.parent.parent
+    assert spec_for(built.build, Settings(out=out, engine="memory")).kept_memory == Settings().worker_kept_memory << 20
+    assert spec_for(built.build, Settings(out=out, engine="disk")).kept_memory == 0

@@ -69,9 +69,10 @@ def spec_for(build: Build, settings: Settings) -> StoreSpec:
     in_memory = settings.engine == "memory" or (
         settings.engine == "auto" and statements <= settings.memory_store_statements
     )
-    return StoreSpec(
-        build.path, in_memory, settings.query_memory << 20, settings.sandbox, settings.worker_kept_memory << 20
-    )
+    # only workers that share an in-memory store copy its pages; a worker's own memory over the on-disk store is
+    # RocksDB's cache, which a fresh fork would only have to fill again
+    kept = settings.worker_kept_memory << 20 if in_memory else 0
+    return StoreSpec(build.path, in_memory, settings.query_memory << 20, settings.sandbox, kept)
 
 
 def open_store(spec: StoreSpec) -> object:
