@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -60,6 +61,8 @@ class Settings:
     # defaults one client can hold at most 4 of the 6 query workers, and the others' requests still find two
     client_concurrency: int = 2
     trusted_proxies: int = 0  # reverse proxies in front of `makerkg serve` whose X-Forwarded-* entries are believed
+    # the networks whose clients may read /metrics (comma-separated, CIDR notation; "" for none): the machine itself
+    metrics_from: str = "127.0.0.0/8, ::1/128"
     public_url: str = ""  # the URL clients reach the server at (https://kg.example.org/); "": the request's Host
     proxy: str = "auto"  # what `makerkg serve` puts in front of the app server: "nginx" (its own), "none", or "auto":
     # nginx where it is installed, else none with a warning
@@ -173,9 +176,30 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
         not result.public_url.startswith(("http://", "https://")) or not result.public_url.endswith("/")
     ):
         raise UsageError("public_url", f"an http(s) URL ending with '/' is needed, found {result.public_url!r}")
+    try:
+        networks(result.metrics_from)
+    except ValueError as err:
+        raise UsageError("metrics_from", f"comma-separated IP networks (CIDR) are needed: {err}") from err
     if not _HOST.fullmatch(result.host):
         raise UsageError("host", f"an IP address or a host name is needed, found {result.host!r}")
     return result
+
+
+def networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The IP networks of a comma-separated list in CIDR notation (an address alone is a network of one); raises
+    ValueError naming the first that is not one.
+
+    >>> [str(n) for n in networks("127.0.0.0/8, ::1, 192.0.2.7")]
+    ['127.0.0.0/8', '::1/128', '192.0.2.7/32']
+    """
+    found = []
+    for part in value.split(","):
+        if part.strip():
+            try:
+                found.append(ipaddress.ip_network(part.strip()))
+            except ValueError as err:
+                raise ValueError(f"{part.strip()!r} is not an IP network ({err})") from None
+    return tuple(found)
 
 
 _HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]+")

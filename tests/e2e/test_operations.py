@@ -177,6 +177,20 @@ def test_health_answers_with_the_build(serve: Callable[..., tuple[Server, Path]]
     assert (document["status"], document["build"]) == ("ok", built.build.info.id)
 
 
+def test_metrics_are_refused_to_a_client_a_trusted_proxy_names_from_elsewhere(
+    serve: Callable[..., tuple[Server, Path]],
+) -> None:
+    """Behind a proxy of the operator's (trusted_proxies = 1) and makerkg's own nginx: /metrics to the machine
+    itself, a 403 naming the setting to a client the proxy names from elsewhere, whatever it wrote itself before."""
+    server, _ = serve(trusted_proxies="1")
+    assert get(server, "/metrics")[0] == 200
+    assert get(server, "/metrics", {"X-Forwarded-For": "203.0.113.9, 127.0.0.1"})[0] == 200
+    status, headers, body = get(server, "/metrics", {"X-Forwarded-For": "127.0.0.1, 203.0.113.9"})
+    assert (status, headers["Content-Type"]) == (403, "text/plain; charset=utf-8")
+    assert body == b"403 Forbidden: /metrics is read only from the networks metrics_from names, not from 203.0.113.9\n"
+    assert get(server, "/health", {"X-Forwarded-For": "203.0.113.9"})[0] == 200
+
+
 def test_json_access_log_names_the_client_nginx_saw(serve: Callable[..., tuple[Server, Path]], tmp_path: Path) -> None:
     """A client's own X-Forwarded-For is not believed (trusted_proxies = 0): the log names the peer nginx saw."""
     access = tmp_path / "access.log"

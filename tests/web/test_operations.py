@@ -18,6 +18,7 @@ from rdflib import Graph
 from rdflib.namespace import RDF
 
 from makerkg.config import load
+from makerkg.errors import UsageError
 from makerkg.graph.vocab import DCAT, SD
 from makerkg.pipeline import BuildResult
 from makerkg.store import current
@@ -100,6 +101,59 @@ def test_metrics_count_requests_by_route_and_status_and_time_the_queries(apps: l
     assert after[("makerkg_build_info", (("id", built.build.info.id),))] == 1
     assert after[("makerkg_build_age_seconds", ())] >= 0
     assert ("makerkg_http_request_duration_seconds_count", (("route", "/api/queries/<name>"),)) in after
+
+
+@pytest.mark.parametrize(
+    ("metrics_from", "client", "allowed"),
+    [
+        (None, "127.0.0.1", True),  # the default: the machine itself
+        (None, "::1", True),
+        (None, "192.0.2.10", False),
+        ("192.0.2.0/24", "192.0.2.10", True),
+        ("192.0.2.0/24", "127.0.0.1", False),  # the setting replaces the default
+        ("10.1.0.0/16, 2001:db8::/32", "2001:db8::5", True),
+        ("", "127.0.0.1", False),  # no one
+    ],
+)
+def test_metrics_are_read_only_from_the_networks_metrics_from_names(
+    apps: list[Flask], built: BuildResult, metrics_from: str | None, client: str, allowed: bool
+) -> None:
+    overrides = {} if metrics_from is None else {"metrics_from": metrics_from}
+    app = app_with(apps, built, **overrides)
+    response = app.get("/metrics", environ_base={"REMOTE_ADDR": client}, headers={"Accept": "application/problem+json"})
+    if allowed:
+        assert response.status_code == 200 and b"makerkg_build_info" in response.data
+        return
+    assert response.status_code == 403
+    document = response.get_json()
+    assert document["parameter"] == "metrics_from"
+    assert document["detail"] == f"/metrics is read only from the networks metrics_from names, not from {client}"
+    assert b"makerkg_" not in response.data
+    assert app.get("/health", environ_base={"REMOTE_ADDR": client}).status_code == 200  # liveness stays public
+
+
+def test_metrics_go_by_the_client_the_trusted_proxies_name(apps: list[Flask], built: BuildResult) -> None:
+    """Behind one trusted proxy on this machine, the client is the one it names, not the proxy's own address; an
+    entry the client wrote itself before the proxy's is not believed."""
+    app = app_with(apps, built, trusted_proxies=1)
+    peer = {"REMOTE_ADDR": "127.0.0.1"}
+    assert app.get("/metrics", environ_base=peer).status_code == 200  # no X-Forwarded-For: the peer
+    for forwarded, expected in (
+        ("203.0.113.9", 403),
+        ("127.0.0.1, 203.0.113.9", 403),  # the client's own "127.0.0.1", then what the proxy saw
+        ("203.0.113.9, 127.0.0.1", 200),
+    ):
+        response = app.get("/metrics", environ_base=peer, headers={"X-Forwarded-For": forwarded})
+        assert response.status_code == expected, forwarded
+
+
+def test_a_bad_metrics_from_is_refused_naming_the_setting() -> None:
+    with pytest.raises(UsageError) as caught:
+        load(env={"MAKERKG_METRICS_FROM": "127.0.0.0/8, localhost"})
+    assert str(caught.value) == (
+        "metrics_from: comma-separated IP networks (CIDR) are needed: 'localhost' is not an IP network "
+        "('localhost' does not appear to be an IPv4 or IPv6 network)"
+    )
 
 
 def test_metrics_count_timeouts_and_worker_restarts(apps: list[Flask], built: BuildResult) -> None:

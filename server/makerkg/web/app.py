@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from flask import Flask, Response, request
 from flask_compress import Compress
 from flask_cors import CORS
@@ -29,6 +33,9 @@ from makerkg.web import (
     vendor,
 )  # fmt: skip
 from makerkg.web.engine import Engine, get_engine, representation_etag
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 EXPOSED = [
     "Cache-Status", "Content-Location", "ETag", "Makerkg-Result-Truncated", "Repr-Digest", "Retry-After", "Vary"
@@ -87,9 +94,35 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if hops:
         # the client, scheme and host as the trusted proxies saw them: each appends its entry to X-Forwarded-For,
         # -Proto and -Host, so the n-th entry from the right is the one the outermost trusted proxy wrote
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+        fixed = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        app.wsgi_app = _PeerOfOwnProxy(fixed, hops)  # type: ignore[method-assign]
     engine.ready()  # … while the app was set up
     return app
+
+
+class _PeerOfOwnProxy:
+    """WSGI middleware before ProxyFix: a request that came over a Unix socket (no peer address) came from
+    `makerkg serve`'s own nginx, the only process that can reach it; when it carries fewer X-Forwarded-For entries
+    than the trusted proxies (the client reached that nginx directly, past the operator's proxy: a local scraper of
+    /metrics, say), ProxyFix would leave the client unknown, and the client is the peer nginx saw, its own entry, the
+    last. Written here since ProxyFix takes no such rule; it changes nothing for a peer that has an address."""
+
+    def __init__(self, app: WSGIApplication, hops: int) -> None:
+        self.app, self.hops = app, hops
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        entries = [e.strip() for e in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if e.strip()]
+        if entries and len(entries) < self.hops and not _address(environ.get("REMOTE_ADDR")):
+            environ["REMOTE_ADDR"] = entries[-1]
+        return self.app(environ, start_response)
+
+
+def _address(value: str | None) -> bool:
+    try:
+        ipaddress.ip_address(value or "")
+    except ValueError:
+        return False
+    return True
 
 
 FRAMED = ("reconcile.preview",)  # pages made to be shown in another site's frame (OpenRefine's preview)

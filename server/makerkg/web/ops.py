@@ -8,6 +8,7 @@ measurement, to the last byte sent, feeds the metrics and the access log alike.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import time
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, jsonify, request
 
 from makerkg import metrics
+from makerkg.config import networks
 from makerkg.web.engine import get_engine
+from makerkg.web.errors import problem
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -47,10 +50,36 @@ def health() -> Response:
 
 @bp.get("/metrics")
 def scrape() -> Response:
-    """Every web worker's metrics in the Prometheus text format, with the served build's age."""
+    """Every web worker's metrics in the Prometheus text format, with the served build's age; to clients of the
+    ``metrics_from`` networks only (the machine itself, by default): the figures tell how the server is used and
+    how it fares, which is the operator's to know."""
+    client = request.remote_addr  # the connection's peer, or the client the trusted proxies named (ProxyFix)
+    if not reads_metrics(client, networks(get_engine().settings.metrics_from)):
+        who = client or "a client of unknown address"
+        return problem(403, f"/metrics is read only from the networks metrics_from names, not from {who}",
+                       parameter="metrics_from")  # fmt: skip
     info = get_engine().snapshot().build.info
     body = metrics.exposition(metrics.build_collector(info.id, _age(info.created)))
     return Response(body, content_type=metrics.CONTENT_TYPE, headers={"Cache-Control": NO_STORE})
+
+
+def reads_metrics(client: str | None, allowed: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    """Whether ``client`` (an address) is in one of the ``allowed`` networks; an IPv4 client written as an
+    IPv6-mapped address is read as IPv4.
+
+    >>> loopback = networks("127.0.0.0/8, ::1/128")
+    >>> [reads_metrics(a, loopback) for a in ("127.0.0.1", "::ffff:127.0.0.5", "::1")]
+    [True, True, True]
+    >>> reads_metrics("192.0.2.1", loopback), reads_metrics(None, loopback), reads_metrics("unknown", loopback)
+    (False, False, False)
+    """
+    try:
+        address = ipaddress.ip_address(client or "")
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in allowed)
 
 
 def note_route(response: Response) -> Response:
