@@ -191,6 +191,17 @@ def test_metrics_are_refused_to_a_client_a_trusted_proxy_names_from_elsewhere(
     assert get(server, "/health", {"X-Forwarded-For": "203.0.113.9"})[0] == 200
 
 
+def test_the_start_is_told_without_granians_note_on_threads(serve: Callable[..., tuple[Server, Path]]) -> None:
+    """granian warns at every start when its threads are more than twice the cores and one; makerkg's are meant to
+    be (docs/deployment.md), and its log says how it serves without that note."""
+    threads = 2 * (os.cpu_count() or 1) + 2
+    server, log = serve(threads=str(threads))
+    assert get(server, NAMED)[0] == 200
+    logged = log.read_text(encoding="utf-8", errors="replace")
+    assert f"2 workers of {threads} threads" in logged
+    assert "Configuration allows spawning" not in logged and "Python threads" not in logged, logged[-3000:]
+
+
 def test_json_access_log_names_the_client_nginx_saw(serve: Callable[..., tuple[Server, Path]], tmp_path: Path) -> None:
     """A client's own X-Forwarded-For is not believed (trusted_proxies = 0): the log names the peer nginx saw."""
     access = tmp_path / "access.log"

@@ -75,11 +75,12 @@ def test_nginx_config_follows_other_settings(tmp_path: Path) -> None:
 
 
 def test_granian_runs_the_app_as_the_settings_say() -> None:
-    command = granian_command(load(env={}, workers=3, threads=5, header_timeout=4), ["--uds", "/run/x.sock"])
+    settings = load(env={}, workers=3, threads=5, header_timeout=4)
+    command = granian_command(settings, ["--uds", "/run/x.sock"], Path("/run/log.json"))
     pairs = dict(zip(command[3:-1:], command[4:-1:], strict=False))
     assert (pairs["--interface"], pairs["--workers"], pairs["--blocking-threads"]) == ("wsgi", "3", "5")
     assert pairs["--http1-header-read-timeout"] == "4000"
-    assert pairs["--uds"] == "/run/x.sock"
+    assert pairs["--uds"] == "/run/x.sock" and pairs["--log-config"] == "/run/log.json"
     assert command[-1] == "makerkg.web.wsgi:application" and "--factory" in command
 
 

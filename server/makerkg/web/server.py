@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import grp
 import http.client
+import json
 import logging
 import os
 import pwd
@@ -42,6 +43,7 @@ import jinja2
 from makerkg.config import Settings, environ
 from makerkg.errors import MakerkgError, UsageError
 from makerkg.metrics import MULTIPROC_ENV
+from makerkg.web import granian_log
 
 log = logging.getLogger(__name__)
 APP = "makerkg.web.wsgi:application"
@@ -74,6 +76,10 @@ class Layout:
     @property
     def nginx(self) -> Path:
         return self.root / "nginx"
+
+    @property
+    def granian_log(self) -> Path:
+        return self.root / "granian-log.json"
 
 
 def grace(settings: Settings) -> float:
@@ -115,8 +121,9 @@ def nginx_config(settings: Settings, root: Path, upstream: str) -> str:
     )
 
 
-def granian_command(settings: Settings, bind: list[str]) -> list[str]:
-    """The command that runs the app under granian, listening as ``bind`` says (``--uds PATH`` or host and port)."""
+def granian_command(settings: Settings, bind: list[str], log_config: Path) -> list[str]:
+    """The command that runs the app under granian, listening as ``bind`` says (``--uds PATH`` or host and port),
+    its logging configured by the JSON file ``log_config`` (``web/granian_log.py``)."""
     return [
         sys.executable,
         "-m",
@@ -138,6 +145,8 @@ def granian_command(settings: Settings, bind: list[str]) -> list[str]:
         str(int(grace(settings))),
         "--log-level",
         "warning",
+        "--log-config",
+        str(log_config),
         *bind,
         APP,
     ]
@@ -317,7 +326,9 @@ def serve(settings: Settings, started: Callable[[str], None], check: Callable[[]
         env.update(environ(app_settings))
         env[MULTIPROC_ENV] = str(layout.metrics)
         held = nginx is not None
-        app = _Child("the app server (granian)", _start(granian_command(settings, bind), env, held), signal.SIGTERM)
+        layout.granian_log.write_text(json.dumps(granian_log.config()), encoding="utf-8")
+        command = granian_command(settings, bind, layout.granian_log)
+        app = _Child("the app server (granian)", _start(command, env, held), signal.SIGTERM)
         children.append(app)
         if nginx is not None:
             # granian, on a socket of this run's own, starts while the store is checked (its first answer comes
