@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import signal
+import threading
 import time
 import xml.dom.minidom
 
@@ -16,11 +17,11 @@ import pytest
 
 from makerkg import metrics
 from makerkg.config import Settings
-from makerkg.errors import Busy, QueryFailed, QueryRefused, QuerySyntaxError
+from makerkg.errors import Busy, QueryFailed, QueryRefused, QuerySyntaxError, QueryTimeout
 from makerkg.pipeline import BuildResult
 from makerkg.store import execute
 from makerkg.store.execute import PART_BYTES, STREAM_AFTER, answers, evaluate, output
-from makerkg.store.pool import WORKER_NICENESS, QueryPool
+from makerkg.store.pool import LOW_PRIORITY, SLOW, WORKER_NICENESS, QueryPool, _Worker, base_priority
 from makerkg.store.query import Answer, Job, select, value
 from makerkg.store.worker import RETIRE_IDLE, spec_for
 
@@ -268,6 +269,40 @@ def test_query_workers_run_below_the_web_process(built: BuildResult) -> None:
         while len(pool.pids()) < 2 and time.monotonic() < deadline:  # the second starts in the background
             time.sleep(0.1)
         assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in pool.pids()] == [expected, expected]
+    finally:
+        pool.close()
+
+
+def test_a_slow_query_is_lowered_even_when_its_worker_had_asked_to_retire(built: BuildResult) -> None:
+    """A worker may ask to be replaced (``retiring``) just as a request takes it; it answers the job all the same.
+    That message is no answer: the job, still running at SLOW, is lowered in priority as any other (the message
+    had made the pool skip the check)."""
+    settings = Settings(out=built.build.path.parent.parent, query_workers=1, worker_kept_memory=1)
+    pool = QueryPool(spec_for(built.build, settings), 1, 8.0).ready(background=False)  # no watcher to replace it
+    try:
+        assert len(select(pool, "SELECT * WHERE { ?s ?p ?o }", 10**6)) == built.build.info.triples  # over 1 MiB
+        taken = pool._take
+
+        def taken_before_it_asks(deadline: float) -> _Worker:
+            worker = taken(deadline)
+            time.sleep(RETIRE_IDLE + 1.0)  # idle past RETIRE_IDLE in the worker's eyes: it asks to retire
+            assert worker.conn.poll(0)  # its message waits in the pipe
+            return worker
+
+        pool._take = taken_before_it_asks  # type: ignore[method-assign]
+        [pid] = pool.pids()
+        seen: list[int] = []
+
+        def watch() -> None:
+            time.sleep(RETIRE_IDLE + 1.0 + SLOW + 1.0)  # the job has run for a second past SLOW
+            seen.append(os.getpriority(os.PRIO_PROCESS, pid))
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        with pytest.raises(QueryTimeout):  # it runs to the deadline, answered all the same as a timeout
+            select(pool, "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }")
+        watcher.join()
+        assert seen == [max(LOW_PRIORITY, base_priority())]
     finally:
         pool.close()
 

@@ -21,6 +21,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing import reduction
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
@@ -401,12 +402,18 @@ class QueryPool:
                 return worker
             self._replace_idle(worker)  # ended while idle (killed, out of memory) or retiring: take another
 
-    def _receive(self, worker: _Worker, deadline: float, job: Job) -> tuple[str, Any]:
-        """The worker's next message, by the deadline; kills and replaces it and raises otherwise."""
+    def _receive(self, worker: _Worker, deadline: float, job: Job, slow: _Slow | None = None) -> tuple[str, Any]:
+        """The worker's next message, by the deadline; kills and replaces it and raises otherwise. With ``slow``, a
+        job still running at ``slow.at`` is lowered in priority (``slow.demoted`` says whether it was)."""
         try:
             message: tuple[str, Any] = ("retiring", 0)
             while message[0] == "retiring":  # sent as this request took the worker: it answers the job all the same
-                if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
+                until = deadline if slow is None or slow.passed else min(deadline, slow.at)
+                if not worker.conn.poll(max(0.0, until - time.monotonic())):
+                    if until < deadline and slow is not None:
+                        # a slow query yields the CPU to quick ones: the explosive few must not starve the many
+                        slow.passed, slow.demoted = True, worker.set_priority(max(LOW_PRIORITY, base_priority()))
+                        continue
                     log.warning("query stopped after %s s: %.200s", self.timeout, job.query)
                     self._replace(worker)
                     metrics.query_timed_out()
@@ -431,20 +438,18 @@ class QueryPool:
             raise StoreMissing(self.spec.build, "the build being served has been removed")
         deadline = time.monotonic() + self.timeout
         worker = self._take(deadline)
-        demoted = False
         try:
             worker.conn.send(job)
         except (OSError, BrokenPipeError) as err:
             self._replace(worker)
             raise WorkerLost() from err
-        if not worker.conn.poll(min(SLOW, self.timeout)):
-            # a slow query yields the CPU to quick ones: the explosive few must not starve the many
-            demoted = worker.set_priority(max(LOW_PRIORITY, base_priority()))
-        kind, payload = self._receive(worker, deadline, job)
+        # timed from here, and past a message the worker sent as it was taken ("retiring"), which is no answer
+        slow = _Slow(time.monotonic() + SLOW)
+        kind, payload = self._receive(worker, deadline, job, slow)
         metrics.query_finished(time.monotonic() - deadline + self.timeout)
         if kind == "answer" and payload.streamed:
-            return Reply(payload, _Parts(self, worker, deadline, job, demoted))
-        self._release(worker, demoted)
+            return Reply(payload, _Parts(self, worker, deadline, job, slow.demoted))
+        self._release(worker, slow.demoted)
         if kind == "answer":
             assert isinstance(payload, Answer)  # noqa: S101 - the worker's protocol
             return Reply(payload)
@@ -478,6 +483,15 @@ class QueryPool:
             worker.stop()
         with self._loader_lock:
             self._loader.stop()
+
+
+@dataclass
+class _Slow:
+    """When a running job counts as slow, and what happened then."""
+
+    at: float  # time.monotonic()
+    passed: bool = False
+    demoted: bool = False  # its worker was lowered in priority (False too when the system refused)
 
 
 class _Parts:
