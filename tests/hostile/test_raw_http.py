@@ -99,6 +99,13 @@ RAW = {
     "absolute URI elsewhere": b"GET http://example.org/ HTTP/1.1\r\nHost: example.org\r\n\r\n",
     "CONNECT": b"CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n",
     "no request at all": b"\r\n\r\n\r\n",
+    # an xn-- label that is not punycode: Werkzeug cannot build a URL on it (500 and a traceback on most routes)
+    "Host not punycode": b"GET /org/ HTTP/1.1\r\nHost: xn--zz\r\n\r\n",
+    "Host not punycode, with a port": b"GET /sparql?query=ASK%7B%7D HTTP/1.1\r\nHost: XN--ZZ:8080\r\n\r\n",
+    "Host not punycode, POST": (
+        b"POST /sparql HTTP/1.1\r\nHost: a.xn--.b\r\nContent-Type: application/sparql-query\r\n"
+        b"Content-Length: 6\r\n\r\nASK {}"
+    ),
     "garbage": bytes(range(256)) * 4,
 }
 
@@ -134,6 +141,14 @@ def test_answers_through_nginx_say_nosniff_once(server: Server) -> None:
     answer = exchange(server, CHEAP + b"Connection: close\r\n\r\n")
     assert statuses(answer) == [200]
     assert header_lines(answer, b"x-content-type-options") == [b"nosniff"]
+
+
+def test_a_host_that_is_not_punycode_is_named_in_a_400(server: Server) -> None:
+    answer = exchange(server, b"GET /dumps/makerkg.nt HTTP/1.1\r\nHost: xn--zz\r\nConnection: close\r\n\r\n")
+    assert statuses(answer) == [400]
+    assert answer.split(b"\r\n\r\n", 1)[1] == (
+        b"400 Bad Request: Host: 'xn--zz' is not a host name (an xn-- label that is not punycode)\n"
+    )
 
 
 def test_pipelined_requests_get_no_5xx(server: Server) -> None:

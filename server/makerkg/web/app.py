@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     engine = app.extensions["makerkg"] = engine or Engine(settings)  # … which its query workers start from
+    app.before_request(_host_readable)  # first: the cache's key and the links read the host
     answers = cache.register(app, settings)  # first: what it keeps is the answer as it finally leaves
     # read routes answer any origin, without credentials; preflight requests are answered for POST queries
     CORS(app, origins="*", send_wildcard=True, supports_credentials=False, expose_headers=EXPOSED, max_age=86400)
@@ -126,6 +127,18 @@ def _address(value: str | None) -> bool:
 
 
 FRAMED = ("reconcile.preview",)  # pages made to be shown in another site's frame (OpenRefine's preview)
+
+
+def _host_readable() -> Response | None:
+    """A 400 for a request whose host (``Host``, or a trusted proxy's ``X-Forwarded-Host``) Werkzeug cannot decode to
+    build a URL on it (an ``xn--`` label that is not punycode): reading it anywhere later would raise."""
+    try:
+        request.host_url  # noqa: B018 - read for its error
+    except UnicodeError:
+        shown = request.host if len(request.host) <= 60 else request.host[:60] + "…"
+        return errors.problem(400, f"Host: {shown!r} is not a host name (an xn-- label that is not punycode)",
+                              parameter="Host")  # fmt: skip
+    return None
 
 
 def _security_headers(response: Response) -> Response:
