@@ -411,10 +411,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     build = current(settings.out)  # a clear message and exit, before any worker starts, when there is no build
     checker = QueryPool(spec_for(build, settings), 1, settings.query_timeout)  # it starts while the rest loads
-    from makerkg.web.server import serve
+    from makerkg.web.server import listen_address, serve
 
     def started(how: str) -> None:
-        print(f"serving build {build.info.id} at http://{settings.host}:{settings.port}/ ({how})", file=sys.stderr)
+        print(f"serving build {build.info.id} at http://{listen_address(settings.host, settings.port)}/ ({how})",
+              file=sys.stderr)  # fmt: skip
 
     # … or when its store cannot be opened or read, before anything starts
     serve(settings, started, check=lambda: verify(build, checker))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 
 from makerkg.config import environ, load
 from makerkg.errors import UsageError
+from makerkg.pipeline import BuildResult
 from makerkg.web.server import _Relay, find_nginx, granian_command, nginx_config
 
 
@@ -72,6 +75,32 @@ def test_nginx_config_follows_other_settings(tmp_path: Path) -> None:
     ):
         assert line in config, line
     check_with_nginx(config, tmp_path)
+
+
+def test_nginx_listens_on_both_stacks_when_the_host_is_every_ipv6_address(tmp_path: Path) -> None:
+    """granian alone on "::" takes IPv4 clients too; nginx in front does the same."""
+    config = nginx_config(load(env={}, host="::"), tmp_path, "127.0.0.1:9001")
+    assert "listen [::]:8000 backlog=4096 ipv6only=off;" in config
+    check_with_nginx(config, tmp_path)
+
+
+@pytest.mark.parametrize("proxy", ["nginx", "none"])
+def test_a_port_another_process_listens_on_is_refused_before_anything_starts(
+    built: BuildResult, tmp_path: Path, proxy: str
+) -> None:
+    """The readiness probes would reach the other process and take it for this server, which then said it served
+    and failed a moment later (granian's traceback, or nginx's bind errors)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "makerkg.cli", "serve", "--port", str(port), "--proxy", proxy],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+            env={**os.environ, "MAKERKG_OUT": str(built.build.path.parent.parent)},
+        )  # fmt: skip
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"makerkg: port: 127.0.0.1:{port} is taken by another process\n"
 
 
 def test_granian_runs_the_app_as_the_settings_say() -> None:

@@ -146,8 +146,9 @@ _OPAQUE = frozenset({"space", "comment", "string", "var", "local", "datatype", "
 
 def _tokens(text: str, strict: bool) -> Iterator[re.Match[str]]:
     """The text's tokens, in order (the regular expression's own iteration: a Python loop calling ``match`` at each
-    position took a fifth longer over the named queries). A quote that opens a string never closed raises QuerySyntaxError when ``strict``;
-    otherwise the string runs to the end of its line (a long string to the end of the text)."""
+    position took a fifth longer over the named queries). A quote that opens a string never closed raises
+    QuerySyntaxError when ``strict``; otherwise the string runs to the end of its line (a long string to the end of
+    the text)."""
     position, end = 0, len(text)
     while position < end:
         for match in _TOKENS.finditer(text, position):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import grp
 import http.client
 import json
@@ -101,6 +102,21 @@ def listen_address(host: str, port: int) -> str:
     return f"[{host.strip('[]')}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def refuse_taken_port(host: str, port: int) -> None:
+    """Raise UsageError when another process listens on ``host:port`` already: the readiness probes would reach it
+    and take it for this server, which would then say it serves before failing to listen."""
+    address = host.strip("[]")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as nginx and granian bind: TIME_WAIT is free
+        try:
+            probe.bind((address, port))
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise UsageError("port", f"{listen_address(host, port)} is taken by another process") from err
+            raise UsageError("host", f"cannot listen on {listen_address(host, port)}: {err.strerror}") from err
+
+
 def nginx_config(settings: Settings, root: Path, upstream: str) -> str:
     """nginx's configuration for one run: listen on ``host:port``, hold the clients, pass whole requests to
     ``upstream`` (``unix:PATH`` or ``HOST:PORT``); ``root`` takes its pid file and buffers."""
@@ -116,6 +132,7 @@ def nginx_config(settings: Settings, root: Path, upstream: str) -> str:
         upstream=upstream,
         user=user,
         listen=listen_address(settings.host, settings.port),
+        dual_stack=settings.host.strip("[]") == "::",  # as granian listens on "::": IPv4 clients too
         grace=int(grace(settings)),
         read_timeout=int(settings.query_timeout) + 30,
     )
@@ -309,6 +326,7 @@ def serve(settings: Settings, started: Callable[[str], None], check: Callable[[]
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
+    refuse_taken_port(settings.host, settings.port)
     if nginx is None:
         check()  # before granian, which listens where clients reach it
     layout = Layout(Path(tempfile.mkdtemp(prefix="makerkg-serve-")))
