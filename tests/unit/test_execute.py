@@ -17,7 +17,7 @@ import pytest
 
 from makerkg import metrics
 from makerkg.config import Settings
-from makerkg.errors import Busy, QueryFailed, QueryRefused, QuerySyntaxError, QueryTimeout
+from makerkg.errors import Busy, QueryFailed, QueryRefused, QuerySyntaxError, QueryTimeout, WorkerLost
 from makerkg.pipeline import BuildResult
 from makerkg.store import execute
 from makerkg.store.execute import PART_BYTES, STREAM_AFTER, answers, evaluate, output
@@ -303,6 +303,24 @@ def test_a_slow_query_is_lowered_even_when_its_worker_had_asked_to_retire(built:
             select(pool, "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }")
         watcher.join()
         assert seen == [max(LOW_PRIORITY, base_priority())]
+    finally:
+        pool.close()
+
+
+def test_a_worker_killed_while_answering_is_logged_with_how_it_ended(
+    built: BuildResult, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its request gets WorkerLost (a 503); the log says which worker ended, how, and on what query (an outside
+    check found a worker killed while idle logged, and one killed while answering not)."""
+    caplog.set_level(logging.WARNING, logger="makerkg.store.pool")
+    settings = Settings(out=built.build.path.parent.parent, query_workers=1)
+    pool = QueryPool(spec_for(built.build, settings), 1, 30.0).ready(background=False)
+    try:
+        [pid] = pool.pids()
+        threading.Timer(1.0, os.kill, (pid, signal.SIGKILL)).start()
+        with pytest.raises(WorkerLost):
+            select(pool, "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }")
+        assert f"query worker {pid} ended while answering (exit code -9): SELECT (COUNT(*)" in caplog.text
     finally:
         pool.close()
 

@@ -198,10 +198,6 @@ class _Worker:
                     return int(held)
         return None
 
-    def aborted(self) -> bool:
-        """Whether the process ended by abort(): how the engine ends when an allocation fails."""
-        return self.loader.exit_code(self.pid, 2.0) == -signal.SIGABRT
-
     def stop(self) -> None:
         """Kill the process and close the pipe; safe to call from several threads at once (a pool closing while
         another thread gives up on this worker's start)."""
@@ -420,11 +416,12 @@ class QueryPool:
                     raise QueryTimeout(self.timeout)
                 message = worker.conn.recv()
         except (EOFError, OSError) as err:
-            aborted = worker.aborted()
+            code = worker.loader.exit_code(worker.pid, 2.0)
             self._replace(worker)
-            if aborted:
+            if code == -signal.SIGABRT:  # how the engine ends when an allocation fails
                 log.warning("query stopped at the memory limit: %.200s", job.query)
                 raise QueryTooLarge(self.memory_mib) from err
+            log.warning("query worker %s ended while answering (exit code %s): %.200s", worker.pid, code, job.query)
             raise WorkerLost() from err
         if message[0] == "toolarge":
             self._replace(worker)
