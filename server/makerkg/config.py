@@ -189,16 +189,20 @@ def networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
     """The IP networks of a comma-separated list in CIDR notation (an address alone is a network of one); raises
     ValueError naming the first that is not one.
 
-    >>> [str(n) for n in networks("127.0.0.0/8, ::1, 192.0.2.7")]
-    ['127.0.0.0/8', '::1/128', '192.0.2.7/32']
+    >>> [str(n) for n in networks("127.0.0.0/8, ::1, 192.0.2.7, ::ffff:10.0.0.0/104")]
+    ['127.0.0.0/8', '::1/128', '192.0.2.7/32', '10.0.0.0/8']
     """
-    found = []
+    found: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     for part in value.split(","):
         if part.strip():
             try:
-                found.append(ipaddress.ip_network(part.strip()))
+                network = ipaddress.ip_network(part.strip())
             except ValueError as err:
                 raise ValueError(f"{part.strip()!r} is not an IP network ({err})") from None
+            mapped = network.network_address.ipv4_mapped if isinstance(network, ipaddress.IPv6Network) else None
+            if mapped is not None and network.prefixlen >= 96:  # ::ffff:a.b.c.d/n: the IPv4 network, as clients are
+                network = ipaddress.IPv4Network(f"{mapped}/{network.prefixlen - 96}")
+            found.append(network)
     return tuple(found)
 
 

@@ -113,6 +113,7 @@ def test_metrics_count_requests_by_route_and_status_and_time_the_queries(apps: l
         ("192.0.2.0/24", "127.0.0.1", False),  # the setting replaces the default
         ("10.1.0.0/16, 2001:db8::/32", "2001:db8::5", True),
         ("", "127.0.0.1", False),  # no one
+        ("::ffff:127.0.0.0/104", "127.0.0.1", True),  # an IPv4-mapped network holds the IPv4 clients it maps
     ],
 )
 def test_metrics_are_read_only_from_the_networks_metrics_from_names(
@@ -145,6 +146,20 @@ def test_metrics_go_by_the_client_the_trusted_proxies_name(apps: list[Flask], bu
     ):
         response = app.get("/metrics", environ_base=peer, headers={"X-Forwarded-For": forwarded})
         assert response.status_code == expected, forwarded
+
+
+def test_a_request_body_in_a_content_coding_is_refused(apps: list[Flask], built: BuildResult) -> None:
+    """A gzipped query would be read as if it were not (RFC 9110, 15.5.16: 415); no body, or identity, is fine."""
+    client = app_with(apps, built)
+    sparql = {"Content-Type": "application/sparql-query"}
+    refused = client.post("/sparql", data=b"ASK {}", headers={**sparql, "Content-Encoding": "gzip"})
+    assert refused.status_code == 415
+    assert refused.get_data(as_text=True) == (
+        "415 Unsupported Media Type: Content-Encoding: 'gzip' is not read here; send the body as it is\n"
+    )
+    plain = client.post("/sparql", data=b"ASK {}", headers={**sparql, "Content-Encoding": "identity"})
+    assert plain.status_code == 200
+    assert client.get("/sparql?query=ASK%7B%7D", headers={"Content-Encoding": "gzip"}).status_code == 200
 
 
 def test_a_bad_metrics_from_is_refused_naming_the_setting() -> None:
@@ -269,6 +284,10 @@ def test_one_byte_range_gets_206_and_one_past_the_end_416(client: FlaskClient, d
     for path in ("/dumps/makerkg.ttl", "/store?default"):
         with client.get(path, headers={"Range": "bytes=-0", "Accept": "application/n-triples"}) as nothing:
             assert nothing.status_code == 416 and nothing.headers["Content-Range"].startswith("bytes */")
+            assert nothing.get_data(as_text=True).startswith(
+                "416 Requested Range Not Satisfiable: Range: bytes=-0 asks for the last 0 bytes, which no range holds"
+            )
+            assert nothing.headers["X-Content-Type-Options"] == "nosniff"
 
 
 # --- a build without dumps ----------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     engine = app.extensions["makerkg"] = engine or Engine(settings)  # … which its query workers start from
     app.before_request(_host_readable)  # first: the cache's key and the links read the host
+    app.before_request(_body_not_encoded)
     answers = cache.register(app, settings)  # first: what it keeps is the answer as it finally leaves
     # read routes answer any origin, without credentials; preflight requests are answered for POST queries
     CORS(app, origins="*", send_wildcard=True, supports_credentials=False, expose_headers=EXPOSED, max_age=86400)
@@ -139,6 +140,16 @@ def _host_readable() -> Response | None:
         return errors.problem(400, f"Host: {shown!r} is not a host name (an xn-- label that is not punycode)",
                               parameter="Host")  # fmt: skip
     return None
+
+
+def _body_not_encoded() -> Response | None:
+    """A 415 for a request body in a content coding (RFC 9110, 15.5.16): it would be read as if it were not one."""
+    coding = request.headers.get("Content-Encoding", "").strip().lower()
+    has_body = bool(request.content_length) or "Transfer-Encoding" in request.headers
+    if coding in ("", "identity") or not has_body:
+        return None
+    return errors.problem(415, f"Content-Encoding: {coding[:40]!r} is not read here; send the body as it is",
+                          parameter="Content-Encoding")  # fmt: skip
 
 
 def _security_headers(response: Response) -> Response:

@@ -22,6 +22,7 @@ from makerkg.store.dumps import listing
 from makerkg.store.layout import CHECKSUMS, DUMPS_DIR
 from makerkg.store.query import select, value
 from makerkg.web.engine import Snapshot, get_engine
+from makerkg.web.errors import problem
 from makerkg.web.sparql import GRAPH_ALIASES, RDF_OFFERS
 
 bp = Blueprint("dumps", __name__)
@@ -107,7 +108,9 @@ def ignore_unservable_range(path: Path) -> None:
     if header is None:
         return
     if _SUFFIX_OF_NOTHING.fullmatch(header):
-        abort(Response(status=416, headers={"Content-Range": f"bytes */{path.stat().st_size}"}))
+        length = path.stat().st_size
+        why = f"Range: {header.strip()[:40]} asks for the last 0 bytes, which no range holds (the file has {length})"
+        abort(problem(416, why, {"Content-Range": f"bytes */{length}"}, parameter="Range"))
     if not _one_byte_range(header):
         del request.environ["HTTP_RANGE"]
 

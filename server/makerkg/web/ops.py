@@ -55,7 +55,7 @@ def scrape() -> Response:
     how it fares, which is the operator's to know."""
     client = request.remote_addr  # the connection's peer, or the client the trusted proxies named (ProxyFix)
     if not reads_metrics(client, networks(get_engine().settings.metrics_from)):
-        who = client or "a client of unknown address"
+        who = (client if len(client) <= 60 else client[:60] + "…") if client else "a client of unknown address"
         return problem(403, f"/metrics is read only from the networks metrics_from names, not from {who}",
                        parameter="metrics_from")  # fmt: skip
     info = get_engine().snapshot().build.info
