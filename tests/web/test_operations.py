@@ -162,6 +162,17 @@ def test_a_request_body_in_a_content_coding_is_refused(apps: list[Flask], built:
     assert client.get("/sparql?query=ASK%7B%7D", headers={"Content-Encoding": "gzip"}).status_code == 200
 
 
+@pytest.mark.parametrize("proto", ["a b", "ws", "javascript"])
+def test_a_scheme_no_link_can_be_built_on_is_a_400(apps: list[Flask], built: BuildResult, proto: str) -> None:
+    """A trusted proxy's X-Forwarded-Proto that is not http or https: the service description's links were built on
+    it, and rdflib's serialiser raised (a 500)."""
+    client = app_with(apps, built, trusted_proxies=1)
+    response = client.get("/sparql", headers={"X-Forwarded-Proto": proto, "Accept": "text/turtle"})
+    assert response.status_code == 400
+    assert response.get_data(as_text=True) == f"400 Bad Request: X-Forwarded-Proto: {proto!r} is not http or https\n"
+    assert client.get("/sparql", headers={"X-Forwarded-Proto": "https", "Accept": "text/turtle"}).status_code == 200
+
+
 def test_a_bad_metrics_from_is_refused_naming_the_setting() -> None:
     with pytest.raises(UsageError) as caught:
         load(env={"MAKERKG_METRICS_FROM": "127.0.0.0/8, localhost"})

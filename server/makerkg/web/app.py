@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     engine = app.extensions["makerkg"] = engine or Engine(settings)  # … which its query workers start from
-    app.before_request(_host_readable)  # first: the cache's key and the links read the host
+    app.before_request(_request_names_a_host)  # first: the cache's key and the links read the host
     app.before_request(_body_not_encoded)
     answers = cache.register(app, settings)  # first: what it keeps is the answer as it finally leaves
     # read routes answer any origin, without credentials; preflight requests are answered for POST queries
@@ -130,15 +131,24 @@ def _address(value: str | None) -> bool:
 FRAMED = ("reconcile.preview",)  # pages made to be shown in another site's frame (OpenRefine's preview)
 
 
-def _host_readable() -> Response | None:
-    """A 400 for a request whose host (``Host``, or a trusted proxy's ``X-Forwarded-Host``) Werkzeug cannot decode to
-    build a URL on it (an ``xn--`` label that is not punycode): reading it anywhere later would raise."""
-    try:
-        request.host_url  # noqa: B018 - read for its error
-    except UnicodeError:
-        shown = request.host if len(request.host) <= 60 else request.host[:60] + "…"
-        return errors.problem(400, f"Host: {shown!r} is not a host name (an xn-- label that is not punycode)",
-                              parameter="Host")  # fmt: skip
+# a host name (labels of letters, digits and hyphens, as Werkzeug reads a host: it drops one with "_") or an IP
+# literal in brackets, and an optional port: what a link can be built on
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?")
+
+
+def _request_names_a_host() -> Response | None:
+    """A 400 for a request whose host (``Host``, or a trusted proxy's ``X-Forwarded-Host``) or scheme (a trusted
+    proxy's ``X-Forwarded-Proto``) no link can be built on: links and the cache's key are built on them, and an
+    unreadable one made answers with hostless links, or errors (``host_url``, the service description)."""
+    if request.scheme not in ("http", "https"):
+        shown = request.scheme if len(request.scheme) <= 20 else request.scheme[:20] + "…"
+        return errors.problem(400, f"X-Forwarded-Proto: {shown!r} is not http or https", parameter="X-Forwarded-Proto")
+    sent = request.environ.get("HTTP_HOST")  # ProxyFix has put the trusted X-Forwarded-Host here
+    if sent is not None and _HOST.fullmatch(sent) is None:  # None: HTTP/1.0 without Host (the server's own name)
+        shown = sent if len(sent) <= 60 else sent[:60] + "…"
+        return errors.problem(400, f"Host: {shown!r} is not a host name, nor an IP address in brackets, with an "
+                              "optional port", parameter="Host")  # fmt: skip
     return None
 
 

@@ -23,6 +23,7 @@ from flask import Flask, Response, g, request
 
 from makerkg import metrics
 from makerkg.config import Settings
+from makerkg.web.public import host_url
 
 NAME = "makerkg"  # the cache's name in Cache-Status
 VARY = ("Accept", "Accept-Encoding")  # the request headers an answer may vary by (the key holds them)
@@ -108,7 +109,7 @@ def request_key(build: str, body: bytes = b"") -> tuple[str, bytes] | None:
     digest = hashlib.blake2b(digest_size=20)
     # the host the server was reached at (after the trusted proxies' X-Forwarded-*): links in answers are built on
     # it when public_url is not set, and one host's answer must never reach a client of another
-    parts = (method, request.host_url, request.path, request.query_string.decode("latin-1"))
+    parts = (method, host_url(), request.path, request.query_string.decode("latin-1"))
     for part in (*parts, *(request.headers.get(name, "") for name in VARY)):
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
     digest.update(body)

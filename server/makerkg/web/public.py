@@ -17,6 +17,13 @@ from makerkg.web.engine import get_engine
 _REFLECTED = "makerkg_host_reflected"
 
 
+def host_url() -> str:
+    """``scheme://host/`` as the request reached the server (after the trusted proxies' ``X-Forwarded-*``), the host
+    as sent: ASCII, an internationalised name in its xn-- form. (Werkzeug's ``request.host_url`` turns it into an
+    IRI with Python's IDNA 2003 codec, which raises on valid IDNA 2008 names such as ``xn--fa-hia.de``.)"""
+    return f"{request.scheme}://{request.host}/"
+
+
 def external_url(endpoint: str, **values: Any) -> str:
     """The absolute URL of ``endpoint``: under ``public_url``, or under the request's host (marking the answer as
     varying with it)."""
@@ -25,7 +32,7 @@ def external_url(endpoint: str, **values: Any) -> str:
     if public:
         return public + path.lstrip("/")
     g.setdefault(_REFLECTED, True)
-    return request.host_url + path.lstrip("/")
+    return host_url() + path.lstrip("/")
 
 
 def base_url() -> str:
@@ -34,7 +41,7 @@ def base_url() -> str:
     if public:
         return public
     g.setdefault(_REFLECTED, True)
-    return str(request.host_url)
+    return host_url()
 
 
 def add_vary(response: Response) -> Response:
