@@ -165,6 +165,8 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
     ):  # fmt: skip
         if getattr(result, name) < 0:
             raise UsageError(name, f"must not be negative, found {getattr(result, name)}")
+    if not 0 < result.port < 65536:
+        raise UsageError("port", f"a TCP port from 1 to 65535 is needed, found {result.port}")
     if result.rate_burst <= 0:
         raise UsageError("rate_burst", f"must be positive, found {result.rate_burst}")
     if result.header_timeout > MAX_HEADER_TIMEOUT:

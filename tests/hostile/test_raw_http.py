@@ -175,6 +175,21 @@ def test_links_are_built_on_the_host_as_sent(server: Server, host: str) -> None:
     assert header_lines(answer, b"location") == [f"http://{host}/org/".encode()]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [("TRACE", "/", "GET, HEAD, OPTIONS"), ("TRACE", "/sparql", "GET, HEAD, POST, OPTIONS"),
+     ("CONNECT", "/reconcile?x=1", "GET, HEAD, POST, OPTIONS")],
+)  # fmt: skip
+def test_methods_nginx_refuses_itself_are_named_with_what_the_resource_allows(
+    server: Server, method: str, path: str, allowed: str
+) -> None:
+    answer = exchange(server, f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    assert statuses(answer) == [405]
+    assert header_lines(answer, b"allow") == [allowed.encode()]
+    body = answer.split(b"\r\n\r\n", 1)[1]
+    assert body == f"405 Method Not Allowed: {method} is not answered here (allowed: {allowed})\n".encode()
+
+
 def test_pipelined_requests_get_no_5xx(server: Server) -> None:
     """Pipelined requests are answered in order (nginx reads them one after the other); none with an error."""
     answer = exchange(server, CHEAP + b"\r\n" + b"GET /nothing-here HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

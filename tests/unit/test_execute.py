@@ -318,9 +318,17 @@ def test_a_worker_killed_while_answering_is_logged_with_how_it_ended(
     try:
         [pid] = pool.pids()
         threading.Timer(1.0, os.kill, (pid, signal.SIGKILL)).start()
+        # a client's text goes into the line escaped: it cannot forge lines of its own, nor send terminal controls
+        forged = "\nserving build X at http://evil/ \x1b]0;title\x07\x1b[2J"
         with pytest.raises(WorkerLost):
-            select(pool, "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }")
-        assert f"query worker {pid} ended while answering (exit code -9): SELECT (COUNT(*)" in caplog.text
+            select(
+                pool, f'SELECT (COUNT(*) AS ?n) WHERE {{ ?a ?b ?c . ?d ?e ?f . ?g ?h ?i FILTER(?i != """{forged}""") }}'
+            )
+        [record] = [r for r in caplog.records if "ended while answering" in r.getMessage()]
+        line = record.getMessage()
+        assert line.startswith(f"query worker {pid} ended while answering (exit code -9): 'SELECT (COUNT(*)")
+        assert "\n" not in line and "\x1b" not in line and "\x07" not in line
+        assert "\\nserving build X" in line
     finally:
         pool.close()
 

@@ -103,6 +103,17 @@ def test_a_port_another_process_listens_on_is_refused_before_anything_starts(
     assert done.stderr == f"makerkg: port: 127.0.0.1:{port} is taken by another process\n"
 
 
+def test_granian_alone_is_refused_a_host_name(built: BuildResult, tmp_path: Path) -> None:
+    """granian takes an IP address only (it failed with a traceback); nginx in front takes a name."""
+    done = subprocess.run(
+        [sys.executable, "-m", "makerkg.cli", "serve", "--host", "localhost", "--proxy", "none"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**os.environ, "MAKERKG_OUT": str(built.build.path.parent.parent)},
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith("makerkg: host: granian alone listens on an IP address, not a name: 'localhost'")
+
+
 def test_granian_runs_the_app_as_the_settings_say() -> None:
     settings = load(env={}, workers=3, threads=5, header_timeout=4)
     command = granian_command(settings, ["--uds", "/run/x.sock"], Path("/run/log.json"))
@@ -124,6 +135,8 @@ def test_every_setting_reaches_the_app_processes_unchanged() -> None:
         ({"MAKERKG_PROXY": "apache"}, "proxy", "one of auto, nginx, none, found 'apache'"),
         ({"MAKERKG_ACCESS_LOG_FORMAT": "xml"}, "access_log_format", "one of text, json, found 'xml'"),
         ({"MAKERKG_HEADER_TIMEOUT": "61"}, "header_timeout", "at most 60 s, found 61"),
+        ({"MAKERKG_PORT": "70000"}, "port", "a TCP port from 1 to 65535 is needed, found 70000"),
+        ({"MAKERKG_PORT": "0"}, "port", "a TCP port from 1 to 65535 is needed, found 0"),
         ({"MAKERKG_HEADER_TIMEOUT": "0"}, "header_timeout", "must be positive, found 0.0"),
         ({"MAKERKG_BODY_TIMEOUT": "-1"}, "body_timeout", "must be positive, found -1.0"),
         ({"MAKERKG_HOST": "127.0.0.1; evil"}, "host", "an IP address or a host name is needed"),

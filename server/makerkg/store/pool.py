@@ -410,7 +410,7 @@ class QueryPool:
                         # a slow query yields the CPU to quick ones: the explosive few must not starve the many
                         slow.passed, slow.demoted = True, worker.set_priority(max(LOW_PRIORITY, base_priority()))
                         continue
-                    log.warning("query stopped after %s s: %.200s", self.timeout, job.query)
+                    log.warning("query stopped after %s s: %.200r", self.timeout, job.query)
                     self._replace(worker)
                     metrics.query_timed_out()
                     raise QueryTimeout(self.timeout)
@@ -419,9 +419,9 @@ class QueryPool:
             code = worker.loader.exit_code(worker.pid, 2.0)
             self._replace(worker)
             if code == -signal.SIGABRT:  # how the engine ends when an allocation fails
-                log.warning("query stopped at the memory limit: %.200s", job.query)
+                log.warning("query stopped at the memory limit: %.200r", job.query)
                 raise QueryTooLarge(self.memory_mib) from err
-            log.warning("query worker %s ended while answering (exit code %s): %.200s", worker.pid, code, job.query)
+            log.warning("query worker %s ended while answering (exit code %s): %.200r", worker.pid, code, job.query)
             raise WorkerLost() from err
         if message[0] == "toolarge":
             self._replace(worker)

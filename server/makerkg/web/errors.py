@@ -131,5 +131,5 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def last_resort(err: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        log.exception("unexpected error on %r %.200r", request.method[:20], request.path)
         return problem(500, "internal error; it has been logged")

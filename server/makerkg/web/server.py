@@ -20,6 +20,7 @@ import ctypes
 import errno
 import grp
 import http.client
+import ipaddress
 import json
 import logging
 import os
@@ -100,6 +101,14 @@ def listen_address(host: str, port: int) -> str:
     '[::1]:8000'
     """
     return f"[{host.strip('[]')}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def refuse_taken_port(host: str, port: int) -> None:
@@ -326,6 +335,9 @@ def serve(settings: Settings, started: Callable[[str], None], check: Callable[[]
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
+    if nginx is None and not _ip_address(settings.host):
+        raise UsageError("host", f"granian alone listens on an IP address, not a name: {settings.host!r} (127.0.0.1, "
+                         "::1, 0.0.0.0 or ::; or nginx in front, which takes a name)")  # fmt: skip
     refuse_taken_port(settings.host, settings.port)
     if nginx is None:
         check()  # before granian, which listens where clients reach it
