@@ -301,6 +301,23 @@ def test_one_byte_range_gets_206_and_one_past_the_end_416(client: FlaskClient, d
             assert nothing.headers["X-Content-Type-Options"] == "nosniff"
 
 
+@pytest.mark.parametrize("path", ["/dumps/makerkg.ttl", "/org/miit", "/sparql?query=ASK%7B%7D"])
+def test_if_match_answers_when_the_etag_matches_and_412s_otherwise(client: FlaskClient, path: str) -> None:
+    """RFC 9110 (13.1.1), strong comparison: Werkzeug's file answers read If-Match the other way round (``*`` got a
+    412 carrying the whole file), and the other answers ignored it."""
+    with client.get(path) as plain:
+        etag, body = plain.headers["ETag"], plain.data
+    for condition in ("*", etag, f'"other", {etag}'):
+        with client.get(path, headers={"If-Match": condition}) as matched:
+            assert (matched.status_code, matched.data) == (200, body), condition
+    for condition in ('"other"', f"W/{etag}"):
+        with client.get(path, headers={"If-Match": condition}) as refused:
+            assert refused.status_code == 412, condition
+            assert refused.get_data(as_text=True) == (
+                "412 Precondition Failed: If-Match: the representation here has another ETag (or none)\n"
+            )
+
+
 # --- a build without dumps ----------------------------------------------------------------------------------------
 
 

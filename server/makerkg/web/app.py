@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, request
 from flask_compress import Compress
 from flask_cors import CORS
+from werkzeug.http import parse_etags
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from makerkg.config import Settings, load
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.register_blueprint(maps.bp)
     app.register_blueprint(vendor.bp)
     app.register_blueprint(pages.bp)  # last: its catch-all route serves every other path under the base
+    app.after_request(_if_match)  # before _etag is registered, so that it runs after it: it reads the ETag
     app.after_request(_etag)
     app.after_request(public.add_vary)
     app.after_request(_cache_control)
@@ -182,6 +184,23 @@ def _cache_control(response: Response) -> Response:
 
 def _template_globals() -> dict[str, str]:
     return {"build_id": get_engine().snapshot().build.info.id}
+
+
+def _if_match(response: Response) -> Response:
+    """``If-Match`` on GET and HEAD (RFC 9110, 13.1.1): the answer when the representation has one of the ETags given
+    (strong comparison), or ``*`` and there is one; else a 412 without it. Werkzeug's file responses read it the
+    other way round (``*`` and a mismatch both gave 412, with the whole file), and other answers ignored it."""
+    given = request.headers.get("If-Match")
+    if given is None or request.method not in ("GET", "HEAD") or response.status_code not in (200, 206, 412):
+        return response
+    etag, weak = response.get_etag()
+    conditions = parse_etags(given)
+    if conditions.star_tag or (etag is not None and not weak and conditions.contains(etag)):
+        if response.status_code == 412:  # Werkzeug's reading of a matching If-Match on a file
+            response.status_code = 206 if "Content-Range" in response.headers else 200
+        return response
+    response.close()
+    return errors.problem(412, "If-Match: the representation here has another ETag (or none)", parameter="If-Match")
 
 
 def _etag(response: Response) -> Response:
