@@ -71,6 +71,7 @@ class Settings:
 
 
 _ENV_PREFIX = "MAKERKG_"
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "text"}  # as a message names them
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 PROXIES = ("auto", "nginx", "none")
 # The SHACL engines, the reference first. pyshacl-turbo reports the same violations as pySHACL on every broken
@@ -141,13 +142,17 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
                     raise ValueError(word)
                 changes[name] = _BOOLEANS[word]
             elif isinstance(default, int):
+                if isinstance(raw, bool | float):  # TOML's true would read as 1, 8000.5 as 8000
+                    raise ValueError(raw)
                 changes[name] = int(raw)
             elif isinstance(default, float):
+                if isinstance(raw, bool):
+                    raise ValueError(raw)
                 changes[name] = float(raw)
             else:
                 changes[name] = str(raw)
         except ValueError as err:
-            raise UsageError(name, f"expected a {type(default).__name__}, found {raw!r}") from err
+            raise UsageError(name, f"expected {_KINDS[type(default)]}, found {raw!r}") from err
     result = replace(settings, **changes)
     if not result.base.endswith("/") or not result.base.startswith(("http://", "https://")):
         raise UsageError("base", f"an http(s) IRI ending with '/' is needed, found {result.base!r}")

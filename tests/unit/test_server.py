@@ -114,6 +114,18 @@ def test_granian_alone_is_refused_a_host_name(built: BuildResult, tmp_path: Path
     assert done.stderr.startswith("makerkg: host: granian alone listens on an IP address, not a name: 'localhost'")
 
 
+@pytest.mark.parametrize(("line", "message"), [
+    ("port = true", "port: expected an integer, found True"),  # it listened on port 1
+    ("port = 8965.0", "port: expected an integer, found 8965.0"),
+])  # fmt: skip
+def test_a_config_file_value_of_another_type_is_refused(tmp_path: Path, line: str, message: str) -> None:
+    config = tmp_path / "makerkg.toml"
+    config.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(UsageError) as refused:
+        load(config, env={})
+    assert str(refused.value) == message
+
+
 def test_granian_runs_the_app_as_the_settings_say() -> None:
     settings = load(env={}, workers=3, threads=5, header_timeout=4)
     command = granian_command(settings, ["--uds", "/run/x.sock"], Path("/run/log.json"))
@@ -137,6 +149,7 @@ def test_every_setting_reaches_the_app_processes_unchanged() -> None:
         ({"MAKERKG_HEADER_TIMEOUT": "61"}, "header_timeout", "at most 60 s, found 61"),
         ({"MAKERKG_PORT": "70000"}, "port", "a TCP port from 1 to 65535 is needed, found 70000"),
         ({"MAKERKG_PORT": "0"}, "port", "a TCP port from 1 to 65535 is needed, found 0"),
+        ({"MAKERKG_PORT": "8964.0"}, "port", "expected an integer, found '8964.0'"),
         ({"MAKERKG_HEADER_TIMEOUT": "0"}, "header_timeout", "must be positive, found 0.0"),
         ({"MAKERKG_BODY_TIMEOUT": "-1"}, "body_timeout", "must be positive, found -1.0"),
         ({"MAKERKG_HOST": "127.0.0.1; evil"}, "host", "an IP address or a host name is needed"),

@@ -5,6 +5,8 @@ build without dumps."""
 from __future__ import annotations
 
 import gzip
+import json
+import re
 import shutil
 import urllib.parse
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from makerkg.graph.vocab import DCAT, SD
 from makerkg.pipeline import BuildResult
 from makerkg.store import current
 from makerkg.web import create_app
+from makerkg.web.ops import access_line
 
 EXPLOSIVE = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
 NAMED = "/api/queries/provinces-without-regional?edition=8"
@@ -157,6 +160,7 @@ def test_a_request_body_in_a_content_coding_is_refused(apps: list[Flask], built:
     assert refused.get_data(as_text=True) == (
         "415 Unsupported Media Type: Content-Encoding: 'gzip' is not read here; send the body as it is\n"
     )
+    assert refused.headers["Accept-Encoding"] == "identity"  # RFC 9110, 15.5.16
     plain = client.post("/sparql", data=b"ASK {}", headers={**sparql, "Content-Encoding": "identity"})
     assert plain.status_code == 200
     assert client.get("/sparql?query=ASK%7B%7D", headers={"Content-Encoding": "gzip"}).status_code == 200
@@ -316,6 +320,39 @@ def test_if_match_answers_when_the_etag_matches_and_412s_otherwise(client: Flask
             assert refused.get_data(as_text=True) == (
                 "412 Precondition Failed: If-Match: the representation here has another ETag (or none)\n"
             )
+
+
+@pytest.mark.parametrize("path", ["/dumps/makerkg.ttl", "/org/miit"])
+def test_if_none_match_is_read_once_if_match_has_passed(client: FlaskClient, path: str) -> None:
+    """RFC 9110 (13.2.2): both matching is a 304 (Werkzeug's reading made it a 412, then a 200 with the whole file)."""
+    with client.get(path) as plain:
+        etag = plain.headers["ETag"]
+    for if_match, if_none_match in ((etag, etag), ("*", "*"), ("*", etag)):
+        with client.get(path, headers={"If-Match": if_match, "If-None-Match": if_none_match}) as both:
+            assert (both.status_code, both.data) == (304, b""), (if_match, if_none_match)
+    with client.get(path, headers={"If-Match": etag, "If-None-Match": '"other"'}) as changed:
+        assert changed.status_code == 200 and changed.data
+
+
+def test_an_upper_case_forwarded_scheme_is_read_as_its_lower_case(apps: list[Flask], built: BuildResult) -> None:
+    client = app_with(apps, built, trusted_proxies=1)
+    response = client.get("/api/openapi.json", headers={"X-Forwarded-Proto": "HTTPS", "X-Forwarded-Host": "kg.test"})
+    assert response.status_code == 200
+    assert response.get_json()["servers"] == [{"url": "https://kg.test"}]
+
+
+def test_the_access_log_escapes_what_a_terminal_would_act_on() -> None:
+    """C1 controls (CSI, OSC) and line separators in the target or a header, and a trusted proxy's
+    X-Forwarded-For entry that is no address (which would forge the line's first fields)."""
+    path = "/x\u009b31m\u2028\u0085".encode().decode("latin-1")  # WSGI's reading of the bytes sent
+    environ = {"REMOTE_ADDR": '6.6.6.6 - - [x] "GET /admin"', "REQUEST_METHOD": "GET", "PATH_INFO": path,
+               "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_USER_AGENT": "a\u009db"}  # fmt: skip
+    text = access_line(environ, 200, 1, 0.001, "/x", "text")
+    assert text.startswith('"6.6.6.6 - - [x] \\"GET /admin\\"" - - [')
+    assert '"GET /x\\u009b31m\\u2028\\u0085 HTTP/1.1" 200 1 "" "a\\u009db"' in text
+    line = access_line(environ, 200, 1, 0.001, "/x", "json")
+    assert not re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029]", line + text)
+    assert json.loads(line)["target"] == "/x\u009b31m\u2028\u0085"
 
 
 # --- a build without dumps ----------------------------------------------------------------------------------------

@@ -106,16 +106,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
 
 class _PeerOfOwnProxy:
-    """WSGI middleware before ProxyFix: a request that came over a Unix socket (no peer address) came from
-    `makerkg serve`'s own nginx, the only process that can reach it; when it carries fewer X-Forwarded-For entries
-    than the trusted proxies (the client reached that nginx directly, past the operator's proxy: a local scraper of
-    /metrics, say), ProxyFix would leave the client unknown, and the client is the peer nginx saw, its own entry, the
-    last. Written here since ProxyFix takes no such rule; it changes nothing for a peer that has an address."""
+    """WSGI middleware before ProxyFix. It lowers the case of X-Forwarded-Proto, which ProxyFix takes as written (an
+    upper-case HTTPS was refused). And a request that came over a Unix socket (no peer address) came from `makerkg
+    serve`'s own nginx, the only process that can reach it; when it carries fewer X-Forwarded-For entries than the
+    trusted proxies (the client reached that nginx directly, past the operator's proxy: a local scraper of /metrics,
+    say), ProxyFix would leave the client unknown, and the client is the peer nginx saw, its own entry, the last.
+    Written here since ProxyFix takes no such rule; it changes nothing for a peer that has an address."""
 
     def __init__(self, app: WSGIApplication, hops: int) -> None:
         self.app, self.hops = app, hops
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if "HTTP_X_FORWARDED_PROTO" in environ:  # a scheme's case does not matter (RFC 3986, 3.1): HTTPS is https
+            environ["HTTP_X_FORWARDED_PROTO"] = environ["HTTP_X_FORWARDED_PROTO"].lower()
         entries = [e.strip() for e in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if e.strip()]
         if entries and len(entries) < self.hops and not _address(environ.get("REMOTE_ADDR")):
             environ["REMOTE_ADDR"] = entries[-1]
@@ -134,9 +137,31 @@ FRAMED = ("reconcile.preview",)  # pages made to be shown in another site's fram
 
 
 # a host name (labels of letters, digits and hyphens, as Werkzeug reads a host: it drops one with "_") or an IP
-# literal in brackets, and an optional port: what a link can be built on
+# literal in brackets, and an optional port from 1 to 65535 (Werkzeug drops a host with another, or a leading 0)
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?")
+_HOST = re.compile(rf"(?P<name>{_LABEL}(?:\.{_LABEL})*\.?|\[(?P<ip>[0-9A-Fa-f:.]+)\])(?::(?P<port>[1-9][0-9]{{0,4}}))?")
+
+
+def _host_readable(host: str) -> bool:
+    """Whether links can be built on ``host`` (``name[:port]``).
+
+    >>> [_host_readable(h) for h in ("xn--fa-hia.de", "a.org:8080", "[::1]:80", "127.0.0.1", "example.org.")]
+    [True, True, True, True, True]
+    >>> [_host_readable(h) for h in ("a.com:0", "a.com:65536", "a.com:080", "[1::2::3]", "a.com,b.com", "my_host")]
+    [False, False, False, False, False, False]
+    """
+    found = _HOST.fullmatch(host)
+    if found is None or (found["port"] is not None and int(found["port"]) > 65535):
+        return False
+    return found["ip"] is None or _ipv6(found["ip"])
+
+
+def _ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _request_names_a_host() -> Response | None:
@@ -147,10 +172,10 @@ def _request_names_a_host() -> Response | None:
         shown = request.scheme if len(request.scheme) <= 20 else request.scheme[:20] + "…"
         return errors.problem(400, f"X-Forwarded-Proto: {shown!r} is not http or https", parameter="X-Forwarded-Proto")
     sent = request.environ.get("HTTP_HOST")  # ProxyFix has put the trusted X-Forwarded-Host here
-    if sent is not None and _HOST.fullmatch(sent) is None:  # None: HTTP/1.0 without Host (the server's own name)
+    if sent and not _host_readable(sent):  # none: HTTP/1.0 without Host (the server's own name)
         shown = sent if len(sent) <= 60 else sent[:60] + "…"
         return errors.problem(400, f"Host: {shown!r} is not a host name, nor an IP address in brackets, with an "
-                              "optional port", parameter="Host")  # fmt: skip
+                              "optional port from 1 to 65535", parameter="Host")  # fmt: skip
     return None
 
 
@@ -161,7 +186,7 @@ def _body_not_encoded() -> Response | None:
     if coding in ("", "identity") or not has_body:
         return None
     return errors.problem(415, f"Content-Encoding: {coding[:40]!r} is not read here; send the body as it is",
-                          parameter="Content-Encoding")  # fmt: skip
+                          {"Accept-Encoding": "identity"}, parameter="Content-Encoding")  # fmt: skip
 
 
 def _security_headers(response: Response) -> Response:
@@ -196,7 +221,11 @@ def _if_match(response: Response) -> Response:
     etag, weak = response.get_etag()
     conditions = parse_etags(given)
     if conditions.star_tag or (etag is not None and not weak and conditions.contains(etag)):
-        if response.status_code == 412:  # Werkzeug's reading of a matching If-Match on a file
+        # RFC 9110, 13.2.2: If-None-Match is evaluated once If-Match has passed (Werkzeug leaves it out then)
+        none_match = parse_etags(request.headers.get("If-None-Match"))
+        if etag is not None and (none_match.star_tag or none_match.contains_weak(etag)):
+            response.status_code = 304
+        elif response.status_code == 412:  # Werkzeug's reading of "*" on a file
             response.status_code = 206 if "Content-Range" in response.headers else 200
         return response
     response.close()

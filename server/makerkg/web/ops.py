@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -170,13 +171,38 @@ def access_line(environ: WSGIEnvironment, status: int, sent: int, seconds: float
         "user_agent": environ.get("HTTP_USER_AGENT", ""),
     }
     if fmt == "json":
-        return json.dumps({"time": now.isoformat(timespec="milliseconds"), **fields}, ensure_ascii=False)
+        return _printable(json.dumps({"time": now.isoformat(timespec="milliseconds"), **fields}, ensure_ascii=False))
     quoted = {k: json.dumps(str(fields[k]), ensure_ascii=False) for k in ("referer", "user_agent")}
     request_line = json.dumps(f"{fields['method']} {target} {fields['protocol']}", ensure_ascii=False)
-    return (
-        f"{fields['remote']} - - [{now.strftime('%d/%b/%Y:%H:%M:%S %z')}] {request_line} {status} {sent} "
+    remote = str(fields["remote"]) or "-"
+    if not _plain_address(remote):  # a trusted proxy's X-Forwarded-For entry: quoted, so that it forges no field
+        remote = json.dumps(remote, ensure_ascii=False)
+    return _printable(
+        f"{remote} - - [{now.strftime('%d/%b/%Y:%H:%M:%S %z')}] {request_line} {status} {sent} "
         f"{quoted['referer']} {quoted['user_agent']} {fields['ms']}ms"
     )
+
+
+# what json.dumps leaves as it is and a terminal may act on: C1 controls (CSI, OSC…), and the line and paragraph
+# separators some readers break lines at; only ever inside the JSON strings, where \u escapes read back the same
+_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def _printable(line: str) -> str:
+    r"""The log line with C1 controls and line separators escaped.
+
+    >>> _printable('"GET /x\x9b31m\u2028 HTTP/1.1"')
+    '"GET /x\\u009b31m\\u2028 HTTP/1.1"'
+    """
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+
+
+def _plain_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return text == "-"
+    return True
 
 
 def install(app: Flask, log_format: str | None) -> None:
