@@ -192,6 +192,18 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
     return result
 
 
+def ip_address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address ``text`` writes, or None when it writes none (a name, garbage, nothing).
+
+    >>> ip_address("::1"), ip_address("localhost"), ip_address(None)
+    (IPv6Address('::1'), None, None)
+    """
+    try:
+        return ipaddress.ip_address(text or "")
+    except ValueError:
+        return None
+
+
 def networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     """The IP networks of a comma-separated list in CIDR notation (an address alone is a network of one); raises
     ValueError naming the first that is not one.

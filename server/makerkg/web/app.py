@@ -13,7 +13,7 @@ from flask_cors import CORS
 from werkzeug.http import parse_etags
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from makerkg.config import Settings, load
+from makerkg.config import Settings, ip_address, load
 from makerkg.formats import FORMATS
 from makerkg.web import (
     api,
@@ -120,17 +120,9 @@ class _PeerOfOwnProxy:
         if "HTTP_X_FORWARDED_PROTO" in environ:  # a scheme's case does not matter (RFC 3986, 3.1): HTTPS is https
             environ["HTTP_X_FORWARDED_PROTO"] = environ["HTTP_X_FORWARDED_PROTO"].lower()
         entries = [e.strip() for e in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if e.strip()]
-        if entries and len(entries) < self.hops and not _address(environ.get("REMOTE_ADDR")):
+        if entries and len(entries) < self.hops and ip_address(environ.get("REMOTE_ADDR")) is None:
             environ["REMOTE_ADDR"] = entries[-1]
         return self.app(environ, start_response)
-
-
-def _address(value: str | None) -> bool:
-    try:
-        ipaddress.ip_address(value or "")
-    except ValueError:
-        return False
-    return True
 
 
 FRAMED = ("reconcile.preview",)  # pages made to be shown in another site's frame (OpenRefine's preview)
@@ -153,15 +145,7 @@ def _host_readable(host: str) -> bool:
     found = _HOST.fullmatch(host)
     if found is None or (found["port"] is not None and int(found["port"]) > 65535):
         return False
-    return found["ip"] is None or _ipv6(found["ip"])
-
-
-def _ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
+    return found["ip"] is None or isinstance(ip_address(found["ip"]), ipaddress.IPv6Address)
 
 
 def _request_names_a_host() -> Response | None:

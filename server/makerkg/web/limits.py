@@ -15,7 +15,6 @@ from Flask-Limiter: one bucket per address is all that is needed, and it must ne
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import threading
 import time
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, g, request
 
-from makerkg.config import Settings
+from makerkg.config import Settings, ip_address
 from makerkg.web.errors import problem
 
 MAX_CLIENTS = 10_000  # buckets kept at most; idle (full) ones go first, then the longest unseen
@@ -191,7 +190,5 @@ def _loopback(address: str) -> bool:
     >>> _loopback("127.0.0.1"), _loopback("::1"), _loopback("192.0.2.1"), _loopback("unknown")
     (True, True, False, False)
     """
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
+    found = ip_address(address)
+    return found is not None and found.is_loopback

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, jsonify, request
 
 from makerkg import metrics
-from makerkg.config import networks
+from makerkg.config import ip_address, networks
 from makerkg.web.engine import get_engine
 from makerkg.web.errors import problem
 
@@ -74,9 +74,8 @@ def reads_metrics(client: str | None, allowed: tuple[ipaddress.IPv4Network | ipa
     >>> reads_metrics("192.0.2.1", loopback), reads_metrics(None, loopback), reads_metrics("unknown", loopback)
     (False, False, False)
     """
-    try:
-        address = ipaddress.ip_address(client or "")
-    except ValueError:
+    address = ip_address(client)
+    if address is None:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
@@ -175,7 +174,8 @@ def access_line(environ: WSGIEnvironment, status: int, sent: int, seconds: float
     quoted = {k: json.dumps(str(fields[k]), ensure_ascii=False) for k in ("referer", "user_agent")}
     request_line = json.dumps(f"{fields['method']} {target} {fields['protocol']}", ensure_ascii=False)
     remote = str(fields["remote"]) or "-"
-    if not _plain_address(remote):  # a trusted proxy's X-Forwarded-For entry: quoted, so that it forges no field
+    if remote != "-" and ip_address(remote) is None:  # a trusted proxy's X-Forwarded-For entry: quoted, so that it
+        # forges no field
         remote = json.dumps(remote, ensure_ascii=False)
     return _printable(
         f"{remote} - - [{now.strftime('%d/%b/%Y:%H:%M:%S %z')}] {request_line} {status} {sent} "
@@ -195,14 +195,6 @@ def _printable(line: str) -> str:
     '"GET /x\\u009b31m\\u2028 HTTP/1.1"'
     """
     return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
-
-
-def _plain_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return text == "-"
-    return True
 
 
 def install(app: Flask, log_format: str | None) -> None:

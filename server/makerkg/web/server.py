@@ -20,7 +20,6 @@ import ctypes
 import errno
 import grp
 import http.client
-import ipaddress
 import json
 import logging
 import os
@@ -42,7 +41,7 @@ from typing import IO
 
 import jinja2
 
-from makerkg.config import Settings, environ
+from makerkg.config import Settings, environ, ip_address
 from makerkg.errors import MakerkgError, UsageError
 from makerkg.metrics import MULTIPROC_ENV
 from makerkg.web import granian_log
@@ -101,14 +100,6 @@ def listen_address(host: str, port: int) -> str:
     '[::1]:8000'
     """
     return f"[{host.strip('[]')}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _ip_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 def refuse_taken_port(host: str, port: int) -> None:
@@ -335,7 +326,7 @@ def serve(settings: Settings, started: Callable[[str], None], check: Callable[[]
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    if nginx is None and not _ip_address(settings.host):
+    if nginx is None and ip_address(settings.host.strip("[]")) is None:
         raise UsageError("host", f"granian alone listens on an IP address, not a name: {settings.host!r} (127.0.0.1, "
                          "::1, 0.0.0.0 or ::; or nginx in front, which takes a name)")  # fmt: skip
     refuse_taken_port(settings.host, settings.port)
