@@ -6,6 +6,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
+def cut(text: str, limit: int = 60) -> str:
+    """``text`` as a message quotes a request's value: at most ``limit`` characters, then an ellipsis.
+
+    >>> cut("PUT"), cut("x" * 70, 5)
+    ('PUT', 'xxxxx…')
+    """
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 class MakerkgError(Exception):
     """Base of every error makerkg reports to a user."""
 

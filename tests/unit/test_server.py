@@ -16,7 +16,8 @@ import pytest
 from makerkg.config import environ, load
 from makerkg.errors import UsageError
 from makerkg.pipeline import BuildResult
-from makerkg.web.server import _Relay, find_nginx, granian_command, nginx_config
+from makerkg.web import create_app
+from makerkg.web.server import POST_PATHS, _Relay, find_nginx, granian_command, nginx_config
 
 
 def check_with_nginx(config: str, root: Path) -> None:
@@ -124,6 +125,18 @@ def test_a_config_file_value_of_another_type_is_refused(tmp_path: Path, line: st
     with pytest.raises(UsageError) as refused:
         load(config, env={})
     assert str(refused.value) == message
+
+
+def test_the_paths_nginx_allows_post_on_are_the_apps(built: BuildResult, tmp_path: Path) -> None:
+    """nginx answers TRACE and CONNECT itself, with the resource's Allow: its list of POST paths is the app's."""
+    app = create_app(load(env={}, out=built.build.path.parent.parent, query_workers=1))
+    try:
+        posted = {rule.rule for rule in app.url_map.iter_rules() if "POST" in (rule.methods or ())}
+    finally:
+        app.extensions["makerkg"].close()
+    assert set(POST_PATHS) == posted
+    config = nginx_config(load(env={}), tmp_path, "127.0.0.1:9001")
+    assert '~^(/sparql|/reconcile)(\\?|$) "GET, HEAD, POST, OPTIONS";' in config
 
 
 def test_granian_runs_the_app_as_the_settings_say() -> None:

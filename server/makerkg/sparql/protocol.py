@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from werkzeug.http import parse_options_header
 
-from makerkg.errors import ProtocolError
+from makerkg.errors import ProtocolError, cut
 
 ALLOW = "GET, HEAD, POST"
 FORM = "application/x-www-form-urlencoded"
@@ -201,4 +201,4 @@ def _shown(value: str) -> str:
     >>> _shown("PUT")
     "'PUT'"
     """
-    return repr(value if len(value) <= 60 else value[:60] + "…")
+    return repr(cut(value))

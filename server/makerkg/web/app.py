@@ -14,6 +14,7 @@ from werkzeug.http import parse_etags
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from makerkg.config import Settings, ip_address, load
+from makerkg.errors import cut
 from makerkg.formats import FORMATS
 from makerkg.web import (
     api,
@@ -153,12 +154,11 @@ def _request_names_a_host() -> Response | None:
     proxy's ``X-Forwarded-Proto``) no link can be built on: links and the cache's key are built on them, and an
     unreadable one made answers with hostless links, or errors (``host_url``, the service description)."""
     if request.scheme not in ("http", "https"):
-        shown = request.scheme if len(request.scheme) <= 20 else request.scheme[:20] + "…"
+        shown = cut(request.scheme, 20)
         return errors.problem(400, f"X-Forwarded-Proto: {shown!r} is not http or https", parameter="X-Forwarded-Proto")
     sent = request.environ.get("HTTP_HOST")  # ProxyFix has put the trusted X-Forwarded-Host here
     if sent and not _host_readable(sent):  # none: HTTP/1.0 without Host (the server's own name)
-        shown = sent if len(sent) <= 60 else sent[:60] + "…"
-        return errors.problem(400, f"Host: {shown!r} is not a host name, nor an IP address in brackets, with an "
+        return errors.problem(400, f"Host: {cut(sent)!r} is not a host name, nor an IP address in brackets, with an "
                               "optional port from 1 to 65535", parameter="Host")  # fmt: skip
     return None
 

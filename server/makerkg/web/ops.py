@@ -21,6 +21,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 
 from makerkg import metrics
 from makerkg.config import ip_address, networks
+from makerkg.errors import cut
 from makerkg.web.engine import get_engine
 from makerkg.web.errors import problem
 
@@ -56,7 +57,7 @@ def scrape() -> Response:
     how it fares, which is the operator's to know."""
     client = request.remote_addr  # the connection's peer, or the client the trusted proxies named (ProxyFix)
     if not reads_metrics(client, networks(get_engine().settings.metrics_from)):
-        who = (client if len(client) <= 60 else client[:60] + "…") if client else "a client of unknown address"
+        who = cut(client) if client else "a client of unknown address"
         return problem(403, f"/metrics is read only from the networks metrics_from names, not from {who}",
                        parameter="metrics_from")  # fmt: skip
     info = get_engine().snapshot().build.info

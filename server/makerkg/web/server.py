@@ -52,6 +52,9 @@ SOCKET = "app.sock"
 READY_TIMEOUT = 120.0  # seconds the app server may take to answer its first request
 POLL = 0.2  # seconds between looks at the children
 READY_POLL = 0.02  # seconds between looks at a child that is starting: the first answer comes that much sooner
+# the paths the app answers POST on, for the Allow of nginx's own 405 (tests/unit/test_server.py checks them against
+# the app's routes)
+POST_PATHS = ("/sparql", "/reconcile")
 
 
 class ServerFailed(MakerkgError):
@@ -135,6 +138,7 @@ def nginx_config(settings: Settings, root: Path, upstream: str) -> str:
         dual_stack=settings.host.strip("[]") == "::",  # as granian listens on "::": IPv4 clients too
         grace=int(grace(settings)),
         read_timeout=int(settings.query_timeout) + 30,
+        post_paths=POST_PATHS,
     )
 
 
