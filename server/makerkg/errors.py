@@ -80,6 +80,15 @@ class StoreMissing(MakerkgError):
         return f"{self.path}: {self.why} (run `makerkg build` first)"
 
 
+class StoreUnavailable(MakerkgError):
+    """The remote SPARQL store (``makerkg serve --store URL``) did not answer, or answered with an error of its own."""
+
+    def __init__(self, url: str, why: str) -> None:
+        self.url = url
+        self.why = why
+        super().__init__(f"the SPARQL store at {url} {why}")
+
+
 class ServeFailed(MakerkgError):
     """A `makerkg serve` that ``makerkg.launch`` started exited or did not answer in time; carries the end of its
     log, which its message quotes after its first line."""

@@ -104,3 +104,11 @@ def test_the_query_workers_import_no_rdflib() -> None:
     time, which is most of a fresh server's time to its first answer."""
     loaded = _loaded_after("import makerkg.store.worker, makerkg.store.execute, makerkg.store.pool")
     assert [m for m in loaded if m.startswith(("rdflib", "pyshacl", "flask"))] == []
+
+
+def test_a_web_process_on_its_own_store_loads_no_http_client() -> None:
+    """The HTTP client serves only a remote store (``makerkg serve --store URL``): every other server would pay for
+    importing it in each web process at every start."""
+    loaded = _loaded_after("import makerkg.web.wsgi, makerkg.web.app, makerkg.web.engine")
+    assert "makerkg.web.app" in loaded
+    assert [m for m in loaded if m.startswith(("requests", "urllib3", "makerkg.store.remote"))] == []

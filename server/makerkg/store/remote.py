@@ -33,7 +33,7 @@ import pyoxigraph as ox
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 
-from makerkg.errors import MakerkgError, QuerySyntaxError, QueryTimeout, UsageError
+from makerkg.errors import QuerySyntaxError, QueryTimeout, StoreUnavailable, UsageError
 from makerkg.formats import Kind, by_media_type
 from makerkg.namespaces import PREFIXES
 from makerkg.sparql.precheck import Outline, outline
@@ -49,15 +49,6 @@ NOT_A_QUERY = (
 )
 STORE_CUT = "X-SPARQL-MaxRows"  # Virtuoso's header on an answer it cut at its ResultSetMaxRows
 PROBE_GRAPH = "urn:makerkg:no-such-graph"  # asked for once before loading, to meet the store's authentication
-
-
-class StoreUnavailable(MakerkgError):
-    """The remote store did not answer, or answered with an error of its own."""
-
-    def __init__(self, url: str, why: str) -> None:
-        self.url = url
-        self.why = why
-        super().__init__(f"the SPARQL store at {url} {why}")
 
 
 def _check_url(parameter: str, url: str) -> str:

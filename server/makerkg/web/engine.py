@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import current_app, g, has_request_context, request
 
@@ -20,8 +21,10 @@ from makerkg.iris import Layout
 from makerkg.queries import NamedQuery, load_queries
 from makerkg.store import Build, current
 from makerkg.store.pool import QueryPool
-from makerkg.store.remote import RemotePool
 from makerkg.store.worker import spec_for
+
+if TYPE_CHECKING:
+    from makerkg.store.remote import RemotePool
 
 log = logging.getLogger(__name__)
 CHECK_EVERY = 1.0  # seconds between looks at OUT/current
@@ -74,6 +77,10 @@ class Engine:
     def _open(self, build: Build) -> Snapshot:
         pool: QueryPool | RemotePool
         if self.settings.store:  # the build's description and dumps are local; its triples are in the store
+            # imported here: its HTTP client costs a web process about 0.1 s at every start, for a store most
+            # servers never use
+            from makerkg.store.remote import RemotePool
+
             pool = RemotePool(
                 self.settings.store,
                 self.settings.query_timeout,

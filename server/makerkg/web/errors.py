@@ -22,11 +22,11 @@ from makerkg.errors import (
     QueryTimeout,
     QueryTooLarge,
     StoreMissing,
+    StoreUnavailable,
     UsageError,
     WorkerLost,
 )
 from makerkg.sparql.negotiate import negotiate
-from makerkg.store.remote import StoreUnavailable
 
 log = logging.getLogger(__name__)
 ERROR_TYPES = ["text/plain", "application/problem+json", "application/json"]
