@@ -11,6 +11,7 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import pyoxigraph as ox
 from werkzeug.http import parse_options_header
 
 from makerkg.errors import ProtocolError, cut
@@ -170,16 +171,20 @@ def _check_decoded(parameter: str, value: str) -> None:
 
 
 def is_http_iri(value: str) -> bool:
-    """Whether the value is an absolute http(s) IRI with a host.
+    """Whether the value is an absolute http(s) IRI with a host, which the engine reads as one (a stray ``%``,
+    say, it does not: a graph so named would stop the query worker that was given it).
 
     >>> is_http_iri("https://example.org/graph"), is_http_iri("urn:x:g"), is_http_iri("http:///g")
     (True, False, False)
+    >>> is_http_iri("http://example.org/%zz")
+    False
     """
     if _HTTP_IRI.fullmatch(value) is None:
         return False
     try:
+        ox.NamedNode(value)
         return urllib.parse.urlsplit(value).hostname is not None
-    except ValueError:  # e.g. an unclosed IPv6 literal
+    except ValueError:  # e.g. an unclosed IPv6 literal, or a percent sign without two hexadecimal digits
         return False
 
 
