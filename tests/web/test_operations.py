@@ -322,6 +322,29 @@ def test_if_match_answers_when_the_etag_matches_and_412s_otherwise(client: Flask
             )
 
 
+def test_if_unmodified_since_earlier_than_a_dump_is_a_412(client: FlaskClient) -> None:
+    """RFC 9110 (13.1.4): without If-Match, a date before the dump's Last-Modified fails the request, with a range
+    too (a client resuming a download never joins parts of two files); a later or unreadable date, or If-Match,
+    leaves it to the rest; a page, with no Last-Modified, ignores it."""
+    with client.get("/dumps/makerkg.ttl") as plain:
+        modified, etag, body = plain.headers["Last-Modified"], plain.headers["ETag"], plain.data
+    earlier = "Sat, 01 Jan 2000 00:00:00 GMT"
+    for headers in ({"If-Unmodified-Since": earlier}, {"If-Unmodified-Since": earlier, "Range": "bytes=0-9"}):
+        with client.get("/dumps/makerkg.ttl", headers=headers) as refused:
+            assert refused.status_code == 412, headers
+            assert refused.get_data(as_text=True) == (
+                "412 Precondition Failed: If-Unmodified-Since: this representation was last modified later, at "
+                f"{modified}\n"
+            )
+    for since in (modified, "Sat, 01 Jan 2050 00:00:00 GMT", "yesterday"):
+        with client.get("/dumps/makerkg.ttl", headers={"If-Unmodified-Since": since}) as kept:
+            assert (kept.status_code, kept.data) == (200, body), since
+    with client.get("/dumps/makerkg.ttl", headers={"If-Unmodified-Since": earlier, "If-Match": etag}) as matched:
+        assert (matched.status_code, matched.data) == (200, body)
+    with client.get("/org/miit", headers={"If-Unmodified-Since": earlier}) as page:
+        assert page.status_code == 200 and "Last-Modified" not in page.headers
+
+
 @pytest.mark.parametrize("path", ["/dumps/makerkg.ttl", "/org/miit"])
 def test_if_none_match_is_read_once_if_match_has_passed(client: FlaskClient, path: str) -> None:
     """RFC 9110 (13.2.2): both matching is a 304 (Werkzeug's reading made it a 412, then a 200 with the whole file)."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, request
 from flask_compress import Compress
 from flask_cors import CORS
-from werkzeug.http import parse_etags
+from werkzeug.http import parse_date, parse_etags
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from makerkg.config import Settings, ip_address, load
@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.register_blueprint(maps.bp)
     app.register_blueprint(vendor.bp)
     app.register_blueprint(pages.bp)  # last: its catch-all route serves every other path under the base
-    app.after_request(_if_match)  # before _etag is registered, so that it runs after it: it reads the ETag
+    app.after_request(_preconditions)  # before _etag is registered, so that it runs after it: it reads the ETag
     app.after_request(_etag)
     app.after_request(public.add_vary)
     app.after_request(_cache_control)
@@ -195,13 +195,28 @@ def _template_globals() -> dict[str, str]:
     return {"build_id": get_engine().snapshot().build.info.id}
 
 
-def _if_match(response: Response) -> Response:
-    """``If-Match`` on GET and HEAD (RFC 9110, 13.1.1): the answer when the representation has one of the ETags given
-    (strong comparison), or ``*`` and there is one; else a 412 without it. Werkzeug's file responses read it the
-    other way round (``*`` and a mismatch both gave 412, with the whole file), and other answers ignored it."""
+def _preconditions(response: Response) -> Response:
+    """``If-Match`` and ``If-Unmodified-Since`` on GET and HEAD (RFC 9110, 13.1.1, 13.1.4 and 13.2.2).
+
+    If-Match: the answer when the representation has one of the ETags given (strong comparison), or ``*`` and there
+    is one; else a 412 without it. Werkzeug's file answers read it the other way round (``*`` and a mismatch both
+    gave 412, with the whole file), and other answers ignored it. Without If-Match, a valid If-Unmodified-Since
+    earlier than the answer's Last-Modified (a dump's) is a 412: a client resuming a download asks so that it never
+    joins parts of two files; Werkzeug ignored it."""
     given = request.headers.get("If-Match")
-    if given is None or request.method not in ("GET", "HEAD") or response.status_code not in (200, 206, 412):
+    if request.method not in ("GET", "HEAD") or response.status_code not in (200, 206, 412):
         return response
+    if given is None:
+        since = parse_date(request.headers.get("If-Unmodified-Since"))
+        modified = response.last_modified
+        if since is None or modified is None or modified <= since:
+            return response
+        response.close()
+        return errors.problem(
+            412,
+            f"If-Unmodified-Since: this representation was last modified later, at {response.headers['Last-Modified']}",
+            parameter="If-Unmodified-Since",
+        )
     etag, weak = response.get_etag()
     conditions = parse_etags(given)
     if conditions.star_tag or (etag is not None and not weak and conditions.contains(etag)):
