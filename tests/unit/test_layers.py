@@ -112,3 +112,10 @@ def test_a_web_process_on_its_own_store_loads_no_http_client() -> None:
     loaded = _loaded_after("import makerkg.web.wsgi, makerkg.web.app, makerkg.web.engine")
     assert "makerkg.web.app" in loaded
     assert [m for m in loaded if m.startswith(("requests", "urllib3", "makerkg.store.remote"))] == []
+
+
+def test_a_query_workers_loader_imports_no_build_writer() -> None:
+    """The loader (one per web process, one more for the store's check) imports ``makerkg.store.worker``; the
+    machinery that writes a build (``store.build``: dumps, the store's bulk load) and the settings are not its."""
+    loaded = _loaded_after("import makerkg.store.worker")
+    assert [m for m in loaded if m.startswith(("makerkg.store.build", "makerkg.store.dumps", "makerkg.config"))] == []

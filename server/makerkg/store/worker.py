@@ -42,9 +42,12 @@ from dataclasses import dataclass
 from multiprocessing import reduction
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from makerkg.config import Settings
 from makerkg.store.layout import Build
+
+if TYPE_CHECKING:  # the loader imports this module, and starts sooner without the settings' module
+    from makerkg.config import Settings
 
 log = logging.getLogger(__name__)
 
