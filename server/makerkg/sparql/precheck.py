@@ -10,11 +10,12 @@ The scan is a second reading of the text, so it is made conservative wherever it
 - Oxigraph expands ``\\u``/``\\U`` escapes inside strings and IRIs only; SPARQL 1.1 (19.2) expands them over the
   whole text first. A text holding such escapes is scanned both ways and refused where the two readings disagree
   on its form, or where either finds SERVICE.
-- Only strings, IRIs (with their ``\\u`` escapes), comments, variable names, the local part of prefixed names and
-  the escapes they may hold (``ex:a\\'b``: the quote is part of the name, not a string) are read as opaque; wherever
-  the scan is unsure of a token's end it reads on as query text, so that more, never less, is checked. Any run of
-  letters ``service`` outside those spans counts as the keyword: Oxigraph reads ``SERVICEx:y {…}`` as
-  ``SERVICE x:y {…}``, so a word boundary proves nothing.
+- Only strings, IRIs (with their ``\\u`` escapes), comments, variable names, the local part of prefixed names with
+  the escapes and ``%hh`` they may hold (``ex:a\\'b``: the quote is part of the name, not a string) are read as
+  opaque (as the engine reads a local part: as long as it goes, dots inside it, ``x:a.SERVICE<…>{…}`` a name and
+  no SERVICE). Wherever the scan is unsure of a token's end it reads on as query text, so that more, never less,
+  is checked. Any run of letters ``service`` outside those spans counts as the keyword: Oxigraph reads
+  ``SERVICEx:y {…}`` as ``SERVICE x:y {…}``, so a word boundary proves nothing.
 The worker processes cannot open network connections in any case (see ``store/sandbox.py``): this check gives the
 clear refusal, the sandbox the guarantee.
 
@@ -69,7 +70,8 @@ _TOKENS = re.compile(
     | (?P<unclosed>\"\"\"|'''|"|')
     | (?P<iri><(?:[^<>"{}|^`\\\x00-\x20]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})*+>)
     | (?P<var>[?$][^\W]++)
-    | (?P<local>(?<=:)[^\W]++(?:-[^\W]++)*+)
+    | (?P<local>(?<=:)(?:[^\W]|:|%[0-9A-Fa-f]{2}|\\[_~.\-!$&'()*+,;=/?\#@%])
+                (?:\.*+(?:[^\W]|[-:]|%[0-9A-Fa-f]{2}|\\[_~.\-!$&'()*+,;=/?\#@%]))*+)  # PN_LOCAL: no "." at its end
     | (?P<escape>\\[_~.\-!$&'()*+,;=/?\#@%])
     | (?P<word>[^\W\d]++)
     | (?P<open>[({\[])
