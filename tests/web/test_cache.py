@@ -59,6 +59,21 @@ def test_a_posted_query_is_kept_by_its_text(app: Flask) -> None:
     assert second.headers["Cache-Status"] == "makerkg; hit" and second.get_data() == first.get_data()
 
 
+@pytest.mark.parametrize("call", ["NOW()", "RAND()", "UUID()", "struuid()"])
+def test_an_answer_of_the_run_s_own_values_is_never_kept(app: Flask, call: str) -> None:
+    """NOW() is the run's time, RAND(), UUID() and STRUUID() new at each call (SPARQL 1.1, 17.4): such an answer is
+    kept by no cache (``no-store``, no ETag), and the same text asked again is run again."""
+    client = app.test_client()
+    query = f"SELECT ?v WHERE {{ BIND({call} AS ?v) }}"
+    first, second = get(client, query, JSON), get(client, query, JSON)
+    for status, headers, _ in (first, second):
+        assert status == 200 and headers["Cache-Control"] == "no-store" and "ETag" not in headers
+        assert "Cache-Status" not in headers  # neither a hit nor stored
+    assert first[2] != second[2]
+    post = {"data": query.encode(), "headers": {**JSON, "Content-Type": "application/sparql-query"}}
+    assert client.post("/sparql", **post).get_data() != client.post("/sparql", **post).get_data()  # type: ignore[arg-type]
+
+
 def test_a_conditional_request_on_a_kept_answer_is_a_304(app: Flask) -> None:
     client = app.test_client()
     _, headers, _ = get(client, QUERY, JSON)

@@ -55,6 +55,7 @@ class Prechecked:
     form: str | None  # None: no query form where one belongs (the engine will report the syntax error)
     depth: int
     operators: int
+    volatile: bool = False  # it calls NOW(), RAND(), UUID() or STRUUID(): two runs may answer differently
 
 
 # Oxigraph's reading: whitespace is space, tab, CR, LF; a comment ends at CR or LF; strings and IRIs may hold
@@ -84,6 +85,9 @@ _TOKENS = re.compile(
 )
 _SERVICE = re.compile(r"service", re.IGNORECASE)
 _NESTING_WORDS = frozenset({"UNION", "OPTIONAL", "MINUS"})
+# functions whose value is the run's own (SPARQL 1.1, 17.4.5.1 and 17.4.2.12-13): an answer calling them is never
+# reused (any word so spelt counts, outside the opaque tokens: a prefix rand: too, which costs only a cache miss)
+_VOLATILE = frozenset({"NOW", "RAND", "UUID", "STRUUID"})
 _ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
 
 
@@ -92,6 +96,7 @@ class _Reading:
     form: str | None = None
     update: bool = False
     service: bool = False
+    volatile: bool = False
     depth: int = 0
     operators: int = 0
 
@@ -131,6 +136,8 @@ def _read(text: str, max_operators: int, strict: bool) -> _Reading:
                 reading.update = True
         if kind == "word" and token.upper() in _NESTING_WORDS:
             reading.operators += 1
+        elif kind == "word" and token.upper() in _VOLATILE:
+            reading.volatile = True
         elif kind == "open":
             depth += 1
             reading.depth = max(reading.depth, depth)
@@ -210,7 +217,7 @@ def precheck(text: str, max_depth: int = MAX_DEPTH, max_operators: int = MAX_OPE
             "use IN ( … ) or VALUES for long lists"
         )
     # no form: not a query; the engine's parser says where and why, and the worker refuses it if it runs
-    return Prechecked(text, forms.pop(), depth, operators)
+    return Prechecked(text, forms.pop(), depth, operators, volatile=any(r.volatile for r in readings))
 
 
 @dataclass(frozen=True)

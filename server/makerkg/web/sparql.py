@@ -28,6 +28,7 @@ from makerkg.sparql.protocol import parse_query_string, parse_request
 from makerkg.store.query import Job, Reply
 from makerkg.web import cache
 from makerkg.web.engine import Snapshot, get_engine
+from makerkg.web.ops import NO_STORE
 from makerkg.web.public import external_url
 
 bp = Blueprint("sparql", __name__)
@@ -113,6 +114,8 @@ def endpoint() -> WerkzeugResponse:
         snapshot.pool.execute(replace(job, check_only=True, media_type=(RDF_OFFERS if graph else RESULT_OFFERS)[0]))
         raise  # a syntax error is told first (the client's Accept may be for problem reports only)
     response = respond(snapshot.pool.execute(replace(job, media_type=media)))
+    if checked.volatile:  # its answer is this run's: kept by no cache, this server's or another (no ETag either)
+        response.headers["Cache-Control"] = NO_STORE
     if request.method != "POST" and parsed.format is None:  # the URL that gives this format whatever the Accept
         name = by_media_type(media, [Kind.GRAPH if graph else Kind.RESULTS]).name
         location = content_location(name)
