@@ -6,7 +6,6 @@ status to answer; Oxigraph's HTTP server is the reference for the details the re
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,9 +22,6 @@ SPARQL_UPDATE = "application/sparql-update"
 READ_ONLY = "this endpoint is read-only: SPARQL Update is not accepted"
 MAX_FORM_FIELDS = 1000
 GRAPH_PARAMETERS = ("default-graph-uri", "named-graph-uri")
-
-# RFC 3987 excludes controls, space and these from IRIs; a scheme and a host are required besides.
-_HTTP_IRI = re.compile(r"https?://[^\x00-\x20\x7f<>\"{}|\\^`]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -95,10 +91,10 @@ def _request(queries: Sequence[str], params: Mapping[str, Sequence[str]], *, req
 
 
 def _graphs(parameter: str, values: Sequence[str]) -> tuple[str, ...]:
-    """The distinct graph IRIs of one parameter, in order; raises ProtocolError for one that is not http(s)."""
+    """The distinct graph IRIs of one parameter, in order; raises ProtocolError for one that is not an IRI."""
     for value in values:
-        if not is_http_iri(value):
-            raise ProtocolError(400, parameter, f"{_shown(value)} is not an absolute http(s) IRI")
+        if not is_graph_iri(value):
+            raise ProtocolError(400, parameter, f"{_shown(value)} is not an absolute IRI")
     return tuple(dict.fromkeys(values))
 
 
@@ -170,22 +166,23 @@ def _check_decoded(parameter: str, value: str) -> None:
         raise ProtocolError(400, parameter, f"not valid UTF-8 at byte {offset} of the percent-decoded value") from err
 
 
-def is_http_iri(value: str) -> bool:
-    """Whether the value is an absolute http(s) IRI with a host, which the engine reads as one (a stray ``%``,
-    say, it does not: a graph so named would stop the query worker that was given it).
+def is_graph_iri(value: str) -> bool:
+    """Whether the value can name a graph: an absolute IRI (RFC 3987) as the engine reads one, of any scheme, with a
+    host if it is an http(s) IRI. The engine's reading decides: a graph so named that it could not read (a stray
+    ``%``, say) stopped the query worker that was given it.
 
-    >>> is_http_iri("https://example.org/graph"), is_http_iri("urn:x:g"), is_http_iri("http:///g")
-    (True, False, False)
-    >>> is_http_iri("http://example.org/%zz")
-    False
+    >>> is_graph_iri("https://example.org/graph"), is_graph_iri("urn:x:g"), is_graph_iri("http:///g")
+    (True, True, False)
+    >>> is_graph_iri("http://example.org/%zz"), is_graph_iri("graph/8"), is_graph_iri("urn:x y")
+    (False, False, False)
     """
-    if _HTTP_IRI.fullmatch(value) is None:
-        return False
     try:
         ox.NamedNode(value)
-        return urllib.parse.urlsplit(value).hostname is not None
-    except ValueError:  # e.g. an unclosed IPv6 literal, or a percent sign without two hexadecimal digits
+        if value.split(":", 1)[0].lower() in ("http", "https"):
+            return urllib.parse.urlsplit(value).hostname is not None
+    except ValueError:  # not an absolute IRI; an unclosed IPv6 literal
         return False
+    return True
 
 
 def pick_format(values: Sequence[str]) -> str | None:

@@ -22,7 +22,7 @@ from makerkg.errors import ProtocolError, UsageError
 from makerkg.formats import GRAPH_FORMATS, TRIPLE_FORMATS, Format, Kind, by_media_type
 from makerkg.iris import GraphKind
 from makerkg.sparql.negotiate import negotiate
-from makerkg.sparql.protocol import is_http_iri, parse_query_string, pick_format
+from makerkg.sparql.protocol import is_graph_iri, parse_query_string, pick_format
 from makerkg.store.dumps import listing
 from makerkg.store.graphs import serialise, statements
 from makerkg.web.dumps import ignore_unservable_range, void
@@ -58,8 +58,8 @@ def graph_parameter(args: Mapping[str, Sequence[str]], graphs: frozenset[str]) -
         return None
     if len(named) > 1:
         raise UsageError("graph", "given more than once")
-    if not is_http_iri(named[0]):
-        raise UsageError("graph", f"{named[0][:80]!r} is not an absolute http(s) IRI")
+    if not is_graph_iri(named[0]):
+        raise UsageError("graph", f"{named[0][:80]!r} is not an absolute IRI")
     if named[0] not in graphs:
         listed = ", ".join(sorted(graphs))
         raise ProtocolError(404, "graph", f"no graph {named[0][:200]} in this dataset; its named graphs are {listed}")
