@@ -6,6 +6,7 @@ import ipaddress
 import os
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -154,8 +155,8 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
         except ValueError as err:
             raise UsageError(name, f"expected {_KINDS[type(default)]}, found {raw!r}") from err
     result = replace(settings, **changes)
-    if not result.base.endswith("/") or not result.base.startswith(("http://", "https://")):
-        raise UsageError("base", f"an http(s) IRI ending with '/' is needed, found {result.base!r}")
+    if not _base_iri(result.base):
+        raise UsageError("base", f"an http(s) IRI with a host, ending with '/', is needed, found {result.base!r}")
     if result.shacl_engine not in SHACL_ENGINES:
         raise UsageError("shacl_engine", f"one of {', '.join(SHACL_ENGINES)}, found {result.shacl_engine!r}")
     if result.engine not in ("auto", "memory", "disk"):
@@ -179,10 +180,10 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
     for name, allowed in (("proxy", PROXIES), ("access_log_format", ACCESS_LOG_FORMATS)):
         if getattr(result, name) not in allowed:
             raise UsageError(name, f"one of {', '.join(allowed)}, found {getattr(result, name)!r}")
-    if result.public_url and (
-        not result.public_url.startswith(("http://", "https://")) or not result.public_url.endswith("/")
-    ):
-        raise UsageError("public_url", f"an http(s) URL ending with '/' is needed, found {result.public_url!r}")
+    if result.public_url and not _base_iri(result.public_url):
+        raise UsageError(
+            "public_url", f"an http(s) URL with a host, ending with '/', is needed, found {result.public_url!r}"
+        )
     try:
         networks(result.metrics_from)
     except ValueError as err:
@@ -190,6 +191,27 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
     if not _HOST.fullmatch(result.host):
         raise UsageError("host", f"an IP address or a host name is needed, found {result.host!r}")
     return result
+
+
+# what an IRI never holds unencoded (RFC 3987: controls, space, <>"{}|\^`), and a "%" not starting a %hh
+_NOT_IN_IRI = re.compile(r'[\x00-\x20\x7f<>"{}|\\^`]|%(?![0-9A-Fa-f]{2})')
+
+
+def _base_iri(base: str) -> bool:
+    """Whether ``base`` can be the base of every IRI of the graph (or of the server's links): an http(s) IRI with a
+    host, ending with ``/``.
+
+    >>> _base_iri("https://w3id.org/makerkg/"), _base_iri("http://[::1]:8000/kg/")
+    (True, True)
+    >>> _base_iri("http://ex.org/kg"), _base_iri("http:///kg/"), _base_iri("http://ex.org/a b/"), _base_iri("http://e/%zz/")
+    (False, False, False, False)
+    """
+    if not base.startswith(("http://", "https://")) or not base.endswith("/") or _NOT_IN_IRI.search(base):
+        return False
+    try:
+        return bool(urllib.parse.urlsplit(base).hostname)
+    except ValueError:  # e.g. an unclosed IPv6 literal
+        return False
 
 
 def ip_address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
