@@ -321,7 +321,13 @@ def test_cors_and_etag(server: Server) -> None:
         },
     )
     assert status == 200 and headers["Access-Control-Allow-Origin"] == "*"
-    assert "POST" in headers["Access-Control-Allow-Methods"]
+    # the resource's own methods, as its Allow says; no body, so no media type and no content coding
+    assert headers["Access-Control-Allow-Methods"] == "GET, HEAD, OPTIONS, POST"
+    assert "Content-Type" not in headers and "Content-Encoding" not in headers
+    preflight = {"Origin": "https://example.org", "Access-Control-Request-Method": "PUT", "Accept-Encoding": "br"}
+    status, headers, body = http(server, "/store?default", method="OPTIONS", headers=preflight)
+    assert (status, body) == (200, b"") and headers["Access-Control-Allow-Methods"] == "GET, HEAD, OPTIONS"
+    assert "Content-Type" not in headers and "Content-Encoding" not in headers
     path = "/api/queries/provinces-without-regional?edition=8"
     status, headers, _ = http(server, path, headers={"Origin": "https://example.org"})
     assert status == 200 and headers["Access-Control-Allow-Origin"] == "*"

@@ -117,6 +117,21 @@ def test_a_bad_listing_parameter_is_a_400_naming_it(client: FlaskClient, query: 
     assert response.get_json()["parameter"] == parameter
 
 
+def test_a_bad_edition_is_told_with_an_edition_of_the_build_as_example(client: FlaskClient) -> None:
+    """The listings' default edition is 0 ("every edition"), which is no example of an edition to give."""
+    response = client.get("/org/?edition=abc")
+    assert response.get_data(as_text=True) == (
+        "400 Bad Request: edition: expected an edition ordinal (a whole number such as 11), found 'abc'\n"
+    )
+
+
+def test_an_unknown_named_query_is_a_404(client: FlaskClient) -> None:
+    response = client.get("/api/queries/nope", headers={"Accept": "application/problem+json"})
+    assert response.status_code == 404
+    assert response.get_json()["parameter"] == "name"
+    assert response.get_json()["detail"] == "name: no named query 'nope'; see /api/queries"
+
+
 def test_the_listing_page_links_every_resource_and_sorts_by_its_columns(client: FlaskClient) -> None:
     response = client.get("/track/", headers={"Accept": FIREFOX})
     assert response.status_code == 200 and response.content_type == "text/html; charset=utf-8"

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 
 from makerkg import __version__
-from makerkg.errors import UsageError
+from makerkg.errors import ProtocolError, UsageError
 from makerkg.namespaces import PREFIXES
 from makerkg.queries import EDITION_DEFAULTS, TYPES, NamedQuery, Parameter, bind_parameters, bound_text, edition_default
 from makerkg.sparql.negotiate import negotiate
@@ -64,7 +64,7 @@ def run(name: str) -> Response:
     engine = get_engine()
     query = engine.queries.get(name)
     if query is None:
-        raise UsageError("name", f"no named query {name!r}; see {url_for('api.listing')}")
+        raise ProtocolError(404, "name", f"no named query {name!r}; see {url_for('api.listing')}")
     params = {k: v for k, v in request.args.items() if k not in ("format", "bom")}
     for key in request.args:
         if len(request.args.getlist(key)) > 1:

@@ -51,11 +51,30 @@ COMPRESSED = sorted(
 MAX_AGE = 300  # seconds an answer may be reused without asking: a build changes only when one is published
 
 
+class _App(Flask):
+    def make_default_options_response(self) -> Response:
+        """An answer to OPTIONS has no body, and so no media type (Flask's said text/html, and a client accepting
+        brotli got a body of one byte: an empty one, compressed)."""
+        response = super().make_default_options_response()
+        del response.headers["Content-Type"]
+        return response
+
+
+def _preflight_methods(response: Response) -> Response:
+    """A CORS preflight names the methods the resource answers, as its ``Allow`` does (flask-cors named every
+    method, PUT and DELETE too, which are 405 here)."""
+    preflight = "Access-Control-Allow-Methods" in response.headers
+    if request.method == "OPTIONS" and preflight and "Allow" in response.headers:
+        methods = sorted(m.strip() for m in response.headers["Allow"].split(","))
+        response.headers["Access-Control-Allow-Methods"] = ", ".join(methods)
+    return response
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
     """An app serving the current build under ``settings.out`` (through ``engine``, when one was made already, so
     that its first query worker started while this module loaded); raises StoreMissing when there is no build."""
     settings = settings or load()
-    app = Flask(__name__)
+    app = _App(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
@@ -63,6 +82,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.before_request(_request_names_a_host)  # first: the cache's key and the links read the host
     app.before_request(_body_not_encoded)
     answers = cache.register(app, settings)  # first: what it keeps is the answer as it finally leaves
+    app.after_request(_preflight_methods)  # before CORS registers its own: Flask runs them last first
     # read routes answer any origin, without credentials; preflight requests are answered for POST queries
     CORS(app, origins="*", send_wildcard=True, supports_credentials=False, expose_headers=EXPOSED, max_age=86400)
     errors.register(app)

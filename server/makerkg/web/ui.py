@@ -202,7 +202,8 @@ def edition_parameter(name: str, default: int, editions: Sequence[int]) -> int:
         raise UsageError(name, "given more than once")
     value = values[0].strip()
     if not value.isascii() or not value.isdigit() or len(value) > 6:
-        raise UsageError(name, f"expected an edition ordinal (a whole number such as {default}), found {values[0]!r}")
+        example = editions[-1] if editions else default  # the default may be 0, "every edition", which is none
+        raise UsageError(name, f"expected an edition ordinal (a whole number such as {example}), found {values[0]!r}")
     if int(value) not in editions:
         known = ", ".join(str(e) for e in editions)
         raise UsageError(name, f"no edition {int(value)} in this build (editions: {known})")
