@@ -336,8 +336,13 @@ def test_the_sitemap_names_every_page(client: FlaskClient) -> None:
     urls = [loc.text for loc in root.findall("s:url/s:loc", ns)]
     assert len(urls) == len(set(urls))
     for expected in ("", "org/", "compare", "org/miit", "place/330100", "track/visual-intelligence", "edition/11",
-                     "edition/11/regional/320000", "source/plan-11.txt", "org-kind/ministry"):  # fmt: skip
+                     "edition/11/regional/320000", "source/plan-11.txt", "org-kind/ministry", "dataset",
+                     "graph/edition/8", "graph/edition/11", "graph/reference", "graph/ontology"):  # fmt: skip
         assert BASE + expected in urls
+    for url in urls:  # each answers, here or under the base (the dataset's and the graphs' pages are VoID's)
+        assert (
+            client.get((url or "").removeprefix(BASE.rstrip("/")), headers={"Accept": "text/html"}).status_code == 200
+        )
     assert not any("#" in (u or "") for u in urls)
     contests = [u for u in urls if (u or "").startswith(BASE + "edition/") and (u or "").count("/") > 5]
     assert len(contests) == ALL_CONTESTS

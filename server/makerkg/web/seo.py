@@ -69,7 +69,9 @@ def addresses(snapshot: Snapshot) -> list[str]:
         f'&& !CONTAINS(STR(?s), "#")) }} ORDER BY ?s',
         max_rows=10_000_000,
     )
-    pages = [base + p for p in PAGES]
+    # the dataset's page and its named graphs' pages are described by the VoID, not by the graph
+    named = sorted(g for g in snapshot.graphs if g.startswith(base))
+    pages = [*(base + p for p in PAGES), snapshot.layout.dataset(), *named]
     return pages + [s for s in (value(r, "s") for r in found) if s not in pages]
 
 
