@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import urllib.parse
 from collections.abc import Iterator
 
@@ -159,6 +161,34 @@ def test_answers_are_compressed_when_the_client_asks(app: Flask, coding: str, de
     assert headers["Content-Encoding"] == coding and "Accept-Encoding" in headers["Vary"]
     assert decode(body) == plain  # type: ignore[operator]
     assert len(body) < len(plain) / 3
+
+
+@pytest.mark.parametrize("path", ["/org/miit", "/sparql?query=" + urllib.parse.quote(QUERY), "/store?default"])
+def test_each_content_coding_is_a_representation_with_its_own_etag(app: Flask, path: str) -> None:
+    """RFC 9110 (8.8.3): a strong ETag names one representation, and a compressed answer is another one; each
+    answers its own ETag with a 304 (pages and query answers had the same ETag in every coding)."""
+    client = app.test_client()
+    etags, accept = {}, JSON if path.startswith("/sparql") else {}
+    for coding in ("identity", "br", "gzip"):
+        with client.get(path, headers={**accept, "Accept-Encoding": coding}) as response:
+            assert response.status_code == 200 and response.get_data()
+            etags[coding] = response.headers["ETag"]
+        with client.get(path, headers={**accept, "Accept-Encoding": coding, "If-None-Match": etags[coding]}) as again:
+            assert again.status_code == 304, coding
+    assert etags["br"] == etags["identity"][:-1] + ':br"' and etags["gzip"] == etags["identity"][:-1] + ':gzip"'
+
+
+def test_a_dump_s_digest_is_sent_only_for_the_file_as_it_is(app: Flask) -> None:
+    """Repr-Digest is the SHA-256 of the representation as sent (RFC 9530, 3): of the file when it is sent as it is,
+    none when it is sent in a content coding (it was the file's, under Content-Encoding: br)."""
+    client = app.test_client()
+    with client.get("/dumps/makerkg.nt") as plain:
+        digest = plain.headers["Repr-Digest"]
+        assert digest == f"sha-256=:{base64.b64encode(hashlib.sha256(plain.get_data()).digest()).decode()}:"
+    with client.get("/dumps/makerkg.nt", headers={"Accept-Encoding": "br"}) as packed:
+        assert brotli.decompress(packed.get_data()) == plain.get_data()
+        assert packed.headers["Content-Encoding"] == "br" and "Repr-Digest" not in packed.headers
+        assert packed.headers["ETag"].endswith(':br"')
 
 
 def test_the_editor_script_is_sent_compressed(app: Flask) -> None:

@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # after the ETag and before the answer cache keeps the answer: compressed once, answered compressed
     app.config.update(COMPRESS_MIMETYPES=COMPRESSED, COMPRESS_MIN_SIZE=1024, COMPRESS_ALGORITHM=["br", "gzip"])
     Compress(app)
+    app.after_request(_close_streamed_source)  # after Compress: runs before it
     app.context_processor(_template_globals)
     hops = settings.trusted_proxies
     if hops:
@@ -251,12 +252,34 @@ def _preconditions(response: Response) -> Response:
     return errors.problem(412, "If-Match: the representation here has another ETag (or none)", parameter="If-Match")
 
 
+def _close_streamed_source(response: Response) -> Response:
+    """Close a streamed answer's source (a dump's file, a query's parts) when the answer is closed, even once
+    flask-compress has put a compressing stream in its place: it never closes what it reads, and a dump sent in br
+    kept its file open until the answer was collected."""
+    close = getattr(response.response, "close", None)
+    if response.is_streamed and callable(close):
+        response.call_on_close(close)
+    return response
+
+
 def _etag(response: Response) -> Response:
     """An ETag derived from the build and the representation: data change only when a build is published. A streamed
-    answer has none (a query's later parts may still fail), unless its view set one."""
+    answer has none (a query's later parts may still fail), unless its view set one.
+
+    It runs after compression: an answer in a content coding is another representation, with a strong ETag of its
+    own (RFC 9110, 8.8.3: ``…:br``, as flask-compress marks the ETags views set), and no ``Repr-Digest``, which a
+    dump carries of its file as it is (RFC 9530, 3: the digest would have to be of the coded bytes)."""
+    coding = response.headers.get("Content-Encoding")
+    if coding is not None:
+        del response.headers["Repr-Digest"]
     fresh = ops.NO_STORE in (response.headers.get("Cache-Control") or "")  # computed at each request
     if request.method in ("GET", "HEAD") and response.status_code == 200 and not response.is_streamed and not fresh:
-        response.set_etag(representation_etag(get_engine().snapshot(), response.content_type or ""))
+        etag = representation_etag(get_engine().snapshot(), response.content_type or "")
+        response.set_etag(f"{etag}:{coding}" if coding else etag)
         if "If-None-Match" in request.headers:
             response.make_conditional(request)
+    elif coding is not None:
+        given, weak = response.get_etag()  # a view's own
+        if given is not None and not weak and not given.endswith(f":{coding}"):
+            response.set_etag(f"{given}:{coding}")
     return response
