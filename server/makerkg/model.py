@@ -180,6 +180,8 @@ class BuildSummary:
     unresolved: tuple[str, ...]  # file:line: the printed name, for each name no reference row knows
     quads: int
     statistics: Statistics | None = None  # counted once the store is written
+    # names of the graph's places that name several places by the linker's rules: normal form → place ids
+    shared_place_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, raw: dict[str, object]) -> BuildSummary:
@@ -194,11 +196,13 @@ class BuildSummary:
         contests = values.pop("contests")
         unresolved = values.pop("unresolved")
         statistics = values.pop("statistics", None)
-        if not isinstance(contests, dict) or not isinstance(unresolved, list):
-            raise TypeError("contests and unresolved")
+        shared = values.pop("shared_place_names", {})  # absent from builds made before it was recorded
+        if not isinstance(contests, dict) or not isinstance(unresolved, list) or not isinstance(shared, dict):
+            raise TypeError("contests, unresolved and shared_place_names")
         return cls(
             contests={int(k): dict(v) for k, v in contests.items()},
             unresolved=tuple(str(u) for u in unresolved),
             statistics=Statistics(**statistics) if isinstance(statistics, dict) else None,
+            shared_place_names={str(k): tuple(str(i) for i in v) for k, v in shared.items()},
             **values,  # type: ignore[arg-type]
         )

@@ -157,4 +157,5 @@ def summarise(sources: Sources, links: Links, quads: int) -> BuildSummary:
         tracks=len(tracks),
         unresolved=tuple(str(u) for u in links.unresolved),
         quads=quads,
+        shared_place_names=links.shared_place_names,
     )

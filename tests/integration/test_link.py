@@ -156,6 +156,18 @@ def test_resolution_counts() -> None:
         "重庆市两江新区": "hierarchy",
     }
     assert links.unresolved == ()
+    # the names of the places in use that name several places by the same rules: what reconciliation must not match
+    assert links.shared_place_names == {
+        "朝阳": (
+            "110105",
+            "211300",
+            "211321",
+            "220104",
+        ),  # 北京市朝阳区 is in use; 辽宁省朝阳市, its 朝阳县, 长春市朝阳区
+        "朝阳区": ("110105", "220104"),
+        "滨海": ("120116", "320922"),  # 天津市滨海新区, 江苏省盐城市滨海县
+        "长沙": ("430100", "430121"),  # 长沙市, 长沙县
+    }
 
 
 def test_reference_tables_are_checked(tmp_path: Path) -> None:

@@ -239,6 +239,27 @@ def test_names_the_build_resolves_reconcile_with_a_match(
     assert {"id": "name_exact", "value": True} in candidates[0]["features"]
 
 
+@pytest.mark.parametrize(
+    ("query", "described", "settled"),
+    [
+        ("朝阳", "place/110105", "北京市朝阳区"),
+        ("朝阳区", "place/110105", "北京朝阳区"),
+        ("长沙", "place/430100", "长沙市"),
+    ],
+)
+def test_a_name_that_names_places_the_graph_lacks_is_no_match(
+    client: FlaskClient, query: str, described: str, settled: str
+) -> None:
+    """朝阳 names four divisions by the build's rules, and the linker would take none of them; the graph describes
+    only Beijing's 朝阳区, which is the best candidate but not a match (it was, and OpenRefine takes a match). A form
+    that names one place is a match."""
+    candidates = one(client, {"query": query, "type": "place"})
+    assert candidates[0]["id"] == described and candidates[0]["score"] == 100
+    assert not any(c["match"] for c in candidates)
+    first = one(client, {"query": settled, "type": "place"})[0]
+    assert first["id"] == described and first["match"] is True
+
+
 def test_an_unknown_name_gets_ranked_candidates_without_a_match(client: FlaskClient) -> None:
     candidates = one(client, {"query": "江苏省工信厅", "type": "organization", "limit": 3})
     assert [c["id"] for c in candidates] == ["org/js-gxt", "org/jx-gxt", "org/hl-gxt"]  # 江苏, 江西, 黑龙江 …厅

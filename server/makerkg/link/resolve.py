@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from makerkg.link.reference import PlaceRef, Reference
 from makerkg.model import Contest, Edition, Section
@@ -75,6 +75,9 @@ class Links:
     unresolved: tuple[Unresolved, ...]
     printed_organizations: int  # distinct printed forms
     by_method: dict[str, int] = field(default_factory=dict)
+    # the names of the places in use that name several places by the rules above (normal form → their ids): a
+    # reconciliation service matches none of them, as the linker would not
+    shared_place_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def organization(self, printed: str) -> Match:
         return self.organizations[normalise(printed)]
@@ -109,7 +112,7 @@ def resolve(editions: Sequence[Edition], ref: Reference) -> Links:
     methods: dict[str, int] = defaultdict(int)
     for match in org_links.values():
         methods[match.method] += 1
-    return Links(
+    links = Links(
         organizations=org_links,
         places=place_links,
         tracks=track_links,
@@ -117,6 +120,20 @@ def resolve(editions: Sequence[Edition], ref: Reference) -> Links:
         printed_organizations=len(org_links),
         by_method=dict(sorted(methods.items())),
     )
+    return replace(links, shared_place_names=_shared_names(places, places_in_use(ref, links)))
+
+
+def _shared_names(index: _PlaceIndex, places: Iterable[PlaceRef]) -> dict[str, tuple[str, ...]]:
+    """The names of ``places`` (any tier) that the index finds ambiguous, by normal form, with what they name."""
+    shared: dict[str, tuple[str, ...]] = {}
+    for place in places:
+        for name in (place.name, *place.alt_names, *place.short_names, *place.former_names):
+            key = normalise(name)
+            if key not in shared:
+                match = index.match(key)
+                if match is not None and match.method == "ambiguous":
+                    shared[key] = match.candidates
+    return dict(sorted(shared.items()))
 
 
 def _resolve_all(

@@ -133,6 +133,9 @@ class Catalog:
     editions: tuple[int, ...]
     entities: Mapping[str, Entity]  # by IRI
     labels: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # any labelled IRI: (zh, en)
+    # names that name several places by the build's rules (match key → place ids), though the graph may describe
+    # only one of them: the linker reads all the divisions of its reference table, the graph holds those in use
+    shared_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @cached_property
     def by_kind(self) -> dict[str, list[Entity]]:
@@ -252,6 +255,11 @@ class Catalog:
         if "place" in wanted:
             return [Hit(self.entities[iri], EXACT, Name(text, key, "places", 1.0), True) for iri in self._chain(key)]
         return []
+
+    def names_several(self, text: str) -> tuple[str, ...]:
+        """The ids of the places a text names when it names more than one by the build's rules (``()`` when it
+        does not): 朝阳 names four divisions, though the graph describes only Beijing's."""
+        return self.shared_names.get(match_key(text), ())
 
     def _chain(self, key: str) -> list[str]:
         """The places a key names as a chain of names, the places' own names tried before their other names."""
@@ -472,7 +480,8 @@ def load(snapshot: Snapshot) -> Catalog:
         )
     editions = tuple(snapshot.build.info.editions)
     flat = {iri: (found.get("zh", ""), found.get("en", "")) for iri, found in labels.items()}
-    return Catalog(snapshot.build.info.id, base, editions, entities, flat)
+    shared = {match_key(k): v for k, v in snapshot.build.info.summary.shared_place_names.items()}
+    return Catalog(snapshot.build.info.id, base, editions, entities, flat, shared)
 
 
 class Catalogs:

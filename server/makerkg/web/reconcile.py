@@ -239,7 +239,13 @@ def reconcile(catalog: Catalog, query: Mapping[str, Any], key: str = "q0") -> li
         if better:
             ranked[hit.entity.iri] = Hit(hit.entity, min(hit.score, EXACT - 1), hit.name, False)
     hits = sorted(ranked.values(), key=lambda h: (-h.score, h.entity.kind, len(h.entity.label), h.entity.path))
-    return [_candidate(catalog, h, h.exact and len(exact) == 1) for h in hits[:limit]]
+    # a place name the build reads as naming several places is matched to none of them, as the linker would not,
+    # though the graph describes only one; unless properties narrow the candidates, as a printed province would
+    several = bool(catalog.names_several(text)) and not checks
+    return [
+        _candidate(catalog, h, h.exact and len(exact) == 1 and not (several and h.entity.kind == "place"))
+        for h in hits[:limit]
+    ]
 
 
 def _candidate(catalog: Catalog, hit: Hit, match: bool) -> dict[str, Any]:
