@@ -10,7 +10,7 @@ import re
 
 import pytest
 from flask.testing import FlaskClient
-from rdflib import Dataset, Graph, Literal, URIRef
+from rdflib import RDF, Dataset, Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 from tests.facts import ALL_CONTESTS, ORGANIZATIONS
 from tests.oracle import Oracle
@@ -133,6 +133,21 @@ def test_the_source_document_is_served_as_printed(client: FlaskClient, built: Bu
         URIRef("http://purl.org/dc/terms/identifier"),
         Literal(f"sha256:{digest}"),
     ) in described
+    by_extension = client.get("/source/plan-11.txt.ttl")  # as every resource's description, by an extension
+    assert by_extension.status_code == 200 and by_extension.mimetype == "text/turtle"
+    assert isomorphic(Graph().parse(data=by_extension.data, format="turtle"), described)
+    # its excerpts (#line=a,b), which point at it, are described on its page, as every other #fragment is
+    doc = URIRef(BASE + "source/plan-11.txt")
+    excerpts = set(described.subjects(URIRef("http://purl.org/dc/terms/isPartOf"), doc))
+    assert len(excerpts) == 58 and all(str(e).startswith(f"{doc}#line=") for e in excerpts)
+    mkg = "https://w3id.org/makerkg/ontology#"
+    for excerpt in excerpts:
+        first, last = (
+            described.value(excerpt, URIRef(mkg + "firstLine")),
+            described.value(excerpt, URIRef(mkg + "lastLine")),
+        )
+        assert first is not None and last is not None and str(excerpt).endswith(f"#line={int(first) - 1},{last}")
+        assert len(set(described.objects(excerpt, RDF.type))) == 2
 
 
 @pytest.mark.parametrize(

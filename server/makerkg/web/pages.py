@@ -97,7 +97,9 @@ def resource(path: str) -> WerkzeugResponse:
     base = snapshot.build.info.base
     extension = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
     forced = EXTENSIONS.get(extension)
-    if forced and not path.startswith("source/"):
+    # a source document's name has an extension of its own (plan-08.txt): one more names a format of its description
+    # (plan-08.txt.ttl), unless a source is so named
+    if forced and not (path.startswith("source/") and _source_file(snapshot, path.removeprefix("source/"))):
         path = path[: -len(extension) - 1]
     if not _SAFE_PATH.fullmatch(path) or ".." in path.split("/"):
         abort(404)
@@ -133,12 +135,14 @@ def resource(path: str) -> WerkzeugResponse:
 
 
 def _rdf(snapshot: Snapshot, iri: str, media: str) -> Response:
-    """The resource's description: its triples, those of its own #fragments, and the triples that point at it."""
+    """The resource's description: its triples, those of its own #fragments (linked from it, or to it: a plan's
+    excerpts point at their plan), and the triples that point at it."""
     node = _node(iri)
     query = (
         f"CONSTRUCT {{ {node} ?p ?o . ?part ?pp ?po . ?s ?sp {node} }} WHERE {{ "
         f"{{ {node} ?p ?o }} UNION "
-        f'{{ {node} ?link ?part . FILTER(isIRI(?part) && STRSTARTS(STR(?part), CONCAT(STR({node}), "#"))) '
+        f"{{ {{ {node} ?link ?part }} UNION {{ ?part ?link {node} }} "
+        f'FILTER(isIRI(?part) && STRSTARTS(STR(?part), CONCAT(STR({node}), "#"))) '
         f"?part ?pp ?po }} UNION {{ ?s ?sp {node} }} }}"
     )
     settings = get_engine().settings
