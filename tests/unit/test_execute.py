@@ -81,6 +81,36 @@ def test_an_undeclared_prefix_is_named(store: ox.Store) -> None:
 
 
 @pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        pytest.param(
+            "SELECT (SUM(?r) AS ?sum) (?sum / 3 AS ?x) WHERE { ?s ?p ?r }",
+            "SPARQL syntax error at line 1, column 61: the SELECT contains an expression with a variable that is unbound",
+            id="the parser's own reason, not a list of tokens",
+        ),
+        pytest.param(
+            "# hi",
+            "SPARQL syntax error at line 1, column 5: found the end of the text, expected more text",
+            id="the end of the text after a comment, not the comment's last word",
+        ),
+        pytest.param(
+            "SELEC * {}", "SPARQL syntax error at line 1, column 10: found '}', expected CONSTRUCT", id="a token"
+        ),
+        pytest.param(
+            "SELECT * WHERE { ?s ?p ?o } LIMIT lots",
+            "SPARQL syntax error at line 1, column 35: found 'lots', expected HAVING, OFFSET, OPTIONAL, VALUES or a name or "
+            "number",
+            id="a position inside a word shows the word",
+        ),
+    ],
+)
+def test_syntax_errors_say_what_was_found_and_why(store: ox.Store, query: str, message: str) -> None:
+    with pytest.raises(QuerySyntaxError) as caught:
+        evaluate(store, job(query))
+    assert caught.value.message == message
+
+
+@pytest.mark.parametrize(
     ("query", "graphs", "count"),
     [
         pytest.param(f"SELECT * FROM <{G1}> {{ ?s ?p ?o }}", {}, 50, id="FROM a graph of the dataset"),

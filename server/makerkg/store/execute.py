@@ -364,12 +364,23 @@ def syntax_message(message: str, query: str) -> str:
         return f"{where}: the prefix {prefix}: is not declared (declare it with PREFIX {prefix}: <…>)"
     if "IRI parsing failed" in rest:
         return f"{where}: not a valid IRI"
-    word_start = re.search(r"\w*$", before)  # a position inside a word shows the whole word
-    after = (word_start.group() if word_start else "") + after
-    found = re.match(r"\w{1,30}|\S", after.lstrip())
+    sentence = next((item for item in rest.removeprefix("one of ").split(", ") if _SENTENCE.fullmatch(item)), None)
+    if sentence is not None:  # the parser's own reason (an unbound variable in a SELECT expression, say)
+        return f"{where}: {sentence[0].lower()}{sentence[1:]}"
+    rest_of_text = "\n".join([after, *lines[line:]])
+    if not rest_of_text.strip():
+        return f"{where}: found the end of the text, expected {_expected(rest)}"
+    if after[:1].isalnum() or after[:1] == "_":  # a position inside a word shows the whole word
+        word_start = re.search(r"\w*$", before)
+        after = (word_start.group() if word_start else "") + after
+    found = re.match(r"\w{1,30}|\S", rest_of_text.lstrip() if not after.strip() else after.lstrip())
     shown = repr(found.group()) if found else "the end of the text"
     expected = _expected(rest)
     return f"{where}: found {shown}, expected {expected}"
+
+
+# an item of Oxigraph's "expected" list that is a reason in words, not a token: "The SELECT contains …"
+_SENTENCE = re.compile(r"[A-Z][a-z]+(?: [\w'-]+){3,}")
 
 
 def _expected(listing: str) -> str:
