@@ -112,7 +112,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.after_request(public.add_vary)
     app.after_request(_cache_control)
     app.after_request(_security_headers)
-    # after the ETag and before the answer cache keeps the answer: compressed once, answered compressed
+    # registered after the ETag's hook, so it runs before it (the ETag names the coding), and before the answer
+    # cache keeps the answer: compressed once, answered compressed
     app.config.update(COMPRESS_MIMETYPES=COMPRESSED, COMPRESS_MIN_SIZE=1024, COMPRESS_ALGORITHM=["br", "gzip"])
     Compress(app)
     app.after_request(_close_streamed_source)  # after Compress: runs before it
