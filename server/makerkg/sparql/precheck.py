@@ -12,10 +12,11 @@ The scan is a second reading of the text, so it is made conservative wherever it
   on its form, or where either finds SERVICE.
 - Only strings, IRIs (with their ``\\u`` escapes), comments, variable names, the local part of prefixed names with
   the escapes and ``%hh`` they may hold (``ex:a\\'b``: the quote is part of the name, not a string) are read as
-  opaque (as the engine reads a local part: as long as it goes, dots inside it, ``x:a.SERVICE<…>{…}`` a name and
-  no SERVICE). Wherever the scan is unsure of a token's end it reads on as query text, so that more, never less,
-  is checked. Any run of letters ``service`` outside those spans counts as the keyword: Oxigraph reads
-  ``SERVICEx:y {…}`` as ``SERVICE x:y {…}``, so a word boundary proves nothing.
+  opaque. A bare dot ends a local part here, though a name may hold one: the engine reads ``ex:a.b.service`` as
+  ``ex:a.b``, a dot and SERVICE, but ``ex:a.service`` as one name (tests/unit/test_precheck.py holds both).
+  Wherever the scan is unsure of a token's end it reads on as query text, so that more, never less, is checked.
+  Any run of letters ``service`` outside those spans counts as the keyword: Oxigraph reads ``SERVICEx:y {…}`` as
+  ``SERVICE x:y {…}``, so a word boundary proves nothing.
 The worker processes cannot open network connections in any case (see ``store/sandbox.py``): this check gives the
 clear refusal, the sandbox the guarantee.
 
@@ -72,7 +73,7 @@ _TOKENS = re.compile(
     | (?P<iri><(?:[^<>"{}|^`\\\x00-\x20]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})*+>)
     | (?P<var>[?$][^\W]++)
     | (?P<local>(?<=:)(?:[^\W]|:|%[0-9A-Fa-f]{2}|\\[_~.\-!$&'()*+,;=/?\#@%])
-                (?:\.*+(?:[^\W]|[-:]|%[0-9A-Fa-f]{2}|\\[_~.\-!$&'()*+,;=/?\#@%]))*+)  # PN_LOCAL: no "." at its end
+                (?:[^\W]|[-:]|%[0-9A-Fa-f]{2}|\\[_~.\-!$&'()*+,;=/?\#@%])*+)  # no bare ".": see the module's doc
     | (?P<escape>\\[_~.\-!$&'()*+,;=/?\#@%])
     | (?P<word>[^\W\d]++)
     | (?P<open>[({\[])
