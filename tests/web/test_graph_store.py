@@ -53,7 +53,8 @@ def test_every_graph_in_every_format_is_the_graph_the_build_holds(
     with client.get(f"/store?{query}", headers={"Accept": media}) as response:
         assert response.status_code == 200
         assert response.headers["Content-Type"] == f"{media}; charset=utf-8"
-        assert response.headers["Vary"] == "Accept, Accept-Encoding"
+        as_is = graph is None and media == "application/n-triples"  # the build's union.nt, never compressed
+        assert response.headers["Vary"] == ("Accept" if as_is else "Accept, Accept-Encoding")
         assert response.headers["Content-Location"] == f"/store?{query}&format={SHORT[media]}"
         found = served(response.data, media, graph)
     assert len(found) == (built.build.info.triples if graph is None else built.build.info.quads_per_graph[graph])

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from flask_compress import Compress
 from flask_cors import CORS
 from werkzeug.http import parse_date, parse_etags
@@ -114,8 +114,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.after_request(_security_headers)
     # registered after the ETag's hook, so it runs before it (the ETag names the coding), and before the answer
     # cache keeps the answer: compressed once, answered compressed
-    app.config.update(COMPRESS_MIMETYPES=COMPRESSED, COMPRESS_MIN_SIZE=1024, COMPRESS_ALGORITHM=["br", "gzip"])
-    Compress(app)
+    app.config.update(
+        COMPRESS_MIMETYPES=COMPRESSED,
+        COMPRESS_MIN_SIZE=1024,
+        COMPRESS_ALGORITHM=["br", "gzip"],
+        COMPRESS_REGISTER=False,
+    )
+    compress = Compress(app)
+
+    @app.after_request
+    def compressed(response: Response) -> Response:
+        """Every answer the client would take compressed, but a build's file sent as it is (``dumps.serve_as_is``)."""
+        return response if g.get(dumps.AS_IS) else compress.after_request(response)
+
     app.after_request(_close_streamed_source)  # after Compress: runs before it
     app.context_processor(_template_globals)
     hops = settings.trusted_proxies
@@ -268,11 +279,8 @@ def _etag(response: Response) -> Response:
     answer has none (a query's later parts may still fail), unless its view set one.
 
     It runs after compression: an answer in a content coding is another representation, with a strong ETag of its
-    own (RFC 9110, 8.8.3: ``…:br``, as flask-compress marks the ETags views set), and no ``Repr-Digest``, which a
-    dump carries of its file as it is (RFC 9530, 3: the digest would have to be of the coded bytes)."""
+    own (RFC 9110, 8.8.3: ``…:br``, as flask-compress marks the ETags views set)."""
     coding = response.headers.get("Content-Encoding")
-    if coding is not None:
-        del response.headers["Repr-Digest"]
     fresh = ops.NO_STORE in (response.headers.get("Cache-Control") or "")  # computed at each request
     if request.method in ("GET", "HEAD") and response.status_code == 200 and not response.is_streamed and not fresh:
         etag = representation_etag(get_engine().snapshot(), response.content_type or "")

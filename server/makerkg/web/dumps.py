@@ -9,7 +9,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request, send_file
+from flask import Blueprint, Response, abort, g, jsonify, render_template, request, send_file
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, FOAF, RDF, XSD
 from werkzeug.http import parse_range_header
@@ -73,7 +73,7 @@ def dump(name: str) -> Response:
         if entry is None:
             abort(404)
         media, sha256 = entry.media_type, entry.sha256
-    ignore_unservable_range(directory / name)
+    serve_as_is(directory / name)
     response = send_file(
         directory / name,
         mimetype=media,
@@ -96,14 +96,22 @@ def repr_digest(sha256: str) -> str:
     return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode()}:"
 
 
-def ignore_unservable_range(path: Path) -> None:
-    """Drop the request's Range header unless it asks for one range of bytes, before the file at ``path`` is sent.
+AS_IS = "makerkg_as_is"  # the request-context flag of an answer sent as its file is, in no content coding
 
-    RFC 9110 (14.2): a Range the server cannot or will not serve is ignored, and the whole file sent with 200: an
-    invalid one, another unit, several ranges (they would need multipart/byteranges) or several headers. A single
-    byte range past the end stays a 416, as the RFC says (15.5.17), and so does the last 0 bytes (``bytes=-0``:
-    valid, and unsatisfiable, 14.1.2), which werkzeug reads as invalid.
+
+def serve_as_is(path: Path) -> None:
+    """Prepare the request for the build's file at ``path``, sent as it is: in no content coding (the app's hook
+    compresses every other answer), so that a range, an ETag and a ``Repr-Digest`` are of the file itself, which the
+    server sends without compressing it again for each client (each dump has its .gz beside it); and with the
+    request's Range read as RFC 9110 (14.2) says:
+
+    - a Range the server cannot or will not serve is ignored, and the whole file sent with 200: an invalid one,
+      another unit, several ranges (they would need multipart/byteranges) or several headers;
+    - a suffix longer than the file is the whole file (14.1.2: 206), which werkzeug reads as unsatisfiable;
+    - a single byte range past the end stays a 416 (15.5.17), and so does the last 0 bytes (``bytes=-0``: valid,
+      and unsatisfiable, 14.1.2), which werkzeug reads as invalid.
     """
+    g.setdefault(AS_IS, True)
     header = request.environ.get("HTTP_RANGE")
     if header is None:
         return
@@ -113,8 +121,13 @@ def ignore_unservable_range(path: Path) -> None:
         abort(problem(416, why, {"Content-Range": f"bytes */{length}"}, parameter="Range"))
     if not _one_byte_range(header):
         del request.environ["HTTP_RANGE"]
+        return
+    suffix = _SUFFIX.fullmatch(header)
+    if suffix is not None and int(suffix[1]) > (length := path.stat().st_size) > 0:
+        request.environ["HTTP_RANGE"] = f"bytes=-{length}"
 
 
+_SUFFIX = re.compile(r"bytes=[ \t]*-([0-9]{1,30})[ \t]*")
 _SUFFIX_OF_NOTHING = re.compile(r"bytes=[ \t]*-0+[ \t]*")
 
 

@@ -25,7 +25,7 @@ from makerkg.sparql.negotiate import negotiate
 from makerkg.sparql.protocol import is_graph_iri, parse_query_string, pick_format
 from makerkg.store.dumps import listing
 from makerkg.store.graphs import serialise, statements
-from makerkg.web.dumps import ignore_unservable_range, void
+from makerkg.web.dumps import serve_as_is, void
 from makerkg.web.engine import Snapshot, get_engine, representation_etag
 from makerkg.web.public import external_url
 from makerkg.web.sparql import GRAPH_ALIASES, RDF_OFFERS, SERVICE_ALIASES
@@ -83,7 +83,7 @@ def graph_response(snapshot: Snapshot, graph: str | None, fmt: Format, *, negoti
     etag = representation_etag(snapshot, fmt.content_type)
     response: WerkzeugResponse
     if graph is None and fmt.name == "nt":  # union.nt is the default graph, canonical N-Triples: sent as it is
-        ignore_unservable_range(snapshot.build.union_file)
+        serve_as_is(snapshot.build.union_file)
         response = send_file(snapshot.build.union_file, mimetype=fmt.content_type, conditional=True, etag=etag)
     else:
         response = Response(serialise(statements(snapshot.build, graph), fmt), content_type=fmt.content_type)
