@@ -258,6 +258,9 @@ def test_a_name_that_names_places_the_graph_lacks_is_no_match(
     assert not any(c["match"] for c in candidates)
     first = one(client, {"query": settled, "type": "place"})[0]
     assert first["id"] == described and first["match"] is True
+    # a place as ambiguous as the name settles nothing (it matched: 朝阳 lies in 朝阳, the one the graph holds)
+    itself = one(client, {"query": query, "type": "place", "properties": [{"pid": "place", "v": query}]})
+    assert itself[0]["id"] == described and not any(c["match"] for c in itself)
 
 
 def test_an_unknown_name_gets_ranked_candidates_without_a_match(client: FlaskClient) -> None:

@@ -240,8 +240,13 @@ def reconcile(catalog: Catalog, query: Mapping[str, Any], key: str = "q0") -> li
             ranked[hit.entity.iri] = Hit(hit.entity, min(hit.score, EXACT - 1), hit.name, False)
     hits = sorted(ranked.values(), key=lambda h: (-h.score, h.entity.kind, len(h.entity.label), h.entity.path))
     # a place name the build reads as naming several places is matched to none of them, as the linker would not,
-    # though the graph describes only one; unless properties narrow the candidates, as a printed province would
-    several = bool(catalog.names_several(text)) and not checks
+    # though the graph describes only one; unless properties narrow the candidates, as a printed province would, by
+    # a place that is not as ambiguous itself (朝阳 in 朝阳 settles nothing)
+    unsettled = any(
+        p["pid"] == "place" and any(isinstance(v, str) and catalog.names_several(v) for v in _values(p["v"]))
+        for p in query.get("properties", [])
+    )
+    several = bool(catalog.names_several(text)) and (not checks or unsettled)
     return [
         _candidate(catalog, h, h.exact and len(exact) == 1 and not (several and h.entity.kind == "place"))
         for h in hits[:limit]
