@@ -155,7 +155,7 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
         except ValueError as err:
             raise UsageError(name, f"expected {_KINDS[type(default)]}, found {raw!r}") from err
     result = replace(settings, **changes)
-    if not _base_iri(result.base):
+    if not _http_url(result.base, directory=True):
         raise UsageError("base", f"an http(s) IRI with a host, ending with '/', is needed, found {result.base!r}")
     if result.shacl_engine not in SHACL_ENGINES:
         raise UsageError("shacl_engine", f"one of {', '.join(SHACL_ENGINES)}, found {result.shacl_engine!r}")
@@ -180,10 +180,15 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
     for name, allowed in (("proxy", PROXIES), ("access_log_format", ACCESS_LOG_FORMATS)):
         if getattr(result, name) not in allowed:
             raise UsageError(name, f"one of {', '.join(allowed)}, found {getattr(result, name)!r}")
-    if result.public_url and not _base_iri(result.public_url):
+    if result.public_url and not _http_url(result.public_url, directory=True):
         raise UsageError(
             "public_url", f"an http(s) URL with a host, ending with '/', is needed, found {result.public_url!r}"
         )
+    for name in ("store", "store_graphs"):
+        if getattr(result, name) and not _http_url(getattr(result, name)):
+            raise UsageError(name, f"an http(s) URL with a host is needed, found {getattr(result, name)!r}")
+    if result.store_default_graph and not _iri(result.store_default_graph):
+        raise UsageError("store_default_graph", f"an absolute IRI is needed, found {result.store_default_graph!r}")
     try:
         networks(result.metrics_from)
     except ValueError as err:
@@ -197,21 +202,42 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
 _NOT_IN_IRI = re.compile(r'[\x00-\x20\x7f<>"{}|\\^`]|%(?![0-9A-Fa-f]{2})')
 
 
-def _base_iri(base: str) -> bool:
-    """Whether ``base`` can be the base of every IRI of the graph (or of the server's links): an http(s) IRI with a
-    host, ending with ``/``.
+def _iri(text: str) -> bool:
+    """Whether ``text`` is an absolute IRI as the engine reads one (a private-use character, say, it refuses).
 
-    >>> _base_iri("https://w3id.org/makerkg/"), _base_iri("http://[::1]:8000/kg/")
+    >>> _iri("urn:x:g"), _iri("http://a:b/"), _iri("g")
+    (True, False, False)
+    """
+    import pyoxigraph  # here: the settings' module is loaded by every process, most of which never check an IRI
+
+    try:
+        pyoxigraph.NamedNode(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _http_url(url: str, directory: bool = False) -> bool:
+    """Whether ``url`` is an http(s) IRI with a host and a valid port, with no fragment; ending with ``/`` when it is
+    a ``directory`` (a base, the server's public URL), which takes no query either.
+
+    >>> _http_url("https://w3id.org/makerkg/", True), _http_url("http://[::1]:8000/kg/", True)
     (True, True)
-    >>> _base_iri("http://ex.org/kg"), _base_iri("http:///kg/"), _base_iri("http://ex.org/a b/"), _base_iri("http://e/%zz/")
+    >>> _http_url("http://ex.org/kg", True), _http_url("http:///kg/"), _http_url("http://ex.org/a b/")
+    (False, False, False)
+    >>> _http_url("http://e/%zz/"), _http_url("http://a:b/"), _http_url("http://a/#x/", True), _http_url("http://a@b@c/")
     (False, False, False, False)
     """
-    if not base.startswith(("http://", "https://")) or not base.endswith("/") or _NOT_IN_IRI.search(base):
+    if not url.startswith(("http://", "https://")) or _NOT_IN_IRI.search(url) or "#" in url:
+        return False
+    if directory and (not url.endswith("/") or "?" in url):
         return False
     try:
-        return bool(urllib.parse.urlsplit(base).hostname)
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - read for its check: a port that is no number, or out of range, raises
     except ValueError:  # e.g. an unclosed IPv6 literal
         return False
+    return bool(parts.hostname) and parts.netloc.count("@") <= 1 and _iri(url)
 
 
 def ip_address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -174,6 +174,14 @@ def test_every_setting_reaches_the_app_processes_unchanged() -> None:
         ({"MAKERKG_BASE": 'http://ex.org/"/'}, "base", "is needed, found 'http://ex.org/\"/'"),
         ({"MAKERKG_BASE": "http:///kg/"}, "base", "is needed, found 'http:///kg/'"),
         ({"MAKERKG_BASE": "http://:80/"}, "base", "is needed, found 'http://:80/'"),
+        ({"MAKERKG_BASE": "http://a:b/"}, "base", "is needed, found 'http://a:b/'"),  # a port that is no number
+        ({"MAKERKG_BASE": "http://a/\ue000/"}, "base", "is needed, found 'http://a/\\ue000/'"),  # private use
+        ({"MAKERKG_BASE": "http://a@b@c/"}, "base", "is needed, found 'http://a@b@c/'"),
+        ({"MAKERKG_BASE": "http://a/#x/"}, "base", "is needed, found 'http://a/#x/'"),
+        ({"MAKERKG_PUBLIC_URL": "http://a:b/"}, "public_url", "is needed, found 'http://a:b/'"),
+        ({"MAKERKG_STORE": "not a url"}, "store", "an http(s) URL with a host is needed, found 'not a url'"),
+        ({"MAKERKG_STORE_GRAPHS": "ftp://a/"}, "store_graphs", "an http(s) URL with a host is needed"),
+        ({"MAKERKG_STORE_DEFAULT_GRAPH": "not iri>"}, "store_default_graph", "an absolute IRI is needed"),
         ({"MAKERKG_SHACL_ENGINE": "pyrudof"}, "shacl_engine", "one of pyshacl, pyshacl-turbo, found 'pyrudof'"),
     ],
 )
