@@ -295,6 +295,10 @@ def test_a_reconciliation_batch_over_its_size_is_told_so(server: Server) -> None
     )
     assert len(form) < 10_000 and status == 413
     assert b"batch" in body and b"batchSize" in body and b"max_request_bytes" not in body
+    fields = "query=ASK%7B%7D&" + "&".join(f"default-graph-uri=urn:g:{n}" for n in range(1001))  # 25 kB
+    form = {"Content-Type": "application/x-www-form-urlencoded"}  # the app's other 413, within nginx's bytes
+    status, _, body = http(server, "/sparql", data=fields.encode(), headers=form)
+    assert status == 413 and b"1000" in body and b"max_request_bytes" not in body
 
 
 def test_row_cap_says_the_result_was_cut(server: Server) -> None:

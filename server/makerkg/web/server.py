@@ -123,6 +123,8 @@ def refuse_taken_port(host: str, port: int) -> None:
 def nginx_config(settings: Settings, root: Path, upstream: str) -> str:
     """nginx's configuration for one run: listen on ``host:port``, hold the clients, pass whole requests to
     ``upstream`` (``unix:PATH`` or ``HOST:PORT``); ``root`` takes its pid file and buffers."""
+    from makerkg.sparql.protocol import MAX_FORM_FIELDS  # here: the supervisor needs it only for this
+
     template = files("makerkg.web").joinpath("nginx.conf.j2").read_text(encoding="utf-8")
     # not HTML: the values are settings checked by config.load (numbers, paths, an address), never request data
     environment = jinja2.Environment(autoescape=False, keep_trailing_newline=True)  # noqa: S701
@@ -139,6 +141,7 @@ def nginx_config(settings: Settings, root: Path, upstream: str) -> str:
         grace=int(grace(settings)),
         read_timeout=int(settings.query_timeout) + 30,
         post_paths=POST_PATHS,
+        max_fields=MAX_FORM_FIELDS,
     )
 
 
