@@ -133,6 +133,8 @@ def test_the_source_document_is_served_as_printed(client: FlaskClient, built: Bu
         URIRef("http://purl.org/dc/terms/identifier"),
         Literal(f"sha256:{digest}"),
     ) in described
+    negotiated = client.get("/source/plan-11.txt", headers={"Accept": "text/turtle"})
+    assert negotiated.headers["Content-Location"] == "/source/plan-11.txt.ttl"
     by_extension = client.get("/source/plan-11.txt.ttl")  # as every resource's description, by an extension
     assert by_extension.status_code == 200 and by_extension.mimetype == "text/turtle"
     assert isomorphic(Graph().parse(data=by_extension.data, format="turtle"), described)
@@ -174,7 +176,7 @@ def test_ontology_documentation_and_turtle(client: FlaskClient, built: BuildResu
         assert term in page
     assert "承办单位" in page and "undertaker" in page
     turtle = client.get("/ontology", headers={"Accept": "text/turtle"})
-    assert turtle.mimetype == "text/turtle"
+    assert turtle.mimetype == "text/turtle" and turtle.headers["Content-Location"] == "/ontology.ttl"
     served = Graph().parse(data=turtle.data, format="turtle")
     ds = Dataset()
     ds.parse(data=built.build.graph_file.read_bytes(), format="nquads")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyoxigraph as ox
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from makerkg.formats import TRIPLE_FORMATS, Kind, by_media_type
@@ -115,7 +115,7 @@ def resource(path: str) -> WerkzeugResponse:
             )
             if media in ("text/html", "text/plain"):
                 return _source(snapshot, iri, source, media)
-            return _rdf(snapshot, iri, media)
+            return _located(_rdf(snapshot, iri, media), snapshot.href(iri), media)
     if iri in snapshot.graphs:  # a named graph: its statements, or a page about it
         if forced:
             return graph_response(snapshot, iri, by_media_type(forced, [Kind.GRAPH]), negotiated=False)
@@ -129,8 +129,12 @@ def resource(path: str) -> WerkzeugResponse:
     if media == "text/html":
         return _page(snapshot, iri)
     response = _rdf(snapshot, iri, media)
-    if not forced:
-        response.headers["Content-Location"] = f"{snapshot.href(iri)}.{by_media_type(media, [Kind.GRAPH]).extension}"
+    return response if forced else _located(response, snapshot.href(iri), media)
+
+
+def _located(response: Response, href: str, media: str) -> Response:
+    """A negotiated description with the address that gives its format whatever the Accept (``href.ttl``)."""
+    response.headers["Content-Location"] = f"{href}.{by_media_type(media, [Kind.GRAPH]).extension}"
     return response
 
 
@@ -380,7 +384,8 @@ def ontology(ext: str | None = None) -> Response:
     if media != "text/html":
         query = f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}"
         settings = engine.settings
-        return respond(snapshot.pool.execute(Job(query, "CONSTRUCT", media, 1_000_000, settings.max_answer_bytes)))
+        answer = respond(snapshot.pool.execute(Job(query, "CONSTRUCT", media, 1_000_000, settings.max_answer_bytes)))
+        return answer if ext else _located(answer, url_for("pages.ontology"), media)
     found = select(
         snapshot.pool, f"SELECT ?term ?p ?o WHERE {{ GRAPH {graph} {{ ?term ?p ?o FILTER(isIRI(?term)) }} }}"
     )
