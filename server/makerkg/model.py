@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 
@@ -192,7 +192,8 @@ class BuildSummary:
         ...     "unresolved": [], "quads": 3, "statistics": None}).contests
         {8: {'final': 1}}
         """
-        values = dict(raw)
+        known = {f.name for f in fields(cls)}  # a later version's build may say more: read what this one knows
+        values = {k: v for k, v in raw.items() if k in known}
         contests = values.pop("contests")
         unresolved = values.pop("unresolved")
         statistics = values.pop("statistics", None)

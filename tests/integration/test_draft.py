@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import threading
 from pathlib import Path
@@ -208,3 +209,20 @@ def test_a_second_build_waits_for_the_first(built: BuildResult, tmp_path: Path) 
     thread.join(timeout=30)
     assert order == ["first done", "second started"]
     assert messages == [f"waiting for the build running in process {os.getpid()} to finish with {out}"]
+
+
+def test_a_build_described_by_a_later_version_is_read_for_what_this_one_knows(
+    built: BuildResult, tmp_path: Path
+) -> None:
+    """A server reads a build a later makerkg made (an upgrade builds while the old server still serves): fields it
+    does not know are left aside, in the description and in its summary, not taken for an unreadable build."""
+    copy = tmp_path / "build"
+    copy.mkdir()
+    (copy / "store").mkdir()
+    raw = json.loads((built.build.path / "build.json").read_text(encoding="utf-8"))
+    raw["a_later_field"] = {"x": 1}
+    raw["summary"]["a_later_count"] = 3
+    (copy / "build.json").write_text(json.dumps(raw), encoding="utf-8")
+    (tmp_path / "current").symlink_to(copy)
+    read = current(tmp_path)
+    assert read.info == built.build.info

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from makerkg.errors import StoreMissing
@@ -102,7 +102,10 @@ def read_info(path: Path) -> BuildInfo:
     """Read a build's description; raises StoreMissing for one that is not a build description."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return BuildInfo(**{**raw, "summary": BuildSummary.from_json(raw["summary"])})
+        known = {f.name for f in fields(BuildInfo)}  # a later version's build may say more: read what this one knows
+        return BuildInfo(
+            **{**{k: v for k, v in raw.items() if k in known}, "summary": BuildSummary.from_json(raw["summary"])}
+        )
     except (ValueError, TypeError, KeyError, AttributeError) as err:
         raise StoreMissing(path, f"unreadable build description ({err})") from err
 
