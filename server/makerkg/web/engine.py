@@ -60,6 +60,7 @@ class Engine:
         self._lock = threading.Lock()
         self._checked = time.monotonic()
         self._link = self._target()
+        self._unopened = ""  # the last build that could not be opened: told once, tried again each second
         self._snapshot = self._open(current(settings.out))  # its first query worker starts meanwhile …
         self.queries: dict[str, NamedQuery] = load_queries()
 
@@ -113,7 +114,9 @@ class Engine:
                     fresh = self._open(current(self.settings.out))
                     fresh.pool.ready()
                 except Exception:  # noqa: BLE001 - keep serving the old build; the next look tries again
-                    log.exception("the new build %s cannot be opened; still serving %s", target, self._link)
+                    if target != self._unopened:  # once, not at every look (each second, in each web process)
+                        log.exception("the new build %s cannot be opened; still serving %s", target, self._link)
+                    self._unopened = target
                     return self._snapshot
                 old, self._snapshot, self._link = self._snapshot, fresh, target
                 log.info("now serving build %s", fresh.build.info.id)
