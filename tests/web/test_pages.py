@@ -168,6 +168,11 @@ def test_unknown_resources_are_404(client: FlaskClient, path: str) -> None:
     response = client.get(path, headers={"Accept": "text/html"})
     assert response.status_code == 404
     assert b"Traceback" not in response.data
+    # what was looked for, and where to find things (Werkzeug's text spoke of spelling)
+    text = response.get_data(as_text=True)
+    assert text.startswith("404 Not Found: nothing is published at '/") and text.endswith(
+        "'; /search finds a resource by its name\n"
+    )
 
 
 def test_ontology_documentation_and_turtle(client: FlaskClient, built: BuildResult) -> None:

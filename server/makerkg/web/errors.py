@@ -8,7 +8,7 @@ import json
 import logging
 from http import HTTPStatus
 
-from flask import Flask, Response, request
+from flask import Flask, Response, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from makerkg.errors import (
@@ -25,6 +25,7 @@ from makerkg.errors import (
     StoreUnavailable,
     UsageError,
     WorkerLost,
+    cut,
 )
 from makerkg.sparql.negotiate import negotiate
 
@@ -118,6 +119,9 @@ def register(app: Flask) -> None:
             detail = (
                 f"the request is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes (max_request_bytes)"
             )
+        elif status == 404:  # Werkzeug's text speaks of spelling; say what was looked for, and where to find things
+            search = url_for("search.search")
+            detail = f"nothing is published at {cut(request.path, 200)!r}; {search} finds a resource by its name"
         kept = ("allow", "retry-after", "location", "content-range")  # a 416 names the length (RFC 9110, 15.5.17)
         headers = {k: v for k, v in err.get_headers() if k.lower() in kept}
         if status == 405 and "Allow" in headers:  # every route but /sparql's POST only reads
