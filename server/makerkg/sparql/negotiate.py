@@ -122,13 +122,21 @@ def _by_format(value: str, offers: Sequence[str], aliases: Mapping[str, str]) ->
     'application/sparql-results+json'
     >>> _by_format("json", ["text/turtle", "application/ld+json"], {})  # the API's JSON is application/json
     'application/ld+json'
+    >>> _by_format("text/csv; charset=UTF-8", ["text/csv"], {})
+    'text/csv'
+    >>> _by_format("text/csv;charset=latin1", ["text/csv"], {})
+    Traceback (most recent call last):
+    makerkg.errors.NotAcceptable: none of the media types on offer is acceptable: text/csv
     """
     for item in value.split(","):
         name = item.strip().lower()
         wanted = [aliases[name]] if name in aliases else [name] if "/" in name else []
         wanted += [fmt.media_type for fmt in named(name)]
         for media_type in wanted:
-            media_range = MediaRange(media_type.split(";", 1)[0].strip().lower(), 0, None, 1.0)
+            # read as Accept reads a range: a charset other than UTF-8 names nothing (it was dropped, and answered)
+            media_type, parameters = parse_options_header(media_type)
+            charset = parameters["charset"].strip().lower() if "charset" in parameters else None
+            media_range = MediaRange(media_type.strip().lower(), len(parameters), charset, 1.0)
             for precision in (EXACT, ALIAS):
                 for offer in offers:
                     if media_range.precision(offer.lower()) == precision:
