@@ -187,7 +187,7 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
     for name in ("store", "store_graphs"):
         if getattr(result, name) and not _http_url(getattr(result, name)):
             raise UsageError(name, f"an http(s) URL with a host is needed, found {getattr(result, name)!r}")
-    if result.store_default_graph and not _iri(result.store_default_graph):
+    if result.store_default_graph and not iri(result.store_default_graph):
         raise UsageError("store_default_graph", f"an absolute IRI is needed, found {result.store_default_graph!r}")
     try:
         networks(result.metrics_from)
@@ -198,15 +198,12 @@ def _coerce(values: Mapping[str, Any]) -> Settings:
     return result
 
 
-# what an IRI never holds unencoded (RFC 3987: controls, space, <>"{}|\^`), and a "%" not starting a %hh
-_NOT_IN_IRI = re.compile(r'[\x00-\x20\x7f<>"{}|\\^`]|%(?![0-9A-Fa-f]{2})')
+def iri(text: str) -> bool:
+    """Whether ``text`` is an absolute IRI as the engine reads one (RFC 3987: no space, ``<>"{}|\\^```, stray ``%``,
+    nor a private-use character), the one reading of IRIs every check shares.
 
-
-def _iri(text: str) -> bool:
-    """Whether ``text`` is an absolute IRI as the engine reads one (a private-use character, say, it refuses).
-
-    >>> _iri("urn:x:g"), _iri("http://a:b/"), _iri("g")
-    (True, False, False)
+    >>> iri("urn:x:g"), iri("http://a:b/"), iri("g"), iri("http://e/%zz/"), iri("http://e/a b")
+    (True, False, False, False, False)
     """
     import pyoxigraph  # here: the settings' module is loaded by every process, most of which never check an IRI
 
@@ -228,7 +225,7 @@ def _http_url(url: str, directory: bool = False) -> bool:
     >>> _http_url("http://e/%zz/"), _http_url("http://a:b/"), _http_url("http://a/#x/", True), _http_url("http://a@b@c/")
     (False, False, False, False)
     """
-    if not url.startswith(("http://", "https://")) or _NOT_IN_IRI.search(url) or "#" in url:
+    if not url.startswith(("http://", "https://")) or "#" in url or not iri(url):
         return False
     if directory and (not url.endswith("/") or "?" in url):
         return False
@@ -237,7 +234,7 @@ def _http_url(url: str, directory: bool = False) -> bool:
         parts.port  # noqa: B018 - read for its check: a port that is no number, or out of range, raises
     except ValueError:  # e.g. an unclosed IPv6 literal
         return False
-    return bool(parts.hostname) and parts.netloc.count("@") <= 1 and _iri(url)
+    return bool(parts.hostname) and parts.netloc.count("@") <= 1
 
 
 def ip_address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

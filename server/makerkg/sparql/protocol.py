@@ -10,9 +10,9 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import pyoxigraph as ox
 from werkzeug.http import parse_options_header
 
+from makerkg.config import iri
 from makerkg.errors import ProtocolError, cut
 
 ALLOW = "GET, HEAD, POST"
@@ -176,13 +176,12 @@ def is_graph_iri(value: str) -> bool:
     >>> is_graph_iri("http://example.org/%zz"), is_graph_iri("graph/8"), is_graph_iri("urn:x y")
     (False, False, False)
     """
-    try:
-        ox.NamedNode(value)
-        if value.split(":", 1)[0].lower() in ("http", "https"):
-            return urllib.parse.urlsplit(value).hostname is not None
-    except ValueError:  # not an absolute IRI; an unclosed IPv6 literal
+    if not iri(value):
         return False
-    return True
+    try:
+        return value.split(":", 1)[0].lower() not in ("http", "https") or bool(urllib.parse.urlsplit(value).hostname)
+    except ValueError:  # an unclosed IPv6 literal
+        return False
 
 
 def pick_format(values: Sequence[str]) -> str | None:
