@@ -132,11 +132,8 @@ def _by_format(value: str, offers: Sequence[str], aliases: Mapping[str, str]) ->
         name = item.strip().lower()
         wanted = [aliases[name]] if name in aliases else [name] if "/" in name else []
         wanted += [fmt.media_type for fmt in named(name)]
-        for media_type in wanted:
-            # read as Accept reads a range: a charset other than UTF-8 names nothing (it was dropped, and answered)
-            media_type, parameters = parse_options_header(media_type)
-            charset = parameters["charset"].strip().lower() if "charset" in parameters else None
-            media_range = MediaRange(media_type.strip().lower(), len(parameters), charset, 1.0)
+        # read as Accept reads a range: a charset other than UTF-8 names nothing (it was dropped, and answered)
+        for media_range in (r for media_type in wanted for r in media_ranges(media_type)):
             for precision in (EXACT, ALIAS):
                 for offer in offers:
                     if media_range.precision(offer.lower()) == precision:
