@@ -8,15 +8,14 @@ import re
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, abort, g, jsonify, render_template, request, send_file
-from rdflib import BNode, Graph, Literal, URIRef
-from rdflib.namespace import DCTERMS, FOAF, RDF, XSD
 from werkzeug.http import parse_range_header
 
 from makerkg.errors import NotAcceptable
 from makerkg.formats import Kind, by_media_type
-from makerkg.graph.vocab import DCAT, MKG, PREFIXES, SD, VOID
+from makerkg.namespaces import MKG
 from makerkg.sparql.negotiate import negotiate
 from makerkg.store.dumps import listing
 from makerkg.store.layout import CHECKSUMS, DUMPS_DIR
@@ -25,9 +24,12 @@ from makerkg.web.engine import Snapshot, get_engine
 from makerkg.web.errors import problem
 from makerkg.web.sparql import GRAPH_ALIASES, RDF_OFFERS
 
+if TYPE_CHECKING:
+    from rdflib import Graph
+
 bp = Blueprint("dumps", __name__)
 SPDX = "http://spdx.org/rdf/terms#"
-LICENSE = URIRef("https://creativecommons.org/licenses/by/4.0/")
+LICENSE = "https://creativecommons.org/licenses/by/4.0/"
 IANA = "https://www.iana.org/assignments/media-types/"
 
 
@@ -143,6 +145,12 @@ def _one_byte_range(header: str) -> bool:
 
 def void(snapshot: Snapshot) -> Graph:
     """VoID and DCAT: counts, classes, vocabularies, examples, the endpoint, the dumps, licence and sources."""
+    # rdflib, for the few pages that describe the dataset: the web processes start without it
+    from rdflib import BNode, Graph, Literal, URIRef
+    from rdflib.namespace import DCTERMS, FOAF, RDF, XSD
+
+    from makerkg.graph.vocab import DCAT, PREFIXES, SD, VOID
+
     info = snapshot.build.info
     base = info.base
     stats = info.summary.statistics
@@ -181,7 +189,7 @@ def void(snapshot: Snapshot) -> Graph:
             ),
         )
     )
-    g.add((dataset, DCTERMS.license, LICENSE))
+    g.add((dataset, DCTERMS.license, URIRef(LICENSE)))
     g.add(
         (
             dataset,
@@ -248,7 +256,7 @@ def void(snapshot: Snapshot) -> Graph:
         if entry.compressed:
             g.add((distribution, DCAT.compressFormat, URIRef(IANA + "application/gzip")))
         g.add((distribution, DCAT.byteSize, Literal(entry.bytes, datatype=XSD.nonNegativeInteger)))
-        g.add((distribution, DCTERMS.license, LICENSE))
+        g.add((distribution, DCTERMS.license, URIRef(LICENSE)))
         checksum = BNode(f"checksum-{entry.name}")
         g.add((distribution, URIRef(SPDX + "checksum"), checksum))
         g.add((checksum, URIRef(SPDX + "algorithm"), URIRef(SPDX + "checksumAlgorithm_sha256")))
@@ -260,10 +268,10 @@ def _examples(snapshot: Snapshot) -> list[str]:
     """One resource of each main class, the first by IRI."""
     found: list[str] = []
     for cls in (
-        MKG.Edition,
-        MKG.Contest,
-        URIRef("http://www.w3.org/ns/org#Organization"),
-        URIRef("https://schema.org/AdministrativeArea"),
+        f"{MKG}Edition",
+        f"{MKG}Contest",
+        "http://www.w3.org/ns/org#Organization",
+        "https://schema.org/AdministrativeArea",
     ):
         first = select(snapshot.pool, f"SELECT ?x WHERE {{ ?x a <{cls}> FILTER(isIRI(?x)) }} ORDER BY ?x LIMIT 1")
         found.extend(value(r, "x") for r in first)

@@ -14,8 +14,6 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 
 from flask import Blueprint, Response, render_template, request, send_file, url_for
-from rdflib import Literal, URIRef
-from rdflib.namespace import DCTERMS
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from makerkg.errors import ProtocolError, UsageError
@@ -153,6 +151,9 @@ def dataset(snapshot: Snapshot, forced: str | None) -> Response:
         if forced is None:
             response.headers["Content-Location"] = f"{path}.{chosen.extension}"
         return response
+    from rdflib import Literal, URIRef  # as void() does: the web processes start without rdflib
+    from rdflib.namespace import DCTERMS
+
     node = URIRef(snapshot.layout.dataset())
     info = snapshot.build.info
 

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, abort, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from makerkg.formats import TRIPLE_FORMATS, Kind, by_media_type
-from makerkg.graph.vocab import MKG, ONTOLOGY_IRI, PREFIXES
+from makerkg.namespaces import MKG, ONTOLOGY_IRI, PREFIXES
 from makerkg.sparql.negotiate import negotiate
 from makerkg.store.query import Job, Term, language, lexical, select, value
 from makerkg.web.catalog import get_catalog
@@ -213,7 +213,7 @@ def _page(snapshot: Snapshot, iri: str) -> Response:
             for s, p in ((value(r, "s"), value(r, "p")) for r in incoming)
         ],
         "by_edition": _by_edition(snapshot, iri, kind) if kind else None,
-        "excerpt": _excerpt(snapshot, iri) if str(MKG.Contest) in types else None,
+        "excerpt": _excerpt(snapshot, iri) if f"{MKG}Contest" in types else None,
         "formats": [(ext, media) for ext, media in EXTENSIONS.items()],
         "path": snapshot.layout.local_path(iri),
         **_findable(snapshot, iri),
@@ -286,11 +286,11 @@ def _by_edition(snapshot: Snapshot, iri: str, kind: str) -> dict[str, object]:
             f"?contest <https://schema.org/location>/<https://schema.org/containedInPlace>* {node} . BIND('' AS ?role)"
         )
     else:
-        pattern = f"?contest <{MKG.track}> {node} . BIND('' AS ?role)"
+        pattern = f"?contest <{MKG}track> {node} . BIND('' AS ?role)"
     found = select(
         snapshot.pool,
         f"SELECT ?ordinal ?contest ?name ?role WHERE {{ {pattern} "
-        f"?contest <https://schema.org/superEvent>/<{MKG.ordinal}> ?ordinal ; <https://schema.org/name> ?name }} "
+        f"?contest <https://schema.org/superEvent>/<{MKG}ordinal> ?ordinal ; <https://schema.org/name> ?name }} "
         f"ORDER BY ?ordinal ?name",
     )
     editions = snapshot.build.info.editions
@@ -306,7 +306,7 @@ def _excerpt(snapshot: Snapshot, iri: str) -> dict[str, object] | None:
     found = select(
         snapshot.pool,
         f"SELECT ?doc ?first ?last WHERE {{ {_node(iri)} <http://www.w3.org/ns/prov#wasDerivedFrom> ?x . "
-        f"?x <http://purl.org/dc/terms/isPartOf> ?doc ; <{MKG.firstLine}> ?first ; <{MKG.lastLine}> ?last }}",
+        f"?x <http://purl.org/dc/terms/isPartOf> ?doc ; <{MKG}firstLine> ?first ; <{MKG}lastLine> ?last }}",
     )
     if not found:
         return None

@@ -13,14 +13,11 @@ import itertools
 from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, redirect, request, url_for
-from rdflib import SH, BNode, Graph, Literal, URIRef
-from rdflib.namespace import RDF, XSD
 from werkzeug.wrappers import Response as WerkzeugResponse
 from werkzeug.wsgi import ClosingIterator
 
 from makerkg.errors import NotAcceptable, ProtocolError
 from makerkg.formats import GRAPH_FORMATS, RESULT_FORMATS, TRIPLE_FORMATS, Kind, by_media_type
-from makerkg.graph.vocab import SD, VOID
 from makerkg.namespaces import PREFIXES
 from makerkg.sparql.negotiate import negotiate
 from makerkg.sparql.precheck import precheck
@@ -148,6 +145,12 @@ def service_description(snapshot: Snapshot, fmt: str | None) -> WerkzeugResponse
         response = redirect(url_for("ui.editor"), 303)
         response.headers["Vary"] = "Accept"
         return response
+    # rdflib, for the few pages that describe the service or the dataset: the web processes start without it
+    from rdflib import SH, BNode, Graph, Literal, URIRef
+    from rdflib.namespace import RDF, XSD
+
+    from makerkg.graph.vocab import SD, VOID
+
     endpoint = URIRef(external_url("sparql.endpoint"))
     g = Graph()
     g.bind("sd", SD)
