@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from makerkg import __version__
-from makerkg.config import SHACL_ENGINES, Settings, load
+from makerkg.config import SHACL_ENGINES, Settings, grace, load
 from makerkg.errors import MakerkgError, UsageError, ValidationFailed
 from makerkg.formats import GRAPH_FORMATS
 from makerkg.terminal import table as _table
@@ -405,20 +405,36 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import shutil
+
     from makerkg.store import current
-    from makerkg.store.pool import QueryPool, verify
-    from makerkg.store.worker import spec_for
+    from makerkg.store.pool import SharedLoaders, verify
+    from makerkg.web.rundir import Layout
 
     build = current(settings.out)  # a clear message and exit, before any worker starts, when there is no build
-    checker = QueryPool(spec_for(build, settings), 1, settings.query_timeout)  # it starts while the rest loads
-    from makerkg.web.server import listen_address, serve
+    run = Layout.create()
+    # the store is checked through the loader the web processes then share: it starts while the rest loads; old
+    # builds' loaders stop once the web processes have left them (twice their grace period)
+    loaders = SharedLoaders(run.loaders, settings, 2 * grace(settings))
+    checker = loaders.start(build)
+    if settings.store is None:
+        loaders.follow()
+    try:
+        from makerkg.web.server import listen_address, serve
 
-    def started(how: str) -> None:
-        print(f"serving build {build.info.id} at http://{listen_address(settings.host, settings.port)}/ ({how})",
-              file=sys.stderr)  # fmt: skip
+        def started(how: str) -> None:
+            print(f"serving build {build.info.id} at http://{listen_address(settings.host, settings.port)}/ ({how})",
+                  file=sys.stderr)  # fmt: skip
 
-    # … or when its store cannot be opened or read, before anything starts
-    serve(settings, started, check=lambda: verify(build, checker))
+        def check() -> None:  # … or when its store cannot be opened or read, before anything starts
+            verify(build, checker)
+            if settings.store is not None:  # the web processes answer from the remote store: no one joins
+                loaders.close()
+
+        serve(settings, started, check=check, layout=run)
+    finally:
+        loaders.close()
+        shutil.rmtree(run.root, ignore_errors=True)
     return EXIT_OK
 
 

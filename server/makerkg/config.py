@@ -71,6 +71,12 @@ class Settings:
     body_timeout: float = 10.0  # seconds a client may pause while sending a request body (with proxy = "nginx")
 
 
+def grace(settings: Settings) -> float:
+    """Seconds a stopping server waits for the requests under way, and a web process keeps the pool of the build it
+    served before the current one: the longest query, and a little more."""
+    return settings.query_timeout + 5
+
+
 _ENV_PREFIX = "MAKERKG_"
 _KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "text"}  # as a message names them
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}

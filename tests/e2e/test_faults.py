@@ -88,14 +88,35 @@ def web_workers(server: Server) -> list[int]:
     return [w for m in masters for w in children(m) if "-m granian" in cmdline(w) and alive(w)]
 
 
-def loaders(web_worker: int) -> list[int]:
-    """The process of one web worker that holds the store and forks its query workers (spawned by multiprocessing)."""
-    return [p for p in children(web_worker) if "spawn_main" in cmdline(p) and alive(p)]
-
-
 def query_workers(web_worker: int) -> list[int]:
-    """The query worker processes of one web worker: its loader's children."""
-    return [p for loader in loaders(web_worker) for p in children(loader) if alive(p)]
+    """The query worker processes of one web worker: the loader that forked them (the server's own, which its web
+    processes share, or one a web worker started itself) names each after the web worker it answers."""
+    name = f"query {web_worker}"
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm", encoding="ascii") as comm:
+                    if comm.read().strip() == name and alive(int(entry)):
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+def shared_loader(server: Server, build: Path) -> int:
+    """The one process that forked every query worker on ``build`` of every web worker: asserted to be a loader of
+    `makerkg serve` itself (one copy of the store, one start for the whole server)."""
+    workers = [q for w in web_workers(server) for q in query_workers(w) if has_store_open(q, build)]
+    assert len(workers) == Settings().workers * Settings().query_workers, workers
+    [loader] = {parent(q) for q in workers}
+    assert parent(loader) == server.process.pid and "spawn_main" in cmdline(loader)
+    return loader
 
 
 def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
@@ -256,6 +277,22 @@ def sequential_ok(server: Server, count: int = 20) -> Counter[str]:
 # --- a. a query worker killed -------------------------------------------------------------------------------------
 
 
+def test_the_web_workers_query_workers_come_from_the_server_s_loader(
+    built: BuildResult, tmp_path: Path, serve: Callable[..., Server]
+) -> None:
+    """The loader that checked the store at the start forks every web worker's query workers; a web worker kills and
+    replaces its own, from the same loader."""
+    out = copy_out(built, tmp_path)
+    server = serve(out)
+    store = current(out).path.resolve()
+    loader = shared_loader(server, store)
+    web = web_workers(server)[0]
+    victim = query_workers(web)[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: not alive(victim) and full_strength(server), 30, "the web worker replaced its query worker")
+    assert shared_loader(server, store) == loader and victim not in query_workers(web)
+
+
 def test_a_killed_query_worker_fails_at_most_its_own_request(
     built: BuildResult, tmp_path: Path, serve: Callable[..., Server]
 ) -> None:
@@ -358,8 +395,9 @@ def test_a_build_published_while_serving_is_picked_up_whole(
     built: BuildResult, tmp_path: Path, serve: Callable[..., Server], copy_sources: Callable[..., Path]
 ) -> None:
     out = copy_out(built, tmp_path)
-    old_id = current(out).info.id
+    old_id, old_path = current(out).info.id, current(out).path.resolve()
     server = serve(out, query_timeout="5")
+    first = shared_loader(server, old_path)
     sources = copy_sources("plan-11.txt", lambda plan: plan.replace(OLD_SITE, NEW_SITE, 1))
     paths = [PAGE_QUERY, "/edition/11/regional/110000"]
     with Load(server, threads=4, limit=100_000, paths=paths) as load:
@@ -378,6 +416,10 @@ def test_a_build_published_while_serving_is_picked_up_whole(
 
         wait_until(serving_new, 180, "the new build is served")
         load.wait_for(load.count() + 100)
+        # the new build's workers too come from a loader of the server's (it saw the build first), not one per web
+        # worker
+        wait_until(lambda: full_strength(server), 60, "every web worker has its query workers on the new build")
+        assert shared_loader(server, current(out).path.resolve()) != first
     answers = Counter(sites(o) if o.path == PAGE_QUERY else page_state(o) for o in load.outcomes if o.status == 200)
     print(f"requests: {len(load.outcomes)}; answers: {dict(answers)}")
     assert all(o.status == 200 for o in load.outcomes), Counter((o.status, o.error) for o in load.outcomes)

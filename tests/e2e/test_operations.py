@@ -123,7 +123,7 @@ def test_sigterm_under_load_stops_quickly_gracefully_and_quietly(
     assert refused == 5
     assert time.monotonic() - signalled < STOPPED_WITHIN
     # the query under way got its answer: the 503 of its deadline, not a reset
-    assert [(status, b"(query_timeout)" in body) for status, body in slow] == [(503, True)]
+    assert [(status, b"(query_timeout)" in body) for status, body in slow] == [(503, True)], slow
     statuses = Counter(o.status for o in load.outcomes)
     assert set(statuses) <= {200, 0}, statuses  # answered, or a connection closed or refused once stopping
     logged = log.read_text(encoding="utf-8", errors="replace")

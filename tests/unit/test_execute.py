@@ -7,10 +7,13 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import threading
 import time
 import xml.dom.minidom
+from dataclasses import replace
+from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
@@ -19,9 +22,18 @@ from makerkg import metrics
 from makerkg.config import Settings
 from makerkg.errors import Busy, QueryFailed, QueryRefused, QuerySyntaxError, QueryTimeout, WorkerLost
 from makerkg.pipeline import BuildResult
-from makerkg.store import execute
+from makerkg.store import current, execute
 from makerkg.store.execute import PART_BYTES, STREAM_AFTER, answers, evaluate, output
-from makerkg.store.pool import LOW_PRIORITY, SLOW, WORKER_NICENESS, QueryPool, _Worker, base_priority
+from makerkg.store.pool import (
+    LOW_PRIORITY,
+    SLOW,
+    WORKER_NICENESS,
+    QueryPool,
+    SharedLoaders,
+    _Worker,
+    base_priority,
+    shared_socket,
+)
 from makerkg.store.query import Answer, Job, select, value
 from makerkg.store.worker import RETIRE_IDLE, spec_for
 
@@ -433,6 +445,118 @@ def test_workers_share_the_loaded_store_and_a_killed_one_is_forked_again(built: 
         assert value(select(pool, count)[0], "n") == expected  # a worker forked from the new loader
     finally:
         pool.close()
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+def _name(pid: int) -> str:
+    with open(f"/proc/{pid}/comm", encoding="ascii") as comm:
+        return comm.read().strip()
+
+
+def test_pools_share_one_loader_each_told_how_its_own_workers_end(
+    built: BuildResult, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`makerkg serve` checks the store with a loader that its web processes then share (one copy of the store, one
+    start): their workers are forked there and named after the pool they answer; a pool is told how its own
+    workers end; one that leaves keeps the loader for the others; one that asks for other limits, or finds no
+    loader, starts its own; when the shared loader ends, a pool goes on with its own."""
+    caplog.set_level(logging.WARNING, logger="makerkg.store.pool")
+    settings = Settings(out=built.build.path.parent.parent)
+    spec = spec_for(built.build, settings)
+    path = str(tmp_path / "loader.sock")
+    count = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+    expected = str(built.build.info.triples)
+    host = QueryPool(replace(spec, listen=path), 1, 30.0).ready(background=False)
+    pools = [host]
+    try:
+        a = QueryPool(spec, 2, 30.0, join=path).ready()
+        pools.append(a)
+        b = QueryPool(spec, 1, 30.0, join=path).ready()
+        pools.append(b)
+        shared = host.loader_pid
+        assert shared is not None and a.loader_pid == b.loader_pid == shared
+        deadline = time.monotonic() + 30
+        while len(a.pids()) < 2 and time.monotonic() < deadline:  # the second starts in the background
+            time.sleep(0.05)
+        for pid in a.pids() + b.pids():
+            assert _parent(pid) == shared
+            assert _name(pid) == f"query {os.getpid()}"
+        assert value(select(a, count)[0], "n") == value(select(b, count)[0], "n") == expected
+        # a worker of b killed while it answers: b (not a, nor the host) is told how it ended
+        [victim] = b.pids()
+        threading.Timer(1.0, os.kill, (victim, signal.SIGKILL)).start()
+        with pytest.raises(WorkerLost):
+            select(b, "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }")
+        [record] = [r for r in caplog.records if "ended while answering" in r.getMessage()]
+        assert record.getMessage().startswith(f"query worker {victim} ended while answering (exit code -9)")
+        assert value(select(b, count)[0], "n") == expected  # a new worker, from the shared loader
+        assert _parent(b.pids()[0]) == shared
+        a.close()  # a pool that leaves stops its workers, not the shared loader
+        assert value(select(b, count)[0], "n") == expected
+        assert _parent(b.pids()[0]) == shared and not [p for p in a.pids() if _parent(p) == shared]
+        # other limits, or no loader at the path: a loader of the pool's own
+        other = QueryPool(replace(spec, memory_limit=spec.memory_limit + (1 << 20)), 1, 30.0, join=path)
+        pools.append(other.ready(background=False))
+        alone = QueryPool(spec, 1, 30.0, join=str(tmp_path / "none.sock"))
+        pools.append(alone.ready(background=False))
+        for own in (other, alone):
+            assert own.loader_pid not in (None, shared)
+            assert value(select(own, count)[0], "n") == expected
+        host.close()  # the shared loader ends: b's watcher starts a loader of b's own, its worker answering on
+        deadline = time.monotonic() + 30
+        while b.loader_pid == shared and time.monotonic() < deadline:
+            assert value(select(b, count)[0], "n") == expected
+            time.sleep(0.05)
+        assert b.loader_pid not in (None, shared)
+        _kill(b.pids()[0])
+        assert value(select(b, count)[0], "n") == expected  # a worker forked from b's own loader
+    finally:
+        for pool in pools:
+            pool.close()
+
+
+def test_a_server_s_shared_loaders_follow_the_current_build(built: BuildResult, tmp_path: Path) -> None:
+    """`makerkg serve` starts a loader for a build published while it serves, before its web processes look (they
+    join it), and stops the previous build's loader after the grace period."""
+    out = tmp_path / "out"
+    shutil.copytree(built.build.path.parent.parent, out, symlinks=True)
+    first = current(out)
+    loaders = SharedLoaders(tmp_path / "loaders", Settings(out=out), grace=1.0)
+    try:
+        old = loaders.start(first).ready(background=False).loader_pid
+        loaders.follow()
+        second = first.path.parent / f"{first.path.name}-next"
+        shutil.copytree(first.path, second)
+        (out / "next").symlink_to(f"builds/{second.name}")
+        (out / "next").replace(out / "current")  # as a build publishes
+        pool = QueryPool(
+            spec_for(current(out), Settings(out=out)), 1, 30.0, join=shared_socket(loaders.directory, current(out))
+        )
+        try:
+            pool.ready(background=False)
+            assert pool.loader_pid not in (None, old)
+            assert _parent(pool.pids()[0]) == pool.loader_pid and pool.loader_pid in _children(os.getpid())
+            assert value(select(pool, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")[0], "n") == str(first.info.triples)
+            deadline = time.monotonic() + 10
+            while old in _children(os.getpid()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert old not in _children(os.getpid())  # the first build's loader, stopped after the grace period
+        finally:
+            pool.close()
+    finally:
+        loaders.close()
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as listing:
+            found.update(int(p) for p in listing.read().split())
+    return found
 
 
 def _retirements() -> float:

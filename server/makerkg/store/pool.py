@@ -1,5 +1,6 @@
 """Query execution that can be stopped: a pool of confined worker processes, forked from one that holds the build's
-store (they share it, copy-on-write).
+store (they share it, copy-on-write). Under `makerkg serve` that *loader* is the server's own, one per build, and
+the pools of all its web processes share it (``SharedLoaders``): one copy of the store, loaded once.
 
 A thread cannot interrupt pyoxigraph, so a query runs in a worker process (``store/worker.py``); when its answer is
 not back by the deadline the process is killed and replaced (a fork: milliseconds, whatever the store's size), and
@@ -17,15 +18,17 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import socket
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import reduction
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from makerkg import metrics
 from makerkg.errors import (
@@ -39,9 +42,12 @@ from makerkg.errors import (
     StoreMissing,
     WorkerLost,
 )
-from makerkg.store.layout import Build
+from makerkg.store.layout import CURRENT, Build, current
 from makerkg.store.query import Answer, Job, Reply, select, value
-from makerkg.store.worker import StoreSpec, serve
+from makerkg.store.worker import StoreSpec, serve, served, spec_for
+
+if TYPE_CHECKING:
+    from makerkg.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,11 @@ LOW_PRIORITY = 15  # its nice value
 # query workers run a little below the web processes (nice 5 more): what a web process answers itself (from the
 # answer cache, a refusal, /health) is never queued behind queries evaluating, however many clients send them
 WORKER_NICENESS = 5
+# the directory where `makerkg serve`'s own loaders fork the web processes' query workers too, one Unix socket per
+# build (``shared_socket``); set for them by the server, not a setting
+LOADER_ENV = "MAKERKG_SHARED_LOADERS"
+JOIN_PATIENCE = 1.0  # seconds a pool waits for a shared loader's socket to appear (it binds as it starts)
+FOLLOW_EVERY = 0.2  # seconds between a server's looks at which build is current (its web processes look each second)
 RETRY_FIRST, RETRY_MAX = 0.5, 30.0  # seconds between attempts to start a worker that failed to start
 
 
@@ -63,29 +74,72 @@ def base_priority() -> int:
 
 
 class _Loader:
-    """The process that opens the build's store and forks the query workers from it (``store/worker.py``)."""
+    """The process that opens the build's store and forks the query workers from it (``store/worker.py``): one of
+    this pool's own, or the one at ``join`` (a Unix socket's path) that another process started and shares, when it
+    serves this pool's spec."""
 
-    def __init__(self, spec: StoreSpec) -> None:
-        parent, child = _CONTEXT.Pipe()  # a pair of Unix sockets: a worker's end of its pipe passes over it
-        self.conn: Connection = parent
-        self.process: SpawnProcess = _CONTEXT.Process(target=serve, args=(spec, child), daemon=True)
-        self.process.start()
-        child.close()
-        if self.process.pid is not None:  # its workers inherit its nice value; lowering it needs no privilege
-            _renice(self.process.pid, base_priority())
+    def __init__(self, spec: StoreSpec, join: str | None = None) -> None:
         self.spec = spec
         self.info: dict[str, Any] = {}
         self._lock = threading.Lock()  # one exchange with the loader at a time
         self._ended: dict[int, int] = {}  # how workers ended, by pid, as the loader reported (the latest few)
+        self.process: SpawnProcess | None = None  # None: a shared loader, which this pool did not start
+        joined = _connect(join) if join else None
+        if joined is None:
+            self.conn = self._spawn()
+        else:
+            self.conn = joined
+
+    def _spawn(self) -> Connection:
+        parent, child = _CONTEXT.Pipe()  # a pair of Unix sockets: a worker's end of its pipe passes over it
+        self.process = _CONTEXT.Process(target=serve, args=(self.spec, child), daemon=True)
+        self.process.start()
+        child.close()
+        if self.process.pid is not None:  # its workers inherit its nice value; lowering it needs no privilege
+            _renice(self.process.pid, base_priority())
+        return parent
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else self.info.get("pid")
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.process.exitcode if self.process is not None else None
 
     def wait_ready(self) -> None:
-        """Wait until the loader has confined itself and opened the store; raises StoreMissing if it cannot."""
-        self.info = _ready(self.conn, self.spec, lambda: f"exit code {self.process.exitcode}", self.stop)
+        """Wait until the loader has confined itself and opened the store; raises StoreMissing if it cannot. A
+        shared loader that serves another store, or other limits, is left for one of this pool's own."""
+        if self.process is None:
+            try:
+                info = _ready(self.conn, self.spec, lambda: "its end", self.conn.close)
+            except StoreMissing:
+                info = {}
+            if tuple(info.get("serves", ())) == served(self.spec):
+                self.info = info
+                return
+            log.info("the shared query workers' loader %s: this pool starts its own",
+                     "serves another store" if info else "has ended")  # fmt: skip
+            self.conn.close()
+            self.conn = self._spawn()
+        self.info = _ready(self.conn, self.spec, lambda: f"exit code {self.exitcode}", self.stop)
 
     def alive(self) -> bool:
         """Whether the loader runs: asked of the process itself, not read from its sentinel, whose pipe its workers
-        hold open too (they inherit it in the fork), so that it reads as ended only once they have all ended."""
-        return self.process.is_alive()
+        hold open too (they inherit it in the fork), so that it reads as ended only once they have all ended. A
+        shared loader runs while its socket is open (its reports are read meanwhile; busy: it is taken to run)."""
+        if self.process is not None:
+            return self.process.is_alive()
+        if not self._lock.acquire(blocking=False):
+            return True
+        try:
+            while self.conn.poll(0):
+                self._read(time.monotonic())
+        except (EOFError, OSError, TimeoutError):
+            return False
+        finally:
+            self._lock.release()
+        return True
 
     def fork(self) -> tuple[Connection, int]:
         """A new worker's pipe and process id; raises StoreMissing when the loader cannot make one."""
@@ -93,7 +147,7 @@ class _Loader:
         try:
             with self._lock:
                 self.conn.send(("fork", None))
-                reduction.send_handle(self.conn, child.fileno(), self.process.pid)
+                reduction.send_handle(self.conn, child.fileno(), self.pid or 0)
                 deadline = time.monotonic() + READY_TIMEOUT
                 while True:
                     kind, payload = self._read(deadline)
@@ -130,11 +184,97 @@ class _Loader:
         return kind, payload
 
     def stop(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(timeout=5)
+        """Stop the loader, or leave a shared one (the workers it forked for this pool are stopped by the pool)."""
+        if self.process is not None:
+            if self.process.is_alive():
+                self.process.kill()
+            self.process.join(timeout=5)
         if not self.conn.closed:
             self.conn.close()
+
+
+def _connect(path: str) -> Connection | None:
+    """A connection to the shared loader listening at ``path``, waiting JOIN_PATIENCE seconds at most for its socket
+    to appear; None when there is none."""
+    deadline = time.monotonic() + JOIN_PATIENCE
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+        except OSError:
+            sock.close()
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.02)
+            continue
+        return Connection(sock.detach())
+
+
+def shared_socket(directory: str | Path, build: Build) -> str:
+    """Where the shared loader of ``build`` listens, in a server's directory of loaders (LOADER_ENV)."""
+    return str(Path(directory) / f"{build.path.name}.sock")
+
+
+class SharedLoaders:
+    """The loaders `makerkg serve` shares with its web processes (one copy of a store, one start): one for the build
+    it starts with, whose pool checks the store, and one for each build published while it serves, started as soon
+    as it is seen; a build's loader is stopped ``grace`` seconds after another became current, once the web
+    processes have closed their pools on it (they fall back on loaders of their own should it end first)."""
+
+    def __init__(self, directory: Path, settings: Settings, grace: float) -> None:
+        directory.mkdir(mode=0o700, exist_ok=True)
+        self.directory, self.settings, self.grace = directory, settings, grace
+        self._pools: dict[Path, QueryPool] = {}
+        self._leaving: list[tuple[float, QueryPool]] = []  # when each old build's loader is stopped
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._follower = threading.Thread(target=self._follow, name="makerkg-loaders", daemon=True)
+
+    def start(self, build: Build) -> QueryPool:
+        """A pool (of one worker, started by ``ready()``) on a loader for ``build`` that others may join; the loaders
+        of any other build are stopped after the grace period. Call ``follow()`` then to follow new builds."""
+        spec = replace(spec_for(build, self.settings), listen=shared_socket(self.directory, build))
+        pool = QueryPool(spec, 1, self.settings.query_timeout)
+        with self._lock:
+            leaving = time.monotonic() + self.grace
+            self._leaving.extend((leaving, old) for old in self._pools.values())
+            self._pools = {build.path: pool}
+        return pool
+
+    def follow(self) -> None:
+        """Start a loader for each build published from now on, in a thread of its own."""
+        self._follower.start()
+
+    def _follow(self) -> None:
+        link = self.settings.out / CURRENT
+        seen = ""
+        while not self._stop.wait(FOLLOW_EVERY):
+            try:
+                target = os.readlink(link)
+                if target != seen:
+                    build = current(self.settings.out)
+                    seen = target
+                    if build.path not in self._pools:
+                        self.start(build)
+            except (OSError, StoreMissing):
+                pass  # no build, or an incomplete one: the next look sees again
+            with self._lock:
+                now = time.monotonic()
+                done = [pool for when, pool in self._leaving if when <= now]
+                self._leaving = [(when, pool) for when, pool in self._leaving if when > now]
+            for pool in done:
+                pool.close()
+
+    def close(self) -> None:
+        """Stop following, and every loader."""
+        self._stop.set()
+        if self._follower.is_alive():
+            self._follower.join()
+        with self._lock:
+            pools = [*self._pools.values(), *(pool for _, pool in self._leaving)]
+            self._pools, self._leaving = {}, []
+        for pool in pools:
+            pool.close()
 
 
 def _ready(conn: Connection, spec: StoreSpec, ended: Callable[[], str], stop: Callable[[], None]) -> dict[str, Any]:
@@ -217,9 +357,10 @@ class _Worker:
 class QueryPool:
     """A fixed number of worker processes over one build's store; implements ``QueryRunner``."""
 
-    def __init__(self, spec: StoreSpec, size: int, timeout: float) -> None:
-        """Start the loader and return at once: it opens the store while the caller goes on. ``ready()`` waits
-        for it and the first worker, and starts the others."""
+    def __init__(self, spec: StoreSpec, size: int, timeout: float, join: str | None = None) -> None:
+        """Start the loader, or join the shared one listening at ``join`` when it serves ``spec``, and return at
+        once: it opens the store while the caller goes on. ``ready()`` waits for it and the first worker, and
+        starts the others."""
         self.spec = spec
         self.timeout = timeout
         self.size = size
@@ -230,7 +371,8 @@ class QueryPool:
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        self._loader = _Loader(spec)
+        self._join = join
+        self._loader = _Loader(spec, join)
         self._loader_lock = threading.Lock()  # held while a loader that has ended is replaced
         self._reviving = threading.Event()  # set while the watcher has a loader started again
         self._started = False
@@ -317,11 +459,11 @@ class QueryPool:
             if not loader.alive() and not self._closed.is_set():
                 log.warning(
                     "the query workers' loader %s ended (exit code %s); starting another",
-                    loader.process.pid,
-                    loader.process.exitcode,
+                    loader.pid,
+                    loader.exitcode,
                 )
                 loader.stop()
-                loader = _Loader(self.spec)
+                loader = _Loader(self.spec, self._join)
                 try:
                     loader.wait_ready()
                 finally:
@@ -462,15 +604,16 @@ class QueryPool:
     @property
     def loader_pid(self) -> int | None:
         """The id of the process that holds the store and forks the workers (for operations and tests)."""
-        return self._loader.process.pid
+        return self._loader.pid
 
     def pids(self) -> list[int]:
         """The worker processes' ids (for operations and tests)."""
         with self._lock:
             return [w.pid for w in self._all]
 
-    def close(self) -> None:
-        """Stop every worker, and the loader."""
+    def close(self, keep_loader: bool = False) -> None:
+        """Stop every worker, and the loader unless ``keep_loader`` (it goes on forking workers for the pools that
+        share it, until a last ``close()``)."""
         with self._lock:
             self._closed.set()
             workers = list(self._all)
@@ -478,6 +621,8 @@ class QueryPool:
             self._waiting.clear()  # stopped on purpose: the watcher has nothing to replace
         for worker in workers:
             worker.stop()
+        if keep_loader:
+            return
         with self._loader_lock:
             self._loader.stop()
 
@@ -544,8 +689,9 @@ VERIFY_QUERIES = (
 
 
 def verify(build: Build, pool: QueryPool) -> None:
-    """Count the statements of the build's store through ``pool`` (then closed) against build.json; raises
-    StoreMissing when it cannot be opened or read, or counts otherwise (files damaged or replaced on disk)."""
+    """Count the statements of the build's store through ``pool`` against build.json; raises StoreMissing (the pool
+    closed) when it cannot be opened or read, or counts otherwise (files damaged or replaced on disk). Its worker is
+    stopped then, and its loader left to the pools that share it."""
     try:
         pool.ready(background=False)  # raises StoreMissing when the store does not open
         expected = (build.info.triples, sum(build.info.quads_per_graph.values()))
@@ -560,5 +706,7 @@ def verify(build: Build, pool: QueryPool) -> None:
                 raise StoreMissing(
                     build.store_dir, f"the store holds {found} statements where build.json counts {count}: damaged"
                 )
-    finally:
+    except BaseException:
         pool.close()
+        raise
+    pool.close(keep_loader=True)

@@ -6,13 +6,19 @@ worker that is killed (a query past the deadline) is replaced in milliseconds, w
 The loader is started with the ``spawn`` method (the web process runs threads, and a forked copy of it would
 inherit their locks); it runs no thread of its own, so forking it is safe. It imports no rdflib.
 
-The loader talks to its pool over one socket:
+The loader talks to the pool that started it over one socket, and, when its spec names a ``listen`` path, to
+other pools too (``makerkg serve``'s web processes: one loader, one copy of the store and one start for the whole
+server), each over a connection to that Unix socket:
 
-- it sends ``("ready", description)`` once it is confined and the store is open, or ``("error", message)``;
-- for each ``("fork", None)`` the pool sends, followed by one end of a new pipe (as a file descriptor), it forks
-  a worker on that pipe and sends ``("forked", pid)``;
-- when one of its workers ends, it sends ``("ended", (pid, exit code))``, the exit code as ``Process.exitcode``
-  reads it (minus the signal that ended the process).
+- it sends ``("ready", description)`` once it is confined and the store is open, or ``("error", message)``; the
+  description says which store it serves, as ``served(spec)`` (a pool that asked for another opens its own);
+- for each ``("fork", None)`` a pool sends, followed by one end of a new pipe (as a file descriptor), it forks a
+  worker on that pipe and sends that pool ``("forked", pid)``;
+- when one of its workers ends, it sends the pool that asked for it ``("ended", (pid, exit code))``, the exit code
+  as ``Process.exitcode`` reads it (minus the signal that ended the process).
+
+The loader ends when the socket to the pool that started it closes. A worker's name (``/proc/PID/comm``, what
+``ps`` and ``top`` show) is ``query PID``, the process id of the pool it answers.
 
 A worker talks to the pool over its pipe:
 
@@ -32,11 +38,14 @@ idle one gives them back by being replaced by a fresh fork of the loader.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
 import resource
 import signal
+import socket
+import struct
 import threading
 from dataclasses import dataclass
 from multiprocessing import reduction
@@ -64,6 +73,12 @@ class StoreSpec:
     memory_limit: int  # bytes a query may allocate beyond the loaded store; 0: no limit
     sandbox: bool  # refuse to run without network confinement
     kept_memory: int = 0  # bytes of its own an idle worker may keep (see RETIRE_IDLE); 0: workers never retire
+    listen: str = ""  # a Unix socket's path where the loader forks workers for other pools too; "": none
+
+
+def served(spec: StoreSpec) -> tuple[str, bool, int, bool, int]:
+    """What a loader's workers answer from, and under which limits: what a pool joining a loader must find."""
+    return (str(spec.build), spec.in_memory, spec.memory_limit, spec.sandbox, spec.kept_memory)
 
 
 def spec_for(build: Build, settings: Settings) -> StoreSpec:
@@ -93,12 +108,21 @@ def open_store(spec: StoreSpec) -> object:
 
 
 def serve(spec: StoreSpec, control: Connection) -> None:
-    """The loader's main function: confine, open the store, then fork a worker for each request, until the socket
-    to the pool closes."""
+    """The loader's main function: confine, open the store, then fork a worker for each request of a pool, until
+    the socket to the pool that started it closes."""
     from makerkg.store import sandbox
 
     os.environ["RUST_BACKTRACE"] = "0"  # an aborted query prints one line, not a backtrace
+    if spec.listen:
+        # a server's own loader runs in a session of its own, as the app server does: a stop signal to the server's
+        # process group (a terminal's ^C, a service manager's stop) must not end the workers before the requests
+        # under way are answered; it ends when the server closes its socket
+        os.setsid()
     try:
+        listener = None
+        if spec.listen:  # bound before the confinement: a process in a new user namespace may not create a file
+            with contextlib.suppress(OSError):  # a path too long for a socket: the pools start loaders of their own
+                listener = _listen(spec.listen)
         namespace, filtered = sandbox.confine_network(required=spec.sandbox)  # the workers inherit it
         # loaded here, in memory, to be shared; the on-disk store is opened by each worker instead, since RocksDB
         # runs threads of its own from the moment it opens, which a forked copy would lack (the operating system's
@@ -109,45 +133,97 @@ def serve(spec: StoreSpec, control: Connection) -> None:
     except (OSError, RuntimeError, SyntaxError, ValueError) as err:  # RuntimeError: RocksDB's "Corruption: …"
         control.send(("error", " ".join(str(err).split())))
         return
+    import makerkg.store.execute  # noqa: F401 - what every worker runs, imported once here rather than in each
+
     gc.freeze()  # what is loaded now stays out of the collector's reach: a worker's collections copy no page of it
     wake_read, wake_write = os.pipe()  # SIGCHLD writes here: the loop wakes to report a worker that ended
     os.set_blocking(wake_read, False)
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    control.send(("ready", {"pid": os.getpid(), "sandbox": sandbox.Confinement(namespace, filtered, None).describe()}))
+    description = {
+        "pid": os.getpid(),
+        "sandbox": sandbox.Confinement(namespace, filtered, None).describe(),
+        "serves": served(spec),
+    }
+    control.send(("ready", description))
+    pools = {control: os.getppid()}  # each pool's socket, and the process id of the pool
+    owners: dict[int, Connection] = {}  # each worker's pool
     while True:
-        ready = wait([control, wake_read])
+        ready = wait([*pools, wake_read, *([listener] if listener else [])])
         if wake_read in ready:
             while _drained(wake_read):
                 pass
-            _report_ended(control)
-        if control not in ready:
-            continue
-        try:
-            control.recv()  # ("fork", None), then the worker's end of its pipe
-            fd = reduction.recv_handle(control)
-        except (EOFError, OSError):
-            break
-        pid = os.fork()
-        if pid == 0:  # the worker
-            code = 1
+            _report_ended(owners)
+        if listener is not None and listener in ready:
+            joined = _accept(listener, description)
+            if joined is not None:
+                pools[joined[0]] = joined[1]
+        for pool in [p for p in pools if p in ready]:
             try:
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                control.close()
-                os.close(wake_read)
-                os.close(wake_write)
-                _work(store, Connection(fd), spec, namespace, filtered)
-                code = 0
-            finally:
-                os._exit(code)  # never back into the loader's code, nor its exit handlers
-        os.close(fd)
-        try:
-            control.send(("forked", pid))
-        except OSError:
-            break
-    os.close(lease)
+                pool.recv()  # ("fork", None), then the worker's end of its pipe
+                fd = reduction.recv_handle(pool)
+            except (EOFError, OSError, RuntimeError):  # RuntimeError: a message without its descriptor
+                if pool is control:
+                    os.close(lease)
+                    return
+                del pools[pool]
+                pool.close()
+                continue
+            pid = os.fork()
+            if pid == 0:  # the worker
+                code = 1
+                try:
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    for other in pools:
+                        other.close()
+                    if listener is not None:
+                        listener.close()
+                    os.close(wake_read)
+                    os.close(wake_write)
+                    _name(f"query {pools[pool]}")
+                    _work(store, Connection(fd), spec, namespace, filtered)
+                    code = 0
+                finally:
+                    os._exit(code)  # never back into the loader's code, nor its exit handlers
+            os.close(fd)
+            owners[pid] = pool
+            try:
+                pool.send(("forked", pid))
+            except OSError:
+                if pool is control:
+                    os.close(lease)
+                    return
+                del pools[pool]
+                pool.close()
+
+
+def _listen(path: str) -> socket.socket:
+    """A Unix socket at ``path`` (in a directory only its user may enter) where other pools connect."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    return listener
+
+
+def _accept(listener: socket.socket, description: dict[str, object]) -> tuple[Connection, int] | None:
+    """A pool's new connection, told what this loader serves, and that pool's process id (None when it has gone
+    already)."""
+    try:
+        sock, _ = listener.accept()
+        pid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+        joined = Connection(sock.detach())
+        joined.send(("ready", description))
+    except OSError:
+        return None
+    return joined, pid
+
+
+def _name(name: str) -> None:
+    """Name the calling process as ``ps`` and ``top`` show it (15 bytes at most; the command line stays)."""
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w", encoding="ascii") as comm:
+        comm.write(name[:15])
 
 
 def _drained(fd: int) -> bool:
@@ -157,8 +233,9 @@ def _drained(fd: int) -> bool:
         return False
 
 
-def _report_ended(control: Connection) -> None:
-    """Reap the workers that have ended and tell the pool how each ended."""
+def _report_ended(owners: dict[int, Connection]) -> None:
+    """Reap the workers that have ended and tell the pool of each how it ended (a pool that has gone is told
+    nothing)."""
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -166,10 +243,11 @@ def _report_ended(control: Connection) -> None:
             return
         if pid == 0:
             return
-        try:
-            control.send(("ended", (pid, os.waitstatus_to_exitcode(status))))
-        except OSError:
-            return
+        pool = owners.pop(pid, None)
+        if pool is None or pool.closed:
+            continue
+        with contextlib.suppress(OSError):
+            pool.send(("ended", (pid, os.waitstatus_to_exitcode(status))))
 
 
 def _work(store: object | None, conn: Connection, spec: StoreSpec, namespace: str, filtered: bool) -> None:

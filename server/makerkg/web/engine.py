@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 from flask import current_app, g, has_request_context, request
 
-from makerkg.config import Settings
+from makerkg.config import Settings, grace
 from makerkg.iris import Layout
 from makerkg.queries import NamedQuery, load_queries
 from makerkg.store import Build, current
-from makerkg.store.pool import QueryPool
+from makerkg.store.pool import LOADER_ENV, QueryPool, shared_socket
 from makerkg.store.worker import spec_for
 
 if TYPE_CHECKING:
@@ -89,7 +89,14 @@ class Engine:
                 self.settings.store_default_graph,
             )
         else:
-            pool = QueryPool(spec_for(build, self.settings), self.settings.query_workers, self.settings.query_timeout)
+            # forked by `makerkg serve`'s own loader of this build (one copy of the store, one start for all)
+            loaders = os.environ.get(LOADER_ENV)
+            pool = QueryPool(
+                spec_for(build, self.settings),
+                self.settings.query_workers,
+                self.settings.query_timeout,
+                join=shared_socket(loaders, build) if loaders else None,
+            )
         return Snapshot(build, pool, frozenset(build.info.quads_per_graph))
 
     def snapshot(self) -> Snapshot:
@@ -120,8 +127,7 @@ class Engine:
                     return self._snapshot
                 old, self._snapshot, self._link = self._snapshot, fresh, target
                 log.info("now serving build %s", fresh.build.info.id)
-                grace = self.settings.query_timeout + 5
-                closer = threading.Timer(grace, old.pool.close)
+                closer = threading.Timer(grace(self.settings), old.pool.close)
                 closer.daemon = True  # a stopping server waits for no grace period (the pool's workers die with it)
                 closer.start()
             return self._snapshot

@@ -29,7 +29,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -41,14 +40,15 @@ from typing import IO
 
 import jinja2
 
-from makerkg.config import Settings, environ, ip_address
+from makerkg.config import Settings, environ, grace, ip_address
 from makerkg.errors import MakerkgError, UsageError
 from makerkg.metrics import MULTIPROC_ENV
+from makerkg.store.pool import LOADER_ENV
 from makerkg.web import granian_log
+from makerkg.web.rundir import Layout
 
 log = logging.getLogger(__name__)
 APP = "makerkg.web.wsgi:application"
-SOCKET = "app.sock"
 READY_TIMEOUT = 120.0  # seconds the app server may take to answer its first request
 POLL = 0.2  # seconds between looks at the children
 READY_POLL = 0.02  # seconds between looks at a child that is starting: the first answer comes that much sooner
@@ -61,34 +61,6 @@ class ServerFailed(MakerkgError):
     """A part of the server did not start, or ended on its own."""
 
     exit_code = 1
-
-
-@dataclass(frozen=True)
-class Layout:
-    """This run's private directory (mode 0700): the app server's socket, nginx's files, the metrics files."""
-
-    root: Path
-
-    @property
-    def socket(self) -> Path:
-        return self.root / SOCKET
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics"
-
-    @property
-    def nginx(self) -> Path:
-        return self.root / "nginx"
-
-    @property
-    def granian_log(self) -> Path:
-        return self.root / "granian-log.json"
-
-
-def grace(settings: Settings) -> float:
-    """Seconds a stopping server waits for the requests under way: the longest query, and a little more."""
-    return settings.query_timeout + 5
 
 
 def find_nginx() -> str | None:
@@ -308,11 +280,17 @@ def _wait_ready(child: _Child, connect: Callable[[], http.client.HTTPConnection]
         time.sleep(READY_POLL)
 
 
-def serve(settings: Settings, started: Callable[[str], None], check: Callable[[], None] = lambda: None) -> None:
+def serve(
+    settings: Settings,
+    started: Callable[[str], None],
+    check: Callable[[], None] = lambda: None,
+    layout: Layout | None = None,
+) -> None:
     """Run the server until SIGTERM or SIGINT; ``started`` is told how it runs once it answers. ``check`` (the
     build's store, say) runs before anything listens where clients reach it (with nginx in front, while granian
     starts on this run's own socket, its output held back until the check has passed): what it raises stops
-    everything, and nothing has printed or listened. Raises UsageError when nginx is needed and missing,
+    everything, and nothing has printed or listened. ``layout``: the run's directory, when the caller made it
+    already (a new one otherwise); it is removed at the end. Raises UsageError when nginx is needed and missing,
     ServerFailed when a part does not start or ends on its own."""
     nginx = find_nginx() if settings.proxy in ("nginx", "auto") else None
     if settings.proxy == "nginx" and nginx is None:
@@ -339,7 +317,7 @@ def serve(settings: Settings, started: Callable[[str], None], check: Callable[[]
     refuse_taken_port(settings.host, settings.port)
     if nginx is None:
         check()  # before granian, which listens where clients reach it
-    layout = Layout(Path(tempfile.mkdtemp(prefix="makerkg-serve-")))
+    layout = layout or Layout.create()
     children: list[_Child] = []  # in the order they are stopped: the front first
     host = settings.host.strip("[]")
     try:
@@ -353,6 +331,7 @@ def serve(settings: Settings, started: Callable[[str], None], check: Callable[[]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAKERKG_")}
         env.update(environ(app_settings))
         env[MULTIPROC_ENV] = str(layout.metrics)
+        env[LOADER_ENV] = str(layout.loaders)  # where the web processes' query workers are forked, if one listens
         held = nginx is not None
         layout.granian_log.write_text(json.dumps(granian_log.config()), encoding="utf-8")
         command = granian_command(settings, bind, layout.granian_log)
