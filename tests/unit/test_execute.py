@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
+import pickle
 import re
 import shutil
 import signal
+import socket
 import threading
 import time
 import xml.dom.minidom
@@ -32,6 +35,7 @@ from makerkg.store.pool import (
     SharedLoaders,
     _Worker,
     base_priority,
+    message,
     shared_socket,
 )
 from makerkg.store.query import Answer, Job, select, value
@@ -506,17 +510,120 @@ def test_pools_share_one_loader_each_told_how_its_own_workers_end(
         for own in (other, alone):
             assert own.loader_pid not in (None, shared)
             assert value(select(own, count)[0], "n") == expected
-        host.close()  # the shared loader ends: b's watcher starts a loader of b's own, its worker answering on
-        deadline = time.monotonic() + 30
-        while b.loader_pid == shared and time.monotonic() < deadline:
-            assert value(select(b, count)[0], "n") == expected
-            time.sleep(0.05)
-        assert b.loader_pid not in (None, shared)
+        host.close()  # the shared loader ends: b's worker answers on, and b starts no loader until it needs one
+        time.sleep(1.5)
+        assert value(select(b, count)[0], "n") == expected and b.loader_pid == shared
         _kill(b.pids()[0])
-        assert value(select(b, count)[0], "n") == expected  # a worker forked from b's own loader
+        assert value(select(b, count)[0], "n") == expected  # a worker forked from a loader of b's own
+        assert b.loader_pid not in (None, shared) and _parent(b.pids()[0]) == b.loader_pid
     finally:
         for pool in pools:
             pool.close()
+
+
+class _Forged:
+    """Unpickled, it would create the file at ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str, ...]]:
+        return (os.mkdir, (str(self.path),))
+
+
+def test_nothing_sent_to_a_shared_loader_is_unpickled(built: BuildResult, tmp_path: Path) -> None:
+    """Regression (an outside check): the loader unpickled what came on its socket, which a query worker (the same
+    user) can reach, so a worker a query had taken over could run code in the loader, which keeps its capabilities.
+    A request is now a descriptor and one byte; anything else ends that connection, and the loader goes on."""
+    spec = spec_for(built.build, Settings(out=built.build.path.parent.parent))
+    path = str(tmp_path / "loader.sock")
+    host = QueryPool(replace(spec, listen=path), 1, 30.0).ready(background=False)
+    pools = [host]
+    try:
+        made = tmp_path / "made-by-the-loader"
+        forged = pickle.dumps(("fork", _Forged(made)))
+        for payload in (len(forged).to_bytes(4, "big") + forged, b"\x01", b"\x00" * 3, b""):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as peer:
+                peer.connect(path)
+                peer.sendall(payload)
+                time.sleep(0.2)
+        half = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # connected, silent, never closed meanwhile
+        half.connect(path)
+        joined = QueryPool(spec, 1, 30.0, join=path)
+        pools.append(joined.ready(background=False))
+        assert joined.loader_pid == host.loader_pid
+        assert value(select(joined, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")[0], "n") == str(
+            built.build.info.triples
+        )
+        assert not made.exists()
+        half.close()
+    finally:
+        for pool in pools:
+            pool.close()
+
+
+def test_a_pool_reads_no_object_a_worker_could_forge(tmp_path: Path) -> None:
+    """What a loader or a worker sends is read as plain values and answers only: a message naming anything else is
+    an unreadable one (the peer is taken as ended), never code run in the web process."""
+    ours, theirs = multiprocessing.Pipe()
+    made = tmp_path / "made"
+    theirs.send(("answer", _Forged(made)))
+    with pytest.raises(EOFError, match="unreadable"):
+        message(ours)
+    assert not made.exists()
+    for wrong in ("answer", ("answer",), (1, 2), ("a", 1, 2)):
+        theirs.send(wrong)
+        with pytest.raises(EOFError, match="unreadable"):
+            message(ours)
+    answer = Answer(b"{}", JSON, "select", "max_rows=3")
+    theirs.send(("answer", answer))
+    assert message(ours) == ("answer", answer)
+
+
+def test_a_pool_leaves_a_shared_loader_that_hangs_and_the_server_restarts_one_that_ends(
+    built: BuildResult, tmp_path: Path
+) -> None:
+    """A shared loader that does not fork in time (stopped, say) is left: the pool starts a loader of its own and
+    answers. One that ends is started again by the server, and the pools needing a worker join the new one."""
+    out = tmp_path / "out"
+    shutil.copytree(built.build.path.parent.parent, out, symlinks=True)
+    build = current(out)
+    settings = Settings(out=out)
+    loaders = SharedLoaders(tmp_path / "loaders", settings, grace=60.0)
+    count = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+    expected = str(build.info.triples)
+    pools: list[QueryPool] = []
+    try:
+        first = loaders.start(build).ready(background=False).loader_pid
+        assert first is not None
+        loaders.follow()
+        join = shared_socket(loaders.directory, build)
+        a = QueryPool(spec_for(build, settings), 1, 30.0, join=join)
+        pools.append(a.ready())
+        b = QueryPool(spec_for(build, settings), 1, 30.0, join=join)
+        pools.append(b.ready())
+        assert a.loader_pid == b.loader_pid == first
+        # ended: the server starts another on the same socket; a pool that needs a worker joins it
+        _kill(first)
+        deadline = time.monotonic() + 10
+        while (second := loaders._pools[build.path][1].loader_pid) == first and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert second not in (None, first)
+        _kill(a.pids()[0])
+        assert value(select(a, count)[0], "n") == expected
+        assert a.loader_pid == second and _parent(a.pids()[0]) == second
+        # hung: a pool waits SHARED_FORK_TIMEOUT for a worker, then starts a loader of its own
+        os.kill(second, signal.SIGSTOP)
+        try:
+            _kill(b.pids()[0])
+            assert value(select(b, count)[0], "n") == expected
+            assert b.loader_pid not in (None, first, second) and _parent(b.pids()[0]) == b.loader_pid
+        finally:
+            os.kill(second, signal.SIGCONT)
+    finally:
+        for pool in pools:
+            pool.close()
+        loaders.close()
 
 
 def test_a_server_s_shared_loaders_follow_the_current_build(built: BuildResult, tmp_path: Path) -> None:

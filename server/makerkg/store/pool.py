@@ -13,12 +13,15 @@ pool in parts, and the deadline covers the stream.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import queue
 import signal
 import socket
+import struct
 import threading
 import time
 import weakref
@@ -64,6 +67,7 @@ WORKER_NICENESS = 5
 # build (``shared_socket``); set for them by the server, not a setting
 LOADER_ENV = "MAKERKG_SHARED_LOADERS"
 JOIN_PATIENCE = 1.0  # seconds a pool waits for a shared loader's socket to appear (it binds as it starts)
+SHARED_FORK_TIMEOUT = 5.0  # seconds a shared loader may take to fork a worker before a pool gives up on it
 FOLLOW_EVERY = 0.2  # seconds between a server's looks at which build is current (its web processes look each second)
 RETRY_FIRST, RETRY_MAX = 0.5, 30.0  # seconds between attempts to start a worker that failed to start
 
@@ -84,11 +88,13 @@ class _Loader:
         self._lock = threading.Lock()  # one exchange with the loader at a time
         self._ended: dict[int, int] = {}  # how workers ended, by pid, as the loader reported (the latest few)
         self.process: SpawnProcess | None = None  # None: a shared loader, which this pool did not start
+        self.hung = False  # a shared loader that did not answer in time: the pool starts its own from then on
         joined = _connect(join) if join else None
+        self._shared_pid = 0
         if joined is None:
             self.conn = self._spawn()
         else:
-            self.conn = joined
+            self.conn, self._shared_pid = joined
 
     def _spawn(self) -> Connection:
         parent, child = _CONTEXT.Pipe()  # a pair of Unix sockets: a worker's end of its pipe passes over it
@@ -111,15 +117,20 @@ class _Loader:
         """Wait until the loader has confined itself and opened the store; raises StoreMissing if it cannot. A
         shared loader that serves another store, or other limits, is left for one of this pool's own."""
         if self.process is None:
+            # it answers once it has loaded the store, which takes a while at a million statements: waited for as
+            # long as it runs, and no longer (stopped, or ended)
+            deadline = time.monotonic() + READY_TIMEOUT
+            while not self.conn.poll(0.1) and _running(self._shared_pid) and time.monotonic() < deadline:
+                pass
             try:
-                info = _ready(self.conn, self.spec, lambda: "its end", self.conn.close)
+                info = _ready(self.conn, self.spec, lambda: "its end", self.conn.close) if self.conn.poll(0) else {}
             except StoreMissing:
                 info = {}
             if tuple(info.get("serves", ())) == served(self.spec):
                 self.info = info
                 return
             log.info("the shared query workers' loader %s: this pool starts its own",
-                     "serves another store" if info else "has ended")  # fmt: skip
+                     "serves another store" if info else "does not answer")  # fmt: skip
             self.conn.close()
             self.conn = self._spawn()
         self.info = _ready(self.conn, self.spec, lambda: f"exit code {self.exitcode}", self.stop)
@@ -146,15 +157,21 @@ class _Loader:
         parent, child = _CONTEXT.Pipe()
         try:
             with self._lock:
-                self.conn.send(("fork", None))
+                # the request is the descriptor alone: the loader unpickles nothing a pool sends
                 reduction.send_handle(self.conn, child.fileno(), self.pid or 0)
-                deadline = time.monotonic() + READY_TIMEOUT
+                deadline = time.monotonic() + (READY_TIMEOUT if self.process is not None else SHARED_FORK_TIMEOUT)
                 while True:
                     kind, payload = self._read(deadline)
                     if kind == "forked":
                         return parent, int(payload)
         except (EOFError, OSError, TimeoutError) as err:
             parent.close()
+            if isinstance(err, TimeoutError) and self.process is None:  # a shared loader that hangs: left for good
+                self.hung = True
+                self.conn.close()
+                raise StoreMissing(
+                    self.spec.build, "the shared process that starts query workers does not answer"
+                ) from err
             raise StoreMissing(self.spec.build, "the process that starts query workers has ended") from err
         finally:
             child.close()
@@ -175,7 +192,7 @@ class _Loader:
         """The loader's next message (its lock held), by ``deadline``; a report of a worker that ended is kept."""
         if not self.conn.poll(max(0.0, deadline - time.monotonic())):
             raise TimeoutError
-        kind, payload = self.conn.recv()
+        kind, payload = message(self.conn)
         if kind == "ended":
             pid, code = payload
             self._ended[pid] = code
@@ -193,21 +210,31 @@ class _Loader:
             self.conn.close()
 
 
-def _connect(path: str) -> Connection | None:
-    """A connection to the shared loader listening at ``path``, waiting JOIN_PATIENCE seconds at most for its socket
-    to appear; None when there is none."""
+def _connect(path: str) -> tuple[Connection, int] | None:
+    """A connection to the shared loader listening at ``path``, and the loader's process id, waiting JOIN_PATIENCE
+    seconds at most for its socket to appear; None when there is none."""
     deadline = time.monotonic() + JOIN_PATIENCE
     while True:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(path)
+            credentials = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         except OSError:
             sock.close()
             if time.monotonic() >= deadline:
                 return None
             time.sleep(0.02)
             continue
-        return Connection(sock.detach())
+        return Connection(sock.detach()), struct.unpack("3i", credentials)[0]
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is neither stopped (SIGSTOP, a debugger) nor ended."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("T", "t", "Z", "X")
+    except OSError:
+        return False
 
 
 def shared_socket(directory: str | Path, build: Build) -> str:
@@ -219,13 +246,16 @@ class SharedLoaders:
     """The loaders `makerkg serve` shares with its web processes (one copy of a store, one start): one for the build
     it starts with, whose pool checks the store, and one for each build published while it serves, started as soon
     as it is seen; a build's loader is stopped ``grace`` seconds after another became current, once the web
-    processes have closed their pools on it (they fall back on loaders of their own should it end first)."""
+    processes have closed their pools on it, and started again should it end before (the web processes' pools join
+    the new one when they next need a worker, or start loaders of their own)."""
 
     def __init__(self, directory: Path, settings: Settings, grace: float) -> None:
         directory.mkdir(mode=0o700, exist_ok=True)
         self.directory, self.settings, self.grace = directory, settings, grace
-        self._pools: dict[Path, QueryPool] = {}
+        self._pools: dict[Path, tuple[Build, QueryPool]] = {}
         self._leaving: list[tuple[float, QueryPool]] = []  # when each old build's loader is stopped
+        self._retry: dict[Path, tuple[float, float]] = {}  # when a build's loader that ended may start again, and the
+        # pause after that
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._follower = threading.Thread(target=self._follow, name="makerkg-loaders", daemon=True)
@@ -237,8 +267,8 @@ class SharedLoaders:
         pool = QueryPool(spec, 1, self.settings.query_timeout)
         with self._lock:
             leaving = time.monotonic() + self.grace
-            self._leaving.extend((leaving, old) for old in self._pools.values())
-            self._pools = {build.path: pool}
+            self._leaving.extend((leaving, old) for _, old in self._pools.values())
+            self._pools = {build.path: (build, pool)}
         return pool
 
     def follow(self) -> None:
@@ -259,6 +289,16 @@ class SharedLoaders:
             except (OSError, StoreMissing):
                 pass  # no build, or an incomplete one: the next look sees again
             with self._lock:
+                ended = [(build, pool) for build, pool in self._pools.values() if not pool.loader_alive()]
+            for build, pool in ended:  # killed, or a store it cannot open: started again, less and less often
+                when, pause = self._retry.get(build.path, (0.0, RETRY_FIRST))
+                if time.monotonic() < when:
+                    continue
+                log.warning("the shared query workers' loader of build %s ended; starting another", build.path.name)
+                pool.close()
+                self.start(build)  # its socket is bound anew
+                self._retry[build.path] = (time.monotonic() + pause, min(RETRY_MAX, pause * 2))
+            with self._lock:
                 now = time.monotonic()
                 done = [pool for when, pool in self._leaving if when <= now]
                 self._leaving = [(when, pool) for when, pool in self._leaving if when > now]
@@ -271,23 +311,47 @@ class SharedLoaders:
         if self._follower.is_alive():
             self._follower.join()
         with self._lock:
-            pools = [*self._pools.values(), *(pool for _, pool in self._leaving)]
+            pools = [*(pool for _, pool in self._pools.values()), *(pool for _, pool in self._leaving)]
             self._pools, self._leaving = {}, []
         for pool in pools:
             pool.close()
+
+
+class _Messages(pickle.Unpickler):
+    """Reads what a loader or a query worker sends: plain values, and answers. Were a query to take over its worker
+    (an engine bug), the worker could send anything down its pipe; unpickled freely, a message could run code in
+    the web process, outside the worker's confinement."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == (Answer.__module__, Answer.__name__):
+            return Answer
+        raise pickle.UnpicklingError(f"{module}.{name} has no place in a message")
+
+
+def message(conn: Connection) -> tuple[str, Any]:
+    """The next message on ``conn``, from a loader or a query worker: a kind and its payload. Raises EOFError when the
+    peer has gone, or sent what is not such a message."""
+    data = conn.recv_bytes()
+    try:
+        said = _Messages(io.BytesIO(data)).load()
+    except Exception as err:  # noqa: BLE001 - whatever a forged message makes the unpickler raise
+        raise EOFError(f"an unreadable message ({type(err).__name__})") from err
+    if not (isinstance(said, tuple) and len(said) == 2 and isinstance(said[0], str)):
+        raise EOFError("an unreadable message")
+    return said
 
 
 def _ready(conn: Connection, spec: StoreSpec, ended: Callable[[], str], stop: Callable[[], None]) -> dict[str, Any]:
     """The description a new process sends once it is ready on ``conn``; raises StoreMissing (after ``stop()``)
     when it sends an error instead, ends (``ended()`` says how) or is silent for READY_TIMEOUT seconds."""
     try:
-        message: tuple[str, Any] = conn.recv() if conn.poll(READY_TIMEOUT) else ("error", "no answer in time")
+        said = message(conn) if conn.poll(READY_TIMEOUT) else ("error", "no answer in time")
     except (EOFError, OSError):
-        message = ("error", f"it ended with {ended()} before it was ready")
-    if message[0] != "ready":
+        said = ("error", f"it ended with {ended()} before it was ready")
+    if said[0] != "ready" or not isinstance(said[1], dict):
         stop()
-        raise StoreMissing(spec.build, f"the store cannot be opened ({message[1]})")
-    return dict(message[1])
+        raise StoreMissing(spec.build, f"the store cannot be opened ({said[1]})")
+    return said[1]
 
 
 def _renice(pid: int, niceness: int) -> bool:
@@ -333,7 +397,7 @@ class _Worker:
         (``store/worker.py``), or None when it has ended (the message is consumed)."""
         with contextlib.suppress(EOFError, OSError):
             if not self.conn.closed and self.conn.poll(0):
-                kind, held = self.conn.recv()
+                kind, held = message(self.conn)
                 if kind == "retiring":
                     return int(held)
         return None
@@ -463,6 +527,8 @@ class QueryPool:
                     loader.exitcode,
                 )
                 loader.stop()
+                if loader.hung:
+                    self._join = None
                 loader = _Loader(self.spec, self._join)
                 try:
                     loader.wait_ready()
@@ -479,8 +545,11 @@ class QueryPool:
         """Replace a worker that ends while it waits for a job (killed, out of memory) at once, not when a request
         next takes it: requests answered from a cache may not come to the pool for a long time."""
         while not self._closed.is_set():
-            if not self._reviving.is_set() and not self._loader.alive():
-                # its workers answer on meanwhile; a new one is ready before the next worker is needed
+            loader = self._loader
+            # its workers answer on meanwhile; a new one is ready before the next worker is needed. Not a shared one,
+            # which the server starts again itself (a pool on a build no longer served would load it anew for
+            # nothing): the pool joins or starts a loader when it next needs a worker
+            if not self._reviving.is_set() and loader.process is not None and not loader.alive():
                 self._reviving.set()
                 threading.Thread(target=self._revive, name="makerkg-loader-start", daemon=True).start()
             with self._lock:
@@ -544,8 +613,8 @@ class QueryPool:
         """The worker's next message, by the deadline; kills and replaces it and raises otherwise. With ``slow``, a
         job still running at ``slow.at`` is lowered in priority (``slow.demoted`` says whether it was)."""
         try:
-            message: tuple[str, Any] = ("retiring", 0)
-            while message[0] == "retiring":  # sent as this request took the worker: it answers the job all the same
+            said: tuple[str, Any] = ("retiring", 0)
+            while said[0] == "retiring":  # sent as this request took the worker: it answers the job all the same
                 until = deadline if slow is None or slow.passed else min(deadline, slow.at)
                 if not worker.conn.poll(max(0.0, until - time.monotonic())):
                     if until < deadline and slow is not None:
@@ -556,7 +625,7 @@ class QueryPool:
                     self._replace(worker)
                     metrics.query_timed_out()
                     raise QueryTimeout(self.timeout)
-                message = worker.conn.recv()
+                said = message(worker.conn)
         except (EOFError, OSError) as err:
             code = worker.loader.exit_code(worker.pid, 2.0)
             self._replace(worker)
@@ -565,10 +634,10 @@ class QueryPool:
                 raise QueryTooLarge(self.memory_mib) from err
             log.warning("query worker %s ended while answering (exit code %s): %.200r", worker.pid, code, job.query)
             raise WorkerLost() from err
-        if message[0] == "toolarge":
+        if said[0] == "toolarge":
             self._replace(worker)
             raise QueryTooLarge(self.memory_mib)
-        return message
+        return said
 
     def execute(self, job: Job) -> Reply:
         """Run ``job`` in a worker; raises QueryTimeout, QueryTooLarge, Busy, WorkerLost, QuerySyntaxError,
@@ -600,6 +669,10 @@ class QueryPool:
             self._replace(worker)  # raising a priority back needs privileges; a fresh worker starts at normal
         else:
             self._put_idle(worker)
+
+    def loader_alive(self) -> bool:
+        """Whether the pool's loader runs (for a server's own loaders, which it starts again)."""
+        return self._loader.alive()
 
     @property
     def loader_pid(self) -> int | None:

@@ -12,8 +12,8 @@ server), each over a connection to that Unix socket:
 
 - it sends ``("ready", description)`` once it is confined and the store is open, or ``("error", message)``; the
   description says which store it serves, as ``served(spec)`` (a pool that asked for another opens its own);
-- for each ``("fork", None)`` a pool sends, followed by one end of a new pipe (as a file descriptor), it forks a
-  worker on that pipe and sends that pool ``("forked", pid)``;
+- for each end of a new pipe a pool sends (a file descriptor, with one byte and nothing else: the loader unpickles
+  nothing it is sent), it forks a worker on that pipe and sends that pool ``("forked", pid)``;
 - when one of its workers ends, it sends the pool that asked for it ``("ended", (pid, exit code))``, the exit code
   as ``Process.exitcode`` reads it (minus the signal that ended the process).
 
@@ -161,9 +161,10 @@ def serve(spec: StoreSpec, control: Connection) -> None:
                 pools[joined[0]] = joined[1]
         for pool in [p for p in pools if p in ready]:
             try:
-                pool.recv()  # ("fork", None), then the worker's end of its pipe
+                # a request is the worker's end of its pipe, a descriptor with one byte: nothing is unpickled, since
+                # a process on the socket may be one a query has taken over (a worker, of the same user)
                 fd = reduction.recv_handle(pool)
-            except (EOFError, OSError, RuntimeError):  # RuntimeError: a message without its descriptor
+            except (EOFError, OSError, RuntimeError):  # RuntimeError: a byte without its descriptor
                 if pool is control:
                     os.close(lease)
                     return
@@ -202,6 +203,8 @@ def serve(spec: StoreSpec, control: Connection) -> None:
 def _listen(path: str) -> socket.socket:
     """A Unix socket at ``path`` (in a directory only its user may enter) where other pools connect."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with contextlib.suppress(FileNotFoundError):  # left by a loader of the same build that was killed
+        os.unlink(path)
     listener.bind(path)
     listener.listen(64)
     return listener
