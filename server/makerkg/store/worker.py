@@ -149,6 +149,7 @@ def serve(spec: StoreSpec, control: Connection) -> None:
     control.send(("ready", description))
     pools = {control: os.getppid()}  # each pool's socket, and the process id of the pool
     owners: dict[int, Connection] = {}  # each worker's pool
+    starter_gone = False
     while True:
         ready = wait([*pools, wake_read, *([listener] if listener else [])])
         if wake_read in ready:
@@ -166,8 +167,8 @@ def serve(spec: StoreSpec, control: Connection) -> None:
                 fd = reduction.recv_handle(pool)
             except (EOFError, OSError, RuntimeError):  # RuntimeError: a byte without its descriptor
                 if pool is control:
-                    os.close(lease)
-                    return
+                    starter_gone = True
+                    break
                 del pools[pool]
                 pool.close()
                 continue
@@ -194,10 +195,13 @@ def serve(spec: StoreSpec, control: Connection) -> None:
                 pool.send(("forked", pid))
             except OSError:
                 if pool is control:
-                    os.close(lease)
-                    return
+                    starter_gone = True
+                    break
                 del pools[pool]
                 pool.close()
+        if starter_gone:  # the pool that started the loader has gone: so does the loader
+            break
+    os.close(lease)
 
 
 def _listen(path: str) -> socket.socket:
