@@ -3,6 +3,7 @@ and every writer's output stays well-formed."""
 
 from __future__ import annotations
 
+import array
 import json
 import logging
 import multiprocessing
@@ -12,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import threading
 import time
 import xml.dom.minidom
@@ -33,6 +35,7 @@ from makerkg.store.pool import (
     WORKER_NICENESS,
     QueryPool,
     SharedLoaders,
+    _Late,
     _Worker,
     base_priority,
     message,
@@ -477,9 +480,9 @@ def test_pools_share_one_loader_each_told_how_its_own_workers_end(
     host = QueryPool(replace(spec, listen=path), 1, 30.0).ready(background=False)
     pools = [host]
     try:
-        a = QueryPool(spec, 2, 30.0, join=path).ready()
+        a = QueryPool(spec, 2, 30.0, join=(path, os.getpid())).ready()
         pools.append(a)
-        b = QueryPool(spec, 1, 30.0, join=path).ready()
+        b = QueryPool(spec, 1, 30.0, join=(path, os.getpid())).ready()
         pools.append(b)
         shared = host.loader_pid
         assert shared is not None and a.loader_pid == b.loader_pid == shared
@@ -503,9 +506,9 @@ def test_pools_share_one_loader_each_told_how_its_own_workers_end(
         assert value(select(b, count)[0], "n") == expected
         assert _parent(b.pids()[0]) == shared and not [p for p in a.pids() if _parent(p) == shared]
         # other limits, or no loader at the path: a loader of the pool's own
-        other = QueryPool(replace(spec, memory_limit=spec.memory_limit + (1 << 20)), 1, 30.0, join=path)
+        other = QueryPool(replace(spec, memory_limit=spec.memory_limit + (1 << 20)), 1, 30.0, join=(path, os.getpid()))
         pools.append(other.ready(background=False))
-        alone = QueryPool(spec, 1, 30.0, join=str(tmp_path / "none.sock"))
+        alone = QueryPool(spec, 1, 30.0, join=(str(tmp_path / "none.sock"), os.getpid()))
         pools.append(alone.ready(background=False))
         for own in (other, alone):
             assert own.loader_pid not in (None, shared)
@@ -547,9 +550,14 @@ def test_nothing_sent_to_a_shared_loader_is_unpickled(built: BuildResult, tmp_pa
                 peer.connect(path)
                 peer.sendall(payload)
                 time.sleep(0.2)
+        for byte in (b"\x00", b"\x07"):  # a descriptor with a byte other than 1 (it had ended the loader)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as peer, open(os.devnull, "rb") as null:
+                peer.connect(path)
+                peer.sendmsg([byte], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [null.fileno()]))])
+                time.sleep(0.2)
         half = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # connected, silent, never closed meanwhile
         half.connect(path)
-        joined = QueryPool(spec, 1, 30.0, join=path)
+        joined = QueryPool(spec, 1, 30.0, join=(path, os.getpid()))
         pools.append(joined.ready(background=False))
         assert joined.loader_pid == host.loader_pid
         assert value(select(joined, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")[0], "n") == str(
@@ -560,6 +568,44 @@ def test_nothing_sent_to_a_shared_loader_is_unpickled(built: BuildResult, tmp_pa
     finally:
         for pool in pools:
             pool.close()
+
+
+def test_a_pool_joins_no_loader_but_the_server_s(built: BuildResult, tmp_path: Path) -> None:
+    """Regression (an outside check): a worker that a query took over could put a socket of its own in the shared
+    loader's place, answer as the loader and name any process as a worker, which the pool would then signal. A pool
+    joins only a listener that is a child of the server, and starts its own loader otherwise."""
+    spec = spec_for(built.build, Settings(out=built.build.path.parent.parent))
+    path = str(tmp_path / "loader.sock")
+    fake = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # listening in this process, which is no child of itself
+    fake.bind(path)
+    fake.listen(8)
+    pool = QueryPool(spec, 1, 30.0, join=(path, os.getpid()))
+    try:
+        pool.ready(background=False)
+        assert pool.loader_pid not in (None, os.getpid()) and _parent(pool.loader_pid) == os.getpid()
+        assert _parent(pool.pids()[0]) == pool.loader_pid
+    finally:
+        pool.close()
+        fake.close()
+
+
+def test_a_message_is_bounded_in_size_and_time() -> None:
+    """Regression (an outside check): a worker announcing a message of 2**62 bytes made the web process fail with
+    MemoryError (a 500), and one sending half a message held the request past its deadline."""
+    ours, theirs = multiprocessing.Pipe()  # a peer that sent what cannot be read is dropped: a pipe each
+    theirs.send_bytes(b"x" * 100)
+    with pytest.raises(EOFError, match="100 bytes announced"):
+        message(ours, limit=99)
+    ours, theirs = multiprocessing.Pipe()
+    os.write(theirs.fileno(), struct.pack("!i", -1) + struct.pack("!Q", 1 << 62))
+    with pytest.raises(EOFError, match="announced"):
+        message(ours)
+    ours, theirs = multiprocessing.Pipe()
+    os.write(theirs.fileno(), struct.pack("!i", 1000) + b"0123456789")
+    started = time.monotonic()
+    with pytest.raises(_Late):
+        message(ours, deadline=started + 0.5)
+    assert time.monotonic() - started < 2
 
 
 def test_a_pool_reads_no_object_a_worker_could_forge(tmp_path: Path) -> None:
@@ -597,7 +643,7 @@ def test_a_pool_leaves_a_shared_loader_that_hangs_and_the_server_restarts_one_th
         first = loaders.start(build).ready(background=False).loader_pid
         assert first is not None
         loaders.follow()
-        join = shared_socket(loaders.directory, build)
+        join = (shared_socket(loaders.directory, build), os.getpid())
         a = QueryPool(spec_for(build, settings), 1, 30.0, join=join)
         pools.append(a.ready())
         b = QueryPool(spec_for(build, settings), 1, 30.0, join=join)
@@ -641,7 +687,10 @@ def test_a_server_s_shared_loaders_follow_the_current_build(built: BuildResult, 
         (out / "next").symlink_to(f"builds/{second.name}")
         (out / "next").replace(out / "current")  # as a build publishes
         pool = QueryPool(
-            spec_for(current(out), Settings(out=out)), 1, 30.0, join=shared_socket(loaders.directory, current(out))
+            spec_for(current(out), Settings(out=out)),
+            1,
+            30.0,
+            join=(shared_socket(loaders.directory, current(out)), os.getpid()),
         )
         try:
             pool.ready(background=False)

@@ -63,11 +63,13 @@ LOW_PRIORITY = 15  # its nice value
 # query workers run a little below the web processes (nice 5 more): what a web process answers itself (from the
 # answer cache, a refusal, /health) is never queued behind queries evaluating, however many clients send them
 WORKER_NICENESS = 5
-# the directory where `makerkg serve`'s own loaders fork the web processes' query workers too, one Unix socket per
-# build (``shared_socket``); set for them by the server, not a setting
+# where `makerkg serve`'s own loaders fork the web processes' query workers too: the server's process id and the
+# directory of the loaders' sockets, one per build (``shared_socket``); set for them by the server, not a setting
 LOADER_ENV = "MAKERKG_SHARED_LOADERS"
 JOIN_PATIENCE = 1.0  # seconds a pool waits for a shared loader's socket to appear (it binds as it starts)
 SHARED_FORK_TIMEOUT = 5.0  # seconds a shared loader may take to fork a worker before a pool gives up on it
+SMALL_MESSAGE = 64 << 10  # bytes a message other than an answer may take (a loader's, a worker's "ready", …)
+MESSAGE_MARGIN = 4 << 20  # what an answer's message may take beyond the job's byte cap (its head, the framing)
 FOLLOW_EVERY = 0.2  # seconds between a server's looks at which build is current (its web processes look each second)
 RETRY_FIRST, RETRY_MAX = 0.5, 30.0  # seconds between attempts to start a worker that failed to start
 
@@ -79,17 +81,17 @@ def base_priority() -> int:
 
 class _Loader:
     """The process that opens the build's store and forks the query workers from it (``store/worker.py``): one of
-    this pool's own, or the one at ``join`` (a Unix socket's path) that another process started and shares, when it
-    serves this pool's spec."""
+    this pool's own, or the one at ``join`` (a Unix socket's path, and the process id of the server whose child it
+    must be) that the server started and shares, when it serves this pool's spec."""
 
-    def __init__(self, spec: StoreSpec, join: str | None = None) -> None:
+    def __init__(self, spec: StoreSpec, join: tuple[str, int] | None = None) -> None:
         self.spec = spec
         self.info: dict[str, Any] = {}
         self._lock = threading.Lock()  # one exchange with the loader at a time
         self._ended: dict[int, int] = {}  # how workers ended, by pid, as the loader reported (the latest few)
         self.process: SpawnProcess | None = None  # None: a shared loader, which this pool did not start
         self.hung = False  # a shared loader that did not answer in time: the pool starts its own from then on
-        joined = _connect(join) if join else None
+        joined = _connect(*join) if join else None
         self._shared_pid = 0
         if joined is None:
             self.conn = self._spawn()
@@ -192,7 +194,10 @@ class _Loader:
         """The loader's next message (its lock held), by ``deadline``; a report of a worker that ended is kept."""
         if not self.conn.poll(max(0.0, deadline - time.monotonic())):
             raise TimeoutError
-        kind, payload = message(self.conn)
+        try:
+            kind, payload = message(self.conn, deadline=max(deadline, time.monotonic() + 1))
+        except _Late as err:
+            raise TimeoutError from err
         if kind == "ended":
             pid, code = payload
             self._ended[pid] = code
@@ -210,12 +215,15 @@ class _Loader:
             self.conn.close()
 
 
-def _connect(path: str) -> tuple[Connection, int] | None:
+def _connect(path: str, server: int) -> tuple[Connection, int] | None:
     """A connection to the shared loader listening at ``path``, and the loader's process id, waiting JOIN_PATIENCE
-    seconds at most for its socket to appear; None when there is none."""
+    seconds at most for its socket to appear and take the connection; None when there is none, or when what listens
+    there is not a child of process ``server`` (``makerkg serve``): a process a query took over (a query worker runs
+    as the server's user) could have put a socket of its own in the loader's place."""
     deadline = time.monotonic() + JOIN_PATIENCE
     while True:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(max(0.01, deadline - time.monotonic()))  # a full backlog holds connect() without end
         try:
             sock.connect(path)
             credentials = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -225,7 +233,21 @@ def _connect(path: str) -> tuple[Connection, int] | None:
                 return None
             time.sleep(0.02)
             continue
-        return Connection(sock.detach()), struct.unpack("3i", credentials)[0]
+        pid = struct.unpack("3i", credentials)[0]
+        if _parent(pid) != server:
+            log.warning("what listens at %s is not the server's loader (%s): this pool starts its own", path, pid)
+            sock.close()
+            return None
+        sock.settimeout(None)
+        return Connection(sock.detach()), pid
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 def _running(pid: int) -> bool:
@@ -240,6 +262,20 @@ def _running(pid: int) -> bool:
 def shared_socket(directory: str | Path, build: Build) -> str:
     """Where the shared loader of ``build`` listens, in a server's directory of loaders (LOADER_ENV)."""
     return str(Path(directory) / f"{build.path.name}.sock")
+
+
+def shared_loader(build: Build) -> tuple[str, int] | None:
+    """Where this process's pool on ``build`` joins the server's loader (``makerkg serve`` sets LOADER_ENV for its
+    web processes: the directory of the loaders' sockets and the server's process id), or None."""
+    server, _, directory = os.environ.get(LOADER_ENV, "").partition(":")
+    if not server.isdigit() or not directory:
+        return None
+    return shared_socket(directory, build), int(server)
+
+
+def loader_environment(directory: Path) -> str:
+    """LOADER_ENV's value for the web processes of this process (the server) and its loaders in ``directory``."""
+    return f"{os.getpid()}:{directory}"
 
 
 class SharedLoaders:
@@ -304,6 +340,11 @@ class SharedLoaders:
                 self._leaving = [(when, pool) for when, pool in self._leaving if when > now]
             for pool in done:
                 pool.close()
+                with self._lock:
+                    served_now = {p.spec.listen for _, p in self._pools.values()}
+                if pool.spec.listen not in served_now:  # not bound again by a loader started in its place
+                    with contextlib.suppress(OSError):
+                        os.unlink(pool.spec.listen)
 
     def close(self) -> None:
         """Stop following, and every loader."""
@@ -328,10 +369,22 @@ class _Messages(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} has no place in a message")
 
 
-def message(conn: Connection) -> tuple[str, Any]:
-    """The next message on ``conn``, from a loader or a query worker: a kind and its payload. Raises EOFError when the
-    peer has gone, or sent what is not such a message."""
-    data = conn.recv_bytes()
+class _Late(Exception):
+    """A message began and was not whole by the deadline."""
+
+
+def message(conn: Connection, limit: int = SMALL_MESSAGE, deadline: float | None = None) -> tuple[str, Any]:
+    """The next message on ``conn``, from a loader or a query worker: a kind and its payload, of ``limit`` bytes at
+    most, whole by ``deadline`` (raises _Late otherwise). Raises EOFError when the peer has gone, or sent what is not
+    such a message. Read here rather than by ``Connection.recv``, which would trust the length the peer announces
+    and wait without end for the bytes it does not send."""
+    fd = conn.fileno()
+    (length,) = struct.unpack("!i", _exactly(fd, 4, deadline))
+    if length == -1:  # multiprocessing's header of a message over 2 GiB
+        (length,) = struct.unpack("!Q", _exactly(fd, 8, deadline))
+    if not 0 <= length <= limit:
+        raise EOFError(f"an unreadable message ({length} bytes announced)")
+    data = _exactly(fd, length, deadline)
     try:
         said = _Messages(io.BytesIO(data)).load()
     except Exception as err:  # noqa: BLE001 - whatever a forged message makes the unpickler raise
@@ -341,12 +394,25 @@ def message(conn: Connection) -> tuple[str, Any]:
     return said
 
 
+def _exactly(fd: int, size: int, deadline: float | None) -> bytes:
+    chunks: list[bytes] = []
+    while size:
+        if deadline is not None and not wait([fd], max(0.0, deadline - time.monotonic())):
+            raise _Late()
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            raise EOFError("the peer has gone")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
 def _ready(conn: Connection, spec: StoreSpec, ended: Callable[[], str], stop: Callable[[], None]) -> dict[str, Any]:
     """The description a new process sends once it is ready on ``conn``; raises StoreMissing (after ``stop()``)
     when it sends an error instead, ends (``ended()`` says how) or is silent for READY_TIMEOUT seconds."""
     try:
-        said = message(conn) if conn.poll(READY_TIMEOUT) else ("error", "no answer in time")
-    except (EOFError, OSError):
+        said = message(conn, deadline=time.monotonic() + 5) if conn.poll(READY_TIMEOUT) else ("error", "no answer")
+    except (EOFError, OSError, _Late):
         said = ("error", f"it ended with {ended()} before it was ready")
     if said[0] != "ready" or not isinstance(said[1], dict):
         stop()
@@ -395,9 +461,9 @@ class _Worker:
     def retiring(self) -> int | None:
         """For an idle worker whose pipe reads as ended (``ended()``): the MiB it held when it asked to be replaced
         (``store/worker.py``), or None when it has ended (the message is consumed)."""
-        with contextlib.suppress(EOFError, OSError):
+        with contextlib.suppress(EOFError, OSError, _Late):
             if not self.conn.closed and self.conn.poll(0):
-                kind, held = message(self.conn)
+                kind, held = message(self.conn, deadline=time.monotonic() + 1)
                 if kind == "retiring":
                     return int(held)
         return None
@@ -421,7 +487,7 @@ class _Worker:
 class QueryPool:
     """A fixed number of worker processes over one build's store; implements ``QueryRunner``."""
 
-    def __init__(self, spec: StoreSpec, size: int, timeout: float, join: str | None = None) -> None:
+    def __init__(self, spec: StoreSpec, size: int, timeout: float, join: tuple[str, int] | None = None) -> None:
         """Start the loader, or join the shared one listening at ``join`` when it serves ``spec``, and return at
         once: it opens the store while the caller goes on. ``ready()`` waits for it and the first worker, and
         starts the others."""
@@ -625,7 +691,13 @@ class QueryPool:
                     self._replace(worker)
                     metrics.query_timed_out()
                     raise QueryTimeout(self.timeout)
-                said = message(worker.conn)
+                try:
+                    said = message(worker.conn, job.max_bytes + MESSAGE_MARGIN, deadline)
+                except _Late:  # a worker that began a message and stopped (not ours, then) is stopped like a slow one
+                    log.warning("query stopped after %s s: %.200r", self.timeout, job.query)
+                    self._replace(worker)
+                    metrics.query_timed_out()
+                    raise QueryTimeout(self.timeout) from None
         except (EOFError, OSError) as err:
             code = worker.loader.exit_code(worker.pid, 2.0)
             self._replace(worker)

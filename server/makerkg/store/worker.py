@@ -165,7 +165,7 @@ def serve(spec: StoreSpec, control: Connection) -> None:
                 # a request is the worker's end of its pipe, a descriptor with one byte: nothing is unpickled, since
                 # a process on the socket may be one a query has taken over (a worker, of the same user)
                 fd = reduction.recv_handle(pool)
-            except (EOFError, OSError, RuntimeError):  # RuntimeError: a byte without its descriptor
+            except Exception:  # noqa: BLE001 - whatever a peer's bytes make the reading raise: that peer is dropped
                 if pool is control:
                     starter_gone = True
                     break
@@ -219,7 +219,13 @@ def _accept(listener: socket.socket, description: dict[str, object]) -> tuple[Co
     already)."""
     try:
         sock, _ = listener.accept()
-        pid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+        pid, uid, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+        if uid != os.getuid():  # the directory lets no other user in; checked again here all the same
+            sock.close()
+            return None
+        # never waits on a pool: one that does not read what it is sent is dropped when its socket is full, instead
+        # of holding every other pool's forks
+        sock.setblocking(False)
         joined = Connection(sock.detach())
         joined.send(("ready", description))
     except OSError:

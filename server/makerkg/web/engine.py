@@ -20,7 +20,7 @@ from makerkg.config import Settings, grace
 from makerkg.iris import Layout
 from makerkg.queries import NamedQuery, load_queries
 from makerkg.store import Build, current
-from makerkg.store.pool import LOADER_ENV, QueryPool, shared_socket
+from makerkg.store.pool import QueryPool, shared_loader
 from makerkg.store.worker import spec_for
 
 if TYPE_CHECKING:
@@ -90,12 +90,11 @@ class Engine:
             )
         else:
             # forked by `makerkg serve`'s own loader of this build (one copy of the store, one start for all)
-            loaders = os.environ.get(LOADER_ENV)
             pool = QueryPool(
                 spec_for(build, self.settings),
                 self.settings.query_workers,
                 self.settings.query_timeout,
-                join=shared_socket(loaders, build) if loaders else None,
+                join=shared_loader(build),
             )
         return Snapshot(build, pool, frozenset(build.info.quads_per_graph))
 
@@ -113,7 +112,10 @@ class Engine:
         now = time.monotonic()
         if now - self._checked < CHECK_EVERY:
             return self._snapshot
-        with self._lock:
+        # one request opens a new build, however long that takes; the others go on with the build served meanwhile
+        if not self._lock.acquire(blocking=False):
+            return self._snapshot
+        try:
             self._checked = now
             target = self._target()
             if target and target != self._link:
@@ -131,6 +133,8 @@ class Engine:
                 closer.daemon = True  # a stopping server waits for no grace period (the pool's workers die with it)
                 closer.start()
             return self._snapshot
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         self._snapshot.pool.close()

@@ -43,7 +43,7 @@ import jinja2
 from makerkg.config import Settings, environ, grace, ip_address
 from makerkg.errors import MakerkgError, UsageError
 from makerkg.metrics import MULTIPROC_ENV
-from makerkg.store.pool import LOADER_ENV
+from makerkg.store.pool import LOADER_ENV, loader_environment
 from makerkg.web import granian_log
 from makerkg.web.rundir import Layout
 
@@ -331,7 +331,7 @@ def serve(
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAKERKG_")}
         env.update(environ(app_settings))
         env[MULTIPROC_ENV] = str(layout.metrics)
-        env[LOADER_ENV] = str(layout.loaders)  # where the web processes' query workers are forked, if one listens
+        env[LOADER_ENV] = loader_environment(layout.loaders)  # where the web processes' workers are forked
         held = nginx is not None
         layout.granian_log.write_text(json.dumps(granian_log.config()), encoding="utf-8")
         command = granian_command(settings, bind, layout.granian_log)
