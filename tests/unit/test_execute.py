@@ -14,6 +14,8 @@ import shutil
 import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 import xml.dom.minidom
@@ -589,6 +591,46 @@ def test_a_pool_joins_no_loader_but_the_server_s(built: BuildResult, tmp_path: P
         fake.close()
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nsenter") is None, reason="entering a namespace needs root")
+def test_a_worker_can_neither_reach_nor_take_the_shared_loader_s_name(built: BuildResult, tmp_path: Path) -> None:
+    """Regression (outside checks): a worker, confined in a network namespace of its own, could replace a shared
+    loader's socket file. The loader now listens on an abstract socket of the server's namespace: from the worker's
+    namespace it cannot be reached, and a name bound there is another socket, which pools never see."""
+    out = tmp_path / "out"
+    shutil.copytree(built.build.path.parent.parent, out, symlinks=True)
+    build = current(out)
+    settings = Settings(out=out)
+    loaders = SharedLoaders(f"makerkg-test/{tmp_path.name}", settings, grace=60.0)
+    pools: list[QueryPool] = []
+    try:
+        shared = loaders.start(build).ready(background=False).loader_pid
+        name = shared_socket(loaders.name, build)
+        a = QueryPool(spec_for(build, settings), 1, 30.0, join=(name, os.getpid()))
+        pools.append(a.ready(background=False))
+        if "network" not in str(a._loader.info.get("sandbox", "")):
+            pytest.skip("no network namespace here: the workers share the server's")
+        [worker] = a.pids()
+        probe = (
+            "import socket, sys\n"
+            "name = chr(0) + sys.argv[1]\n"
+            "s = socket.socket(socket.AF_UNIX)\n"
+            "try:\n    s.connect(name)\nexcept OSError:\n    print('unreachable')\n"
+            "t = socket.socket(socket.AF_UNIX)\nt.bind(name)\nt.listen()\nprint('bound its own')\n"
+        )
+        done = subprocess.run(
+            ["nsenter", f"--net=/proc/{worker}/ns/net", sys.executable, "-c", probe, name[1:]],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        assert done.stdout.split("\n")[:2] == ["unreachable", "bound its own"], done
+        b = QueryPool(spec_for(build, settings), 1, 30.0, join=(name, os.getpid()))
+        pools.append(b.ready(background=False))
+        assert b.loader_pid == shared
+    finally:
+        for pool in pools:
+            pool.close()
+        loaders.close()
+
+
 def test_a_message_is_bounded_in_size_and_time() -> None:
     """Regression (an outside check): a worker announcing a message of 2**62 bytes made the web process fail with
     MemoryError (a 500), and one sending half a message held the request past its deadline."""
@@ -635,7 +677,7 @@ def test_a_pool_leaves_a_shared_loader_that_hangs_and_the_server_restarts_one_th
     shutil.copytree(built.build.path.parent.parent, out, symlinks=True)
     build = current(out)
     settings = Settings(out=out)
-    loaders = SharedLoaders(tmp_path / "loaders", settings, grace=60.0)
+    loaders = SharedLoaders(f"makerkg-test/{tmp_path.name}", settings, grace=60.0)
     count = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
     expected = str(build.info.triples)
     pools: list[QueryPool] = []
@@ -643,7 +685,7 @@ def test_a_pool_leaves_a_shared_loader_that_hangs_and_the_server_restarts_one_th
         first = loaders.start(build).ready(background=False).loader_pid
         assert first is not None
         loaders.follow()
-        join = (shared_socket(loaders.directory, build), os.getpid())
+        join = (shared_socket(loaders.name, build), os.getpid())
         a = QueryPool(spec_for(build, settings), 1, 30.0, join=join)
         pools.append(a.ready())
         b = QueryPool(spec_for(build, settings), 1, 30.0, join=join)
@@ -678,7 +720,7 @@ def test_a_server_s_shared_loaders_follow_the_current_build(built: BuildResult, 
     out = tmp_path / "out"
     shutil.copytree(built.build.path.parent.parent, out, symlinks=True)
     first = current(out)
-    loaders = SharedLoaders(tmp_path / "loaders", Settings(out=out), grace=1.0)
+    loaders = SharedLoaders(f"makerkg-test/{tmp_path.name}", Settings(out=out), grace=1.0)
     try:
         old = loaders.start(first).ready(background=False).loader_pid
         loaders.follow()
@@ -690,7 +732,7 @@ def test_a_server_s_shared_loaders_follow_the_current_build(built: BuildResult, 
             spec_for(current(out), Settings(out=out)),
             1,
             30.0,
-            join=(shared_socket(loaders.directory, current(out)), os.getpid()),
+            join=(shared_socket(loaders.name, current(out)), os.getpid()),
         )
         try:
             pool.ready(background=False)

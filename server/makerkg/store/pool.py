@@ -64,7 +64,8 @@ LOW_PRIORITY = 15  # its nice value
 # answer cache, a refusal, /health) is never queued behind queries evaluating, however many clients send them
 WORKER_NICENESS = 5
 # where `makerkg serve`'s own loaders fork the web processes' query workers too: the server's process id and the
-# directory of the loaders' sockets, one per build (``shared_socket``); set for them by the server, not a setting
+# name under which its loaders listen, one abstract Unix socket per build (``shared_socket``); set for them by the
+# server, not a setting
 LOADER_ENV = "MAKERKG_SHARED_LOADERS"
 JOIN_PATIENCE = 1.0  # seconds a pool waits for a shared loader's socket to appear (it binds as it starts)
 SHARED_FORK_TIMEOUT = 5.0  # seconds a shared loader may take to fork a worker before a pool gives up on it
@@ -109,7 +110,7 @@ class _Loader:
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else self.info.get("pid")
+        return self.process.pid if self.process is not None else self._shared_pid  # as the kernel told, not the loader
 
     @property
     def exitcode(self) -> int | None:
@@ -218,8 +219,8 @@ class _Loader:
 def _connect(path: str, server: int) -> tuple[Connection, int] | None:
     """A connection to the shared loader listening at ``path``, and the loader's process id, waiting JOIN_PATIENCE
     seconds at most for its socket to appear and take the connection; None when there is none, or when what listens
-    there is not a child of process ``server`` (``makerkg serve``): a process a query took over (a query worker runs
-    as the server's user) could have put a socket of its own in the loader's place."""
+    there is not a child of process ``server`` (``makerkg serve``) run by this user: another process of the network
+    namespace could have bound the name first."""
     deadline = time.monotonic() + JOIN_PATIENCE
     while True:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -233,8 +234,8 @@ def _connect(path: str, server: int) -> tuple[Connection, int] | None:
                 return None
             time.sleep(0.02)
             continue
-        pid = struct.unpack("3i", credentials)[0]
-        if _parent(pid) != server:
+        pid, uid, _ = struct.unpack("3i", credentials)
+        if uid != os.getuid() or _parent(pid) != server:
             log.warning("what listens at %s is not the server's loader (%s): this pool starts its own", path, pid)
             sock.close()
             return None
@@ -259,23 +260,27 @@ def _running(pid: int) -> bool:
         return False
 
 
-def shared_socket(directory: str | Path, build: Build) -> str:
-    """Where the shared loader of ``build`` listens, in a server's directory of loaders (LOADER_ENV)."""
-    return str(Path(directory) / f"{build.path.name}.sock")
+def shared_socket(name: str, build: Build) -> str:
+    """Where the shared loader of ``build`` listens, for a server whose loaders are named ``name`` (LOADER_ENV): an
+    abstract Unix socket, which exists in one network namespace only. The loader binds it before it moves into a
+    namespace of its own, so its query workers, confined there, can neither reach it nor bind one in its place (a
+    socket file, in a directory of the server's user, they could replace: an outside check did, reusing the
+    loader's process id to pass for it)."""
+    return f"\0{name}/{build.path.name}"
 
 
 def shared_loader(build: Build) -> tuple[str, int] | None:
     """Where this process's pool on ``build`` joins the server's loader (``makerkg serve`` sets LOADER_ENV for its
-    web processes: the directory of the loaders' sockets and the server's process id), or None."""
-    server, _, directory = os.environ.get(LOADER_ENV, "").partition(":")
-    if not server.isdigit() or not directory:
+    web processes: the name its loaders listen under and the server's process id), or None."""
+    server, _, name = os.environ.get(LOADER_ENV, "").partition(":")
+    if not server.isdigit() or not name:
         return None
-    return shared_socket(directory, build), int(server)
+    return shared_socket(name, build), int(server)
 
 
-def loader_environment(directory: Path) -> str:
-    """LOADER_ENV's value for the web processes of this process (the server) and its loaders in ``directory``."""
-    return f"{os.getpid()}:{directory}"
+def loader_environment(name: str) -> str:
+    """LOADER_ENV's value for the web processes of this process (the server), whose loaders are named ``name``."""
+    return f"{os.getpid()}:{name}"
 
 
 class SharedLoaders:
@@ -285,9 +290,8 @@ class SharedLoaders:
     processes have closed their pools on it, and started again should it end before (the web processes' pools join
     the new one when they next need a worker, or start loaders of their own)."""
 
-    def __init__(self, directory: Path, settings: Settings, grace: float) -> None:
-        directory.mkdir(mode=0o700, exist_ok=True)
-        self.directory, self.settings, self.grace = directory, settings, grace
+    def __init__(self, name: str, settings: Settings, grace: float) -> None:
+        self.name, self.settings, self.grace = name, settings, grace
         self._pools: dict[Path, tuple[Build, QueryPool]] = {}
         self._leaving: list[tuple[float, QueryPool]] = []  # when each old build's loader is stopped
         self._retry: dict[Path, tuple[float, float]] = {}  # when a build's loader that ended may start again, and the
@@ -299,7 +303,7 @@ class SharedLoaders:
     def start(self, build: Build) -> QueryPool:
         """A pool (of one worker, started by ``ready()``) on a loader for ``build`` that others may join; the loaders
         of any other build are stopped after the grace period. Call ``follow()`` then to follow new builds."""
-        spec = replace(spec_for(build, self.settings), listen=shared_socket(self.directory, build))
+        spec = replace(spec_for(build, self.settings), listen=shared_socket(self.name, build))
         pool = QueryPool(spec, 1, self.settings.query_timeout)
         with self._lock:
             leaving = time.monotonic() + self.grace
@@ -340,11 +344,6 @@ class SharedLoaders:
                 self._leaving = [(when, pool) for when, pool in self._leaving if when > now]
             for pool in done:
                 pool.close()
-                with self._lock:
-                    served_now = {p.spec.listen for _, p in self._pools.values()}
-                if pool.spec.listen not in served_now:  # not bound again by a loader started in its place
-                    with contextlib.suppress(OSError):
-                        os.unlink(pool.spec.listen)
 
     def close(self) -> None:
         """Stop following, and every loader."""
@@ -439,6 +438,10 @@ class _Worker:
             self.pidfd = os.pidfd_open(self.pid)
         except OSError:  # already ended and reaped: a descriptor to signal nothing by
             self.pidfd = os.open(os.devnull, os.O_RDONLY)
+        if self.pidfd >= 0 and _parent(self.pid) not in (loader.pid, -1):  # never a process the loader did not fork
+            os.close(self.pidfd)
+            self.conn.close()
+            raise StoreMissing(loader.spec.build, f"the loader named process {self.pid}, not one of its own")
         weakref.finalize(self, os.close, self.pidfd)  # closed with the object, never under a thread's wait()
         self.loader = loader
         self.info: dict[str, Any] = {}

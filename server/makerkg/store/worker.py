@@ -120,8 +120,8 @@ def serve(spec: StoreSpec, control: Connection) -> None:
         os.setsid()
     try:
         listener = None
-        if spec.listen:  # bound before the confinement: a process in a new user namespace may not create a file
-            with contextlib.suppress(OSError):  # a path too long for a socket: the pools start loaders of their own
+        if spec.listen:  # bound before the confinement, in the server's network namespace, out of its workers' reach
+            with contextlib.suppress(OSError):  # a name taken, say: the pools start loaders of their own
                 listener = _listen(spec.listen)
         namespace, filtered = sandbox.confine_network(required=spec.sandbox)  # the workers inherit it
         # loaded here, in memory, to be shared; the on-disk store is opened by each worker instead, since RocksDB
@@ -205,10 +205,8 @@ def serve(spec: StoreSpec, control: Connection) -> None:
 
 
 def _listen(path: str) -> socket.socket:
-    """A Unix socket at ``path`` (in a directory only its user may enter) where other pools connect."""
+    """A Unix socket at ``path`` (an abstract one: ``pool.shared_socket``) where other pools connect."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    with contextlib.suppress(FileNotFoundError):  # left by a loader of the same build that was killed
-        os.unlink(path)
     listener.bind(path)
     listener.listen(64)
     return listener

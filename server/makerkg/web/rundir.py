@@ -10,8 +10,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Layout:
-    """This run's private directory (mode 0700): the app server's socket, the query workers' shared loaders'
-    sockets, nginx's files, the metrics files."""
+    """This run's private directory (mode 0700): the app server's socket, nginx's files, the metrics files; and the
+    name of the query workers' shared loaders, after it."""
 
     root: Path
 
@@ -24,8 +24,9 @@ class Layout:
         return self.root / "app.sock"
 
     @property
-    def loaders(self) -> Path:
-        return self.root / "loaders"
+    def loaders(self) -> str:
+        """The name the query workers' shared loaders listen under (abstract sockets: ``pool.shared_socket``)."""
+        return f"{self.root.name}/loaders"
 
     @property
     def metrics(self) -> Path:
