@@ -417,8 +417,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # builds' loaders stop once the web processes have left them (twice their grace period)
     loaders = SharedLoaders(run.loaders, settings, 2 * grace(settings))
     checker = loaders.start(build)
-    if settings.store is None:
-        loaders.follow()
     try:
         from makerkg.web.server import listen_address, serve
 
@@ -430,6 +428,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             verify(build, checker)
             if settings.store is not None:  # the web processes answer from the remote store: no one joins
                 loaders.close()
+            else:  # from now on (a loader that could not open the store is not one to start again)
+                loaders.follow()
 
         serve(settings, started, check=check, layout=run)
     finally:
