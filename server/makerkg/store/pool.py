@@ -243,21 +243,23 @@ def _connect(path: str, server: int) -> tuple[Connection, int] | None:
         return Connection(sock.detach()), pid
 
 
-def _parent(pid: int) -> int:
+def _state(pid: int) -> tuple[str, int]:
+    """Process ``pid``'s state letter and parent's id, from /proc/PID/stat; ("X", -1) when there is no such process."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return int(stat.read().rsplit(")", 1)[1].split()[1])
+            fields = stat.read().rsplit(")", 1)[1].split()  # after the command's name, which may hold anything
+        return fields[0], int(fields[1])
     except (OSError, ValueError, IndexError):
-        return -1
+        return "X", -1
+
+
+def _parent(pid: int) -> int:
+    return _state(pid)[1]
 
 
 def _running(pid: int) -> bool:
     """Whether process ``pid`` exists and is neither stopped (SIGSTOP, a debugger) nor ended."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] not in ("T", "t", "Z", "X")
-    except OSError:
-        return False
+    return _state(pid)[0] not in ("T", "t", "Z", "X")
 
 
 def shared_socket(name: str, build: Build) -> str:
