@@ -416,8 +416,8 @@ def test_a_build_published_while_serving_is_picked_up_whole(
 
         wait_until(serving_new, 180, "the new build is served")
         load.wait_for(load.count() + 100)
-        # the new build's workers too come from a loader of the server's (it saw the build first), not one per web
-        # worker
+        # the new build's workers too come from a loader of the server's, not one per web worker: a web worker that
+        # sees the build before that loader listens keeps serving the old build meanwhile
         wait_until(lambda: full_strength(server), 60, "every web worker has its query workers on the new build")
         assert shared_loader(server, current(out).path.resolve()) != first
     answers = Counter(sites(o) if o.path == PAGE_QUERY else page_state(o) for o in load.outcomes if o.status == 200)

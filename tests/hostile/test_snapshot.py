@@ -9,12 +9,16 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from makerkg.config import load
 from makerkg.pipeline import BuildResult, build
+from makerkg.store import current
+from makerkg.store.pool import LOADER_ENV, QueryPool, SharedLoaders, loader_environment
 from makerkg.web import create_app
+from makerkg.web import engine as engine_module
 from makerkg.web.engine import CHECK_EVERY
 
 
@@ -66,3 +70,58 @@ def test_a_new_build_that_cannot_be_opened_is_told_once(
         assert len(told) == 1 and "broken" in told[0].getMessage()
     finally:
         engine.close()
+
+
+def _publish(out: Path, name: str) -> Path:
+    """A copy of the current build published as a new one (as `makerkg build` publishes: the link replaced)."""
+    build = (out / "current").resolve()
+    fresh = build.parent / name
+    shutil.copytree(build, fresh)
+    (out / "next").symlink_to(fresh.relative_to(out))
+    (out / "next").replace(out / "current")
+    return fresh
+
+
+def test_a_new_build_waits_for_the_server_s_loader_then_does_without(
+    built: BuildResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (CI): a web process that saw a new build before `makerkg serve` had started its loader of it
+    started a loader of its own (a second copy of the store) when the server's did not listen within a second, as
+    on a busy machine. It now goes on serving the build before until the server's loader listens, and starts one of
+    its own only when none has come after SERVER_PATIENCE seconds."""
+    out = tmp_path / "out"
+    shutil.copytree(built.build.path.parent.parent, out, symlinks=True)
+    settings = load(env={}, out=out, query_workers=1)
+    loaders = SharedLoaders(f"makerkg-test/{tmp_path.name}", settings, grace=60.0)
+    monkeypatch.setenv(LOADER_ENV, loader_environment(loaders.name))
+    monkeypatch.setattr(engine_module, "CHECK_EVERY", 0.0)
+    first = loaders.start(current(out)).ready(background=False).loader_pid
+    engine = create_app(settings).extensions["makerkg"]
+    try:
+        old = engine.snapshot()
+        assert isinstance(old.pool, QueryPool) and old.pool.loader_pid == first
+        second = _publish(out, "second")
+        for _ in range(5):  # no loader of the server's listens for it yet
+            time.sleep(0.2)
+            assert engine.snapshot() is old
+        shared = loaders.start(current(out)).ready(background=False).loader_pid
+        assert wait_for(lambda: engine.snapshot().build.path == second, 10)
+        assert cast(QueryPool, engine.snapshot().pool).loader_pid == shared
+        monkeypatch.setattr(engine_module, "SERVER_PATIENCE", 1.0)
+        third = _publish(out, "third")
+        assert engine.snapshot().build.path == second  # within the patience: still the build before
+        assert wait_for(lambda: engine.snapshot().build.path == third, 10)  # and then with a loader of its own
+        own = cast(QueryPool, engine.snapshot().pool).loader_pid
+        assert own not in (None, first, shared)
+    finally:
+        engine.close()
+        loaders.close()
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -68,11 +68,20 @@ WORKER_NICENESS = 5
 # server, not a setting
 LOADER_ENV = "MAKERKG_SHARED_LOADERS"
 JOIN_PATIENCE = 1.0  # seconds a pool waits for a shared loader's socket to appear (it binds as it starts)
+# seconds a web process goes on serving the build before a new one while the server's loader of the new one starts
+# (the server looks each FOLLOW_EVERY seconds, and its loader binds as it starts, a Python start later: about 0.5 s
+# on a quiet machine, more than JOIN_PATIENCE on a busy one); past it, the web process starts a loader of its own
+SERVER_PATIENCE = 10.0
 SHARED_FORK_TIMEOUT = 5.0  # seconds a shared loader may take to fork a worker before a pool gives up on it
 SMALL_MESSAGE = 64 << 10  # bytes a message other than an answer may take (a loader's, a worker's "ready", …)
 MESSAGE_MARGIN = 4 << 20  # what an answer's message may take beyond the job's byte cap (its head, the framing)
 FOLLOW_EVERY = 0.2  # seconds between a server's looks at which build is current (its web processes look each second)
 RETRY_FIRST, RETRY_MAX = 0.5, 30.0  # seconds between attempts to start a worker that failed to start
+
+
+class NotListening(StoreMissing):
+    """No loader of the server's listens for a build yet: a pool asked to join one only (``alone`` False) starts
+    none of its own."""
 
 
 def base_priority() -> int:
@@ -83,17 +92,20 @@ def base_priority() -> int:
 class _Loader:
     """The process that opens the build's store and forks the query workers from it (``store/worker.py``): one of
     this pool's own, or the one at ``join`` (a Unix socket's path, and the process id of the server whose child it
-    must be) that the server started and shares, when it serves this pool's spec."""
+    must be) that the server started and shares, when it serves this pool's spec. With ``alone`` False, a pool for
+    which nothing listens at ``join`` yet starts no loader: NotListening is raised, and the caller asks again later."""
 
-    def __init__(self, spec: StoreSpec, join: tuple[str, int] | None = None) -> None:
+    def __init__(self, spec: StoreSpec, join: tuple[str, int] | None = None, alone: bool = True) -> None:
         self.spec = spec
         self.info: dict[str, Any] = {}
         self._lock = threading.Lock()  # one exchange with the loader at a time
         self._ended: dict[int, int] = {}  # how workers ended, by pid, as the loader reported (the latest few)
         self.process: SpawnProcess | None = None  # None: a shared loader, which this pool did not start
         self.hung = False  # a shared loader that did not answer in time: the pool starts its own from then on
-        joined = _connect(*join) if join else None
+        joined = _connect(*join, patience=JOIN_PATIENCE if alone else 0.0) if join else None
         self._shared_pid = 0
+        if joined is None and join and not alone:
+            raise NotListening(spec.build, "the server's process that starts query workers is not listening yet")
         if joined is None:
             self.conn = self._spawn()
         else:
@@ -216,12 +228,12 @@ class _Loader:
             self.conn.close()
 
 
-def _connect(path: str, server: int) -> tuple[Connection, int] | None:
-    """A connection to the shared loader listening at ``path``, and the loader's process id, waiting JOIN_PATIENCE
+def _connect(path: str, server: int, patience: float) -> tuple[Connection, int] | None:
+    """A connection to the shared loader listening at ``path``, and the loader's process id, waiting ``patience``
     seconds at most for its socket to appear and take the connection; None when there is none, or when what listens
     there is not a child of process ``server`` (``makerkg serve``) run by this user: another process of the network
     namespace could have bound the name first."""
-    deadline = time.monotonic() + JOIN_PATIENCE
+    deadline = time.monotonic() + patience
     while True:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(max(0.01, deadline - time.monotonic()))  # a full backlog holds connect() without end
@@ -492,10 +504,13 @@ class _Worker:
 class QueryPool:
     """A fixed number of worker processes over one build's store; implements ``QueryRunner``."""
 
-    def __init__(self, spec: StoreSpec, size: int, timeout: float, join: tuple[str, int] | None = None) -> None:
+    def __init__(
+        self, spec: StoreSpec, size: int, timeout: float, join: tuple[str, int] | None = None, alone: bool = True
+    ) -> None:
         """Start the loader, or join the shared one listening at ``join`` when it serves ``spec``, and return at
         once: it opens the store while the caller goes on. ``ready()`` waits for it and the first worker, and
-        starts the others."""
+        starts the others. With ``alone`` False, raises NotListening when nothing listens at ``join`` (yet) rather
+        than start a loader of its own."""
         self.spec = spec
         self.timeout = timeout
         self.size = size
@@ -507,7 +522,7 @@ class QueryPool:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._join = join
-        self._loader = _Loader(spec, join)
+        self._loader = _Loader(spec, join, alone)
         self._loader_lock = threading.Lock()  # held while a loader that has ended is replaced
         self._reviving = threading.Event()  # set while the watcher has a loader started again
         self._started = False

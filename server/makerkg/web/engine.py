@@ -20,7 +20,7 @@ from makerkg.config import Settings, grace
 from makerkg.iris import Layout
 from makerkg.queries import NamedQuery, load_queries
 from makerkg.store import Build, current
-from makerkg.store.pool import QueryPool, shared_loader
+from makerkg.store.pool import SERVER_PATIENCE, NotListening, QueryPool, shared_loader
 from makerkg.store.worker import spec_for
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class Engine:
         self._checked = time.monotonic()
         self._link = self._target()
         self._unopened = ""  # the last build that could not be opened: told once, tried again each second
+        self._seen = ("", 0.0)  # a build not served yet, and when it was first seen
         self._snapshot = self._open(current(settings.out))  # its first query worker starts meanwhile …
         self.queries: dict[str, NamedQuery] = load_queries()
 
@@ -75,7 +76,9 @@ class Engine:
         except OSError:
             return ""
 
-    def _open(self, build: Build) -> Snapshot:
+    def _open(self, build: Build, alone: bool = True) -> Snapshot:
+        """A snapshot of ``build``; with ``alone`` False, raises NotListening when the server's loader of it does not
+        listen yet, rather than start one of this process's own."""
         pool: QueryPool | RemotePool
         if self.settings.store:  # the build's description and dumps are local; its triples are in the store
             # imported here: its HTTP client costs a web process about 0.1 s at every start, for a store most
@@ -95,6 +98,7 @@ class Engine:
                 self.settings.query_workers,
                 self.settings.query_timeout,
                 join=shared_loader(build),
+                alone=alone,
             )
         return Snapshot(build, pool, frozenset(build.info.quads_per_graph))
 
@@ -119,9 +123,15 @@ class Engine:
             self._checked = now
             target = self._target()
             if target and target != self._link:
+                if target != self._seen[0]:
+                    self._seen = (target, now)
                 try:
-                    fresh = self._open(current(self.settings.out))
+                    # seen before the server has started its loader of it: served once that loader listens (one copy
+                    # of the store for the whole server), or with a loader of this process's own should it not come
+                    fresh = self._open(current(self.settings.out), alone=now - self._seen[1] >= SERVER_PATIENCE)
                     fresh.pool.ready()
+                except NotListening:
+                    return self._snapshot  # the next look tries again
                 except Exception:  # noqa: BLE001 - keep serving the old build; the next look tries again
                     if target != self._unopened:  # once, not at every look (each second, in each web process)
                         log.exception("the new build %s cannot be opened; still serving %s", target, self._link)
