@@ -539,7 +539,7 @@ class _Forged:
 def test_nothing_sent_to_a_shared_loader_is_unpickled(built: BuildResult, tmp_path: Path) -> None:
     """Regression (an outside check): the loader unpickled what came on its socket, which a query worker (the same
     user) can reach, so a worker a query had taken over could run code in the loader, which keeps its capabilities.
-    A request is now a descriptor and one byte; anything else ends that connection, and the loader goes on."""
+    A request is now one byte; anything else ends that connection, and the loader goes on."""
     spec = spec_for(built.build, Settings(out=built.build.path.parent.parent))
     path = str(tmp_path / "loader.sock")
     host = QueryPool(replace(spec, listen=path), 1, 30.0).ready(background=False)
@@ -547,12 +547,13 @@ def test_nothing_sent_to_a_shared_loader_is_unpickled(built: BuildResult, tmp_pa
     try:
         made = tmp_path / "made-by-the-loader"
         forged = pickle.dumps(("fork", _Forged(made)))
-        for payload in (len(forged).to_bytes(4, "big") + forged, b"\x01", b"\x00" * 3, b""):
+        for payload in (len(forged).to_bytes(4, "big") + forged, b"\x02", b"\x00" * 3, b""):
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as peer:
                 peer.connect(path)
                 peer.sendall(payload)
                 time.sleep(0.2)
-        for byte in (b"\x00", b"\x07"):  # a descriptor with a byte other than 1 (it had ended the loader)
+        for byte in (b"\x00", b"\x07"):  # a descriptor with a byte other than 1 (it had ended the loader; now the
+            # descriptor is discarded unread, and the byte is no request)
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as peer, open(os.devnull, "rb") as null:
                 peer.connect(path)
                 peer.sendmsg([byte], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [null.fileno()]))])
@@ -595,7 +596,8 @@ def test_a_pool_joins_no_loader_but_the_server_s(built: BuildResult, tmp_path: P
 def test_a_worker_can_neither_reach_nor_take_the_shared_loader_s_name(built: BuildResult, tmp_path: Path) -> None:
     """Regression (outside checks): a worker, confined in a network namespace of its own, could replace a shared
     loader's socket file. The loader now listens on an abstract socket of the server's namespace: from the worker's
-    namespace it cannot be reached, and a name bound there is another socket, which pools never see."""
+    namespace it cannot be reached, and a name bound there, even through the worker's pipe, is another socket,
+    which pools never see."""
     out = tmp_path / "out"
     shutil.copytree(built.build.path.parent.parent, out, symlinks=True)
     build = current(out)
@@ -622,6 +624,11 @@ def test_a_worker_can_neither_reach_nor_take_the_shared_loader_s_name(built: Bui
             capture_output=True, text=True, timeout=30, check=True,
         )  # fmt: skip
         assert done.stdout.split("\n")[:2] == ["unreachable", "bound its own"], done
+        # nor through its own pipe, a socket the loader made in the workers' namespace (regression, an outside check:
+        # made by the web process, in the server's, a worker could bind it to the name of a loader it had killed)
+        [taken] = a._all
+        with socket.socket(fileno=os.dup(taken.conn.fileno())) as pipe:  # the other end: the same namespace
+            pipe.bind(name)  # taken already in the server's namespace, by the listening loader
         b = QueryPool(spec_for(build, settings), 1, 30.0, join=(name, os.getpid()))
         pools.append(b.ready(background=False))
         assert b.loader_pid == shared

@@ -47,7 +47,7 @@ from makerkg.errors import (
 )
 from makerkg.store.layout import CURRENT, Build, current
 from makerkg.store.query import Answer, Job, Reply, select, value
-from makerkg.store.worker import StoreSpec, serve, served, spec_for
+from makerkg.store.worker import FORK, StoreSpec, serve, served, spec_for
 
 if TYPE_CHECKING:
     from makerkg.config import Settings
@@ -112,7 +112,7 @@ class _Loader:
             self.conn, self._shared_pid = joined
 
     def _spawn(self) -> Connection:
-        parent, child = _CONTEXT.Pipe()  # a pair of Unix sockets: a worker's end of its pipe passes over it
+        parent, child = _CONTEXT.Pipe()  # a pair of Unix sockets: the pool's end of each worker's pipe passes over it
         self.process = _CONTEXT.Process(target=serve, args=(self.spec, child), daemon=True)
         self.process.start()
         child.close()
@@ -169,18 +169,20 @@ class _Loader:
 
     def fork(self) -> tuple[Connection, int]:
         """A new worker's pipe and process id; raises StoreMissing when the loader cannot make one."""
-        parent, child = _CONTEXT.Pipe()
         try:
             with self._lock:
-                # the request is the descriptor alone: the loader unpickles nothing a pool sends
-                reduction.send_handle(self.conn, child.fileno(), self.pid or 0)
+                os.write(self.conn.fileno(), FORK)  # one byte: the loader unpickles nothing a pool sends
                 deadline = time.monotonic() + (READY_TIMEOUT if self.process is not None else SHARED_FORK_TIMEOUT)
                 while True:
                     kind, payload = self._read(deadline)
                     if kind == "forked":
-                        return parent, int(payload)
-        except (EOFError, OSError, TimeoutError) as err:
-            parent.close()
+                        break
+                # then the pool's end of the worker's pipe, which the loader made in the workers' network namespace
+                if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+                    raise TimeoutError
+                return Connection(reduction.recv_handle(self.conn)), int(payload)
+        except (EOFError, OSError, TimeoutError, RuntimeError, AssertionError) as err:  # the last two: what reading
+            # a descriptor raises when something else came
             if isinstance(err, TimeoutError) and self.process is None:  # a shared loader that hangs: left for good
                 self.hung = True
                 self.conn.close()
@@ -188,8 +190,6 @@ class _Loader:
                     self.spec.build, "the shared process that starts query workers does not answer"
                 ) from err
             raise StoreMissing(self.spec.build, "the process that starts query workers has ended") from err
-        finally:
-            child.close()
 
     def exit_code(self, pid: int, timeout: float) -> int | None:
         """How worker ``pid`` ended (``Process.exitcode``'s reading), once the loader has reaped it; None when it

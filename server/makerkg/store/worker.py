@@ -12,8 +12,10 @@ server), each over a connection to that Unix socket:
 
 - it sends ``("ready", description)`` once it is confined and the store is open, or ``("error", message)``; the
   description says which store it serves, as ``served(spec)`` (a pool that asked for another opens its own);
-- for each end of a new pipe a pool sends (a file descriptor, with one byte and nothing else: the loader unpickles
-  nothing it is sent), it forks a worker on that pipe and sends that pool ``("forked", pid)``;
+- for each request a pool sends (the one byte FORK, and nothing else: the loader unpickles nothing it is sent, and
+  takes no descriptor), it makes a pipe, forks a worker on one end and sends that pool ``("forked", pid)``, then
+  the other end (a descriptor, with one byte). The pipe is made in the loader's network namespace, the workers':
+  a worker that bound its end to a name would bind it there, out of the server's sight, as any socket it makes;
 - when one of its workers ends, it sends the pool that asked for it ``("ended", (pid, exit code))``, the exit code
   as ``Process.exitcode`` reads it (minus the signal that ended the process).
 
@@ -60,6 +62,7 @@ if TYPE_CHECKING:  # the loader imports this module, and starts sooner without t
 
 log = logging.getLogger(__name__)
 
+FORK = b"\x01"  # a pool's request for a worker
 QUERY_STACK = 64 << 20  # the stack of the thread that runs queries: deep expressions recurse in the engine
 RETIRE_IDLE = 2.0  # seconds without a job after which a worker holding more than kept_memory of its own retires
 
@@ -121,8 +124,11 @@ def serve(spec: StoreSpec, control: Connection) -> None:
     try:
         listener = None
         if spec.listen:  # bound before the confinement, in the server's network namespace, out of its workers' reach
-            with contextlib.suppress(OSError):  # a name taken, say: the pools start loaders of their own
+            try:
                 listener = _listen(spec.listen)
+            except OSError as err:  # a name taken, say: the pools start loaders of their own (told on stderr, as
+                # the loader's logging is not the server's)
+                log.warning("the query workers' loader cannot listen (%s): each web process loads the store", err)
         namespace, filtered = sandbox.confine_network(required=spec.sandbox)  # the workers inherit it
         # loaded here, in memory, to be shared; the on-disk store is opened by each worker instead, since RocksDB
         # runs threads of its own from the moment it opens, which a forked copy would lack (the operating system's
@@ -162,16 +168,21 @@ def serve(spec: StoreSpec, control: Connection) -> None:
                 pools[joined[0]] = joined[1]
         for pool in [p for p in pools if p in ready]:
             try:
-                # a request is the worker's end of its pipe, a descriptor with one byte: nothing is unpickled, since
-                # a process on the socket may be one a query has taken over (a worker, of the same user)
-                fd = reduction.recv_handle(pool)
-            except Exception:  # noqa: BLE001 - whatever a peer's bytes make the reading raise: that peer is dropped
+                # a request is one byte: nothing is unpickled, and a descriptor sent along is discarded unopened,
+                # since a process on the socket may be one a query has taken over (a worker, of the same user)
+                request = os.read(pool.fileno(), 1)
+            except OSError:
+                request = b""
+            if request != FORK:  # the peer has gone, or sent what is no request: it is dropped
                 if pool is control:
                     starter_gone = True
                     break
                 del pools[pool]
                 pool.close()
                 continue
+            # made here, after the confinement: a socket belongs to the network namespace it was made in, and the
+            # worker's end must not be one of the server's (bound to the shared loader's name, it would hold it)
+            ours, theirs = socket.socketpair()
             pid = os.fork()
             if pid == 0:  # the worker
                 code = 1
@@ -184,21 +195,25 @@ def serve(spec: StoreSpec, control: Connection) -> None:
                         listener.close()
                     os.close(wake_read)
                     os.close(wake_write)
+                    ours.close()
                     _name(f"query {pools[pool]}")
-                    _work(store, Connection(fd), spec, namespace, filtered)
+                    _work(store, Connection(theirs.detach()), spec, namespace, filtered)
                     code = 0
                 finally:
                     os._exit(code)  # never back into the loader's code, nor its exit handlers
-            os.close(fd)
+            theirs.close()
             owners[pid] = pool
             try:
                 pool.send(("forked", pid))
+                reduction.send_handle(pool, ours.fileno(), pools[pool])
             except OSError:
                 if pool is control:
                     starter_gone = True
                     break
                 del pools[pool]
                 pool.close()
+            finally:
+                ours.close()
         if starter_gone:  # the pool that started the loader has gone: so does the loader
             break
     os.close(lease)
