@@ -30,6 +30,7 @@ from makerkg.config import Settings
 from makerkg.errors import Busy, QueryFailed, QueryRefused, QuerySyntaxError, QueryTimeout, WorkerLost
 from makerkg.pipeline import BuildResult
 from makerkg.store import current, execute
+from makerkg.store import pool as pool_module
 from makerkg.store.execute import PART_BYTES, STREAM_AFTER, answers, evaluate, output
 from makerkg.store.pool import (
     LOW_PRIORITY,
@@ -718,6 +719,40 @@ def test_a_pool_leaves_a_shared_loader_that_hangs_and_the_server_restarts_one_th
     finally:
         for pool in pools:
             pool.close()
+        loaders.close()
+
+
+def test_the_pauses_between_restarts_of_a_shared_loader_grow_and_start_short_again(
+    built: BuildResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loader that ends again at once is started again less and less often; one that had run a good while before
+    it ended is started again at once, and the pauses start short again (they had only grown)."""
+    monkeypatch.setattr(pool_module, "RETRY_FIRST", 0.3)
+    monkeypatch.setattr(pool_module, "RETRY_MAX", 1.2)
+    build = built.build
+    loaders = SharedLoaders(f"makerkg-test/{tmp_path.name}", Settings(out=build.path.parent.parent), grace=60.0)
+
+    def restarted(old: int | None, within: float) -> int:
+        deadline = time.monotonic() + within
+        while (pid := loaders._pools[build.path][1].loader_pid) in (None, old) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert pid not in (None, old), f"no loader started again within {within} s"
+        return pid
+
+    try:
+        loader = loaders.start(build).ready(background=False).loader_pid
+        assert loader is not None
+        loaders.follow()
+        for pause in (0.3, 0.6, 1.2, 1.2):  # each started again once its pause has passed, the next paused longer
+            _kill(loader)
+            loader = restarted(loader, 5)
+            assert loaders._retry[build.path][1] == min(1.2, 2 * pause)
+            time.sleep(0.1)
+        time.sleep(1.2 + 1.2 + 0.2)  # past its pause and RETRY_MAX
+        _kill(loader)
+        loader = restarted(loader, 5)
+        assert loaders._retry[build.path][1] == 0.6  # 2 × RETRY_FIRST: started short again
+    finally:
         loaders.close()
 
 

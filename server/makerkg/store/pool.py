@@ -348,6 +348,8 @@ class SharedLoaders:
                 when, pause = self._retry.get(build.path, (0.0, RETRY_FIRST))
                 if time.monotonic() < when:
                     continue
+                if time.monotonic() > when + RETRY_MAX:  # one that had run a good while: a new failure, not the
+                    pause = RETRY_FIRST  # same one again, so the pauses start short again
                 log.warning("the shared query workers' loader of build %s ended; starting another", build.path.name)
                 pool.close()
                 self.start(build)  # its socket is bound anew
