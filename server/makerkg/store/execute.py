@@ -97,40 +97,66 @@ _ROWS = '"bindings":['  # where the rows begin in Oxigraph's SPARQL JSON
 _DECODER = json.JSONDecoder()
 
 
-def _cut(written: bytes, variables: list[str], job: Job) -> Output | None:
-    """The answer cut at the caps, from the start of one that Oxigraph's serialiser wrote past them: its whole rows
-    read one by one, as many as the caps keep, with the row writer's head (saying it was cut) and tail; None when
-    what was written does not show the answer passing a cap (a literal held ``},{``)."""
-    text = written.decode("utf-8", "replace")  # a character cut at the end is in a row left out
-    position = text.find(_ROWS)
-    if position < 0:
-        return None
-    position += len(_ROWS)
-    writer = WRITERS["json"]
-    head, tail = writer.head(variables, True).encode(), writer.tail().encode()
-    rows: list[bytes] = []
-    total = len(head) + len(tail)
-    over_bytes = len(written) > job.max_bytes  # the whole answer is longer than the cap: it is cut somewhere
-    truncated = f"max_answer_bytes={job.max_bytes}"
-    while True:
-        if len(rows) == job.max_rows:  # and another row follows: a comma came after the last one kept
-            truncated = f"max_rows={job.max_rows}"
-            break
-        try:
-            _, end = _DECODER.raw_decode(text, position)
-        except ValueError:  # the row that was being written when the serialiser stopped
-            if over_bytes:
+class _Rows:
+    """Reads the rows of Oxigraph's SPARQL JSON as it is written, text after text (json's ``raw_decode`` for each
+    row, so that a literal holding ``},{`` or ``]`` is read as text): the one reader of both ``_Within``, which
+    counts them as they come, and ``_cut``, which keeps those within the caps. ``expect`` says what comes next:
+    "head" (the rows have not begun), "row" (the rows' start, or a separator, was read), "separator" (a row was
+    read) or "end" (the rows' closing bracket, or what is no row, was read)."""
+
+    def __init__(self) -> None:
+        self.expect = "head"
+        self._rest = ""  # what was given and not read yet
+
+    def read(self, text: str) -> list[str]:
+        """The whole rows ``text`` completes, after what was given before."""
+        rest, position, rows = self._rest + text, 0, []
+        while True:
+            if self.expect == "head":
+                found = rest.find(_ROWS)
+                if found < 0:
+                    break
+                position, self.expect = found + len(_ROWS), "row"
+            elif position >= len(rest) or self.expect == "end":
                 break
-            return None
-        row = text[position:end].encode()
-        total += len(row) + len(writer.separator)
-        if total > job.max_bytes:
-            break
-        rows.append(row)
-        if not text.startswith(",", end):
-            return None  # the rows' end: the answer was whole after all
-        position = end + 1
-    body = writer.separator.encode().join(rows)
+            elif self.expect == "row":
+                if rest[position] == "]":
+                    self.expect = "end"
+                    continue
+                try:
+                    _, end = _DECODER.raw_decode(rest, position)
+                except ValueError:  # not whole yet
+                    break
+                rows.append(rest[position:end])
+                position, self.expect = end, "separator"
+            elif rest[position] == ",":
+                position, self.expect = position + 1, "row"
+            else:
+                self.expect = "end"
+        self._rest = rest[position:] if self.expect != "end" else ""
+        return rows
+
+
+def _cut(written: bytes, variables: list[str], job: Job) -> Output | None:
+    """The answer cut at the caps, from the start of one that Oxigraph's serialiser wrote past them: its whole rows,
+    as many as the caps keep, with the row writer's head (saying it was cut) and tail; None when what was written
+    does not show the answer passing a cap (a literal held ``},{``)."""
+    reader = _Rows()
+    rows = [row.encode() for row in reader.read(written.decode("utf-8", "replace"))]  # a character cut at the end
+    if reader.expect == "head":  # is in a row left out
+        return None
+    writer = WRITERS["json"]
+    head, tail, separator = writer.head(variables, True).encode(), writer.tail().encode(), writer.separator.encode()
+    kept, truncated = _capped(iter(rows), job, lambda row: len(row) + len(separator), None, len(head) + len(tail))
+    # every whole row kept: the answer is cut only if another row begins after them (not at the rows' end)
+    if truncated is None and reader.expect == "row":
+        if len(kept) == job.max_rows:
+            truncated = f"max_rows={job.max_rows}"
+        elif len(written) > job.max_bytes:  # the whole answer is longer than the cap: it is cut somewhere
+            truncated = f"max_answer_bytes={job.max_bytes}"
+    if truncated is None:
+        return None
+    body = separator.join(kept)
     parts = (body[i : i + PART_BYTES] for i in range(0, len(body), PART_BYTES))
     return Output(job.media_type, "select", truncated, itertools.chain([head], parts, [tail]))
 
@@ -157,8 +183,7 @@ class _Within:
         self._stopped = False
         self._exact = False  # rows counted one by one
         self._decoder = codecs.getincrementaldecoder("utf-8")()
-        self._rest = ""  # what is written and not read yet, as text
-        self._expect = "head"  # what comes next: "head", "row", "separator" (after a row) or "end"
+        self._reader = _Rows()
         self._rows = 0  # whole rows read
 
     def write(self, chunk: bytes) -> int:
@@ -181,32 +206,8 @@ class _Within:
 
     def _past_rows(self, text: str) -> bool:
         """Read the whole rows in ``text`` (after what was left unread); True once a row past ``max_rows`` begins."""
-        rest, position = self._rest + text, 0
-        while True:
-            if self._expect == "head":
-                found = rest.find(_ROWS)
-                if found < 0:
-                    break
-                position, self._expect = found + len(_ROWS), "row"
-            elif position >= len(rest) or self._expect == "end":
-                break
-            elif self._expect == "row":
-                if rest[position] == "]":
-                    self._expect = "end"
-                    continue
-                try:
-                    _, position = _DECODER.raw_decode(rest, position)
-                except ValueError:  # not whole yet
-                    break
-                self._rows, self._expect = self._rows + 1, "separator"
-            elif rest[position] == ",":
-                if self._rows == self.max_rows:
-                    return True
-                position, self._expect = position + 1, "row"
-            else:
-                self._expect = "end"
-        self._rest = rest[position:] if self._expect != "end" else ""
-        return False
+        self._rows += len(self._reader.read(text))
+        return self._rows > self.max_rows or (0 < self._rows == self.max_rows and self._reader.expect == "row")
 
     def flush(self) -> None:
         pass
