@@ -39,6 +39,7 @@ from makerkg.store.pool import (
     QueryPool,
     SharedLoaders,
     _Late,
+    _state,
     _Worker,
     base_priority,
     message,
@@ -674,6 +675,49 @@ def test_a_pool_reads_no_object_a_worker_could_forge(tmp_path: Path) -> None:
     answer = Answer(b"{}", JSON, "select", "max_rows=3")
     theirs.send(("answer", answer))
     assert message(ours) == ("answer", answer)
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        ("answer", "no answer"),
+        ("bogus", None),
+        ("end", None),  # no answer has begun
+        ("part", "text"),
+        ("failed", 7),
+        ("answer", Answer(b"{}", "text/plain\r\nX-Injected: 1", "select")),
+        ("answer", Answer(b"{}", JSON, "select", "max_rows=1\r\nX-Injected: 1")),
+        ("answer", Answer("{}", JSON, "select")),  # type: ignore[arg-type]
+    ],
+)
+def test_a_message_a_worker_s_protocol_has_no_place_for_is_a_lost_worker(
+    built: BuildResult, forged: tuple[str, object]
+) -> None:
+    """Regression (an outside check): a worker a query had taken over sent ``("answer", "not an Answer")``: the
+    request failed with a 500, and the worker was never stopped nor replaced, so that every later request of that
+    web process waited for the timeout. Such a message now stops the worker, the request is a lost worker's (503),
+    and a new worker answers the next."""
+    count = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+    pool = QueryPool(spec_for(built.build, Settings(out=built.build.path.parent.parent)), 1, 30.0)
+    try:
+        pool.ready(background=False)
+        [worker] = pool._all
+        ours, theirs = multiprocessing.Pipe()  # the pool reads the forged message instead of the worker's answer
+        real, worker.conn = worker.conn, ours
+
+        def answer() -> None:  # once the job has come (an idle worker whose pipe reads is one that has ended)
+            theirs.recv_bytes()
+            theirs.send(forged)
+
+        threading.Thread(target=answer, daemon=True).start()
+        with pytest.raises(WorkerLost):
+            select(pool, count)
+        real.close()
+        assert _state(worker.pid)[0] in ("X", "Z")  # killed (reaped by its loader, or not yet)
+        assert value(select(pool, count)[0], "n") == str(built.build.info.triples)
+        assert worker.pid not in pool.pids()
+    finally:
+        pool.close()
 
 
 def test_a_pool_leaves_a_shared_loader_that_hangs_and_the_server_restarts_one_that_ends(

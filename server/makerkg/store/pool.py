@@ -19,6 +19,7 @@ import multiprocessing as mp
 import os
 import pickle
 import queue
+import re
 import signal
 import socket
 import struct
@@ -31,7 +32,7 @@ from multiprocessing import reduction
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from makerkg import metrics
 from makerkg.errors import (
@@ -388,6 +389,43 @@ class _Late(Exception):
     """A message began and was not whole by the deadline."""
 
 
+# what a query worker may send while it has a job: each kind, and the type of its payload
+_WORKER_SAYS: dict[str, type] = {
+    "answer": Answer,
+    "part": bytes,
+    "end": type(None),
+    "syntax": str,
+    "refused": str,
+    "failed": str,
+    "toolarge": type(None),
+    "retiring": int,
+}
+_CUT = re.compile(r"max_(rows|answer_bytes)=[0-9]{1,19}")  # an answer's ``truncated``
+_MEDIA_TYPE = re.compile(r"[a-z0-9.+-]+/[a-z0-9.+-]+")  # an answer's, as the format table writes them
+
+
+def _cut_by_a_cap(truncated: object) -> bool:
+    return isinstance(truncated, str) and _CUT.fullmatch(truncated) is not None
+
+
+def _well_formed(said: tuple[str, Any]) -> bool:
+    """Whether a query worker's message is one of its protocol: a known kind, with a payload of its type, and an
+    answer whose fields are what a worker writes (a forged one could carry a line break into a header)."""
+    kind, payload = said
+    if not isinstance(payload, _WORKER_SAYS.get(kind, ())):
+        return False
+    if isinstance(payload, Answer):
+        return (
+            isinstance(payload.body, bytes)
+            and isinstance(payload.media_type, str)
+            and _MEDIA_TYPE.fullmatch(payload.media_type) is not None
+            and payload.form in ("select", "ask", "graph", "none")
+            and (payload.truncated is None or _cut_by_a_cap(payload.truncated))
+            and isinstance(payload.streamed, bool)
+        )
+    return True
+
+
 def message(conn: Connection, limit: int = SMALL_MESSAGE, deadline: float | None = None) -> tuple[str, Any]:
     """The next message on ``conn``, from a loader or a query worker: a kind and its payload, of ``limit`` bytes at
     most, whole by ``deadline`` (raises _Late otherwise). Raises EOFError when the peer has gone, or sent what is not
@@ -483,8 +521,8 @@ class _Worker:
         with contextlib.suppress(EOFError, OSError, _Late):
             if not self.conn.closed and self.conn.poll(0):
                 kind, held = message(self.conn, deadline=time.monotonic() + 1)
-                if kind == "retiring":
-                    return int(held)
+                if kind == "retiring" and isinstance(held, int):
+                    return held
         return None
 
     def stop(self) -> None:
@@ -720,6 +758,10 @@ class QueryPool:
                     self._replace(worker)
                     metrics.query_timed_out()
                     raise QueryTimeout(self.timeout) from None
+                if not _well_formed(said):  # not ours either: a query has taken the worker over (an engine bug)
+                    log.warning("query worker %s sent what its protocol has no place for; stopped", worker.pid)
+                    self._replace(worker)
+                    raise WorkerLost()
         except (EOFError, OSError) as err:
             code = worker.loader.exit_code(worker.pid, 2.0)
             self._replace(worker)
@@ -749,11 +791,14 @@ class QueryPool:
         slow = _Slow(time.monotonic() + SLOW)
         kind, payload = self._receive(worker, deadline, job, slow)
         metrics.query_finished(time.monotonic() - deadline + self.timeout)
+        if kind in ("part", "end"):  # no answer has begun
+            log.warning("query worker %s sent what its protocol has no place for; stopped", worker.pid)
+            self._replace(worker)
+            raise WorkerLost()
         if kind == "answer" and payload.streamed:
             return Reply(payload, _Parts(self, worker, deadline, job, slow.demoted))
         self._release(worker, slow.demoted)
         if kind == "answer":
-            assert isinstance(payload, Answer)  # noqa: S101 - the worker's protocol
             return Reply(payload)
         errors = {"syntax": QuerySyntaxError, "refused": QueryRefused, "failed": QueryFailed}
         raise errors[kind](str(payload))
@@ -826,8 +871,7 @@ class _Parts:
             self._done = True  # _receive replaced the worker
             raise
         if kind == "part":
-            assert isinstance(payload, bytes)  # noqa: S101 - the worker's protocol
-            return payload
+            return cast(bytes, payload)  # _receive read a well-formed message
         if kind == "end":
             with self._lock:
                 self._done = True
