@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import pickle
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -27,7 +28,15 @@ import pytest
 
 from makerkg import metrics
 from makerkg.config import Settings
-from makerkg.errors import Busy, QueryFailed, QueryRefused, QuerySyntaxError, QueryTimeout, WorkerLost
+from makerkg.errors import (
+    Busy,
+    QueryFailed,
+    QueryRefused,
+    QuerySyntaxError,
+    QueryTimeout,
+    StoreMissing,
+    WorkerLost,
+)
 from makerkg.pipeline import BuildResult
 from makerkg.store import current, execute
 from makerkg.store import pool as pool_module
@@ -913,6 +922,71 @@ def test_query_workers_give_up_every_capability(built: BuildResult, caplog: pyte
         assert (
             int(value(select(pool, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")[0], "n")) == built.build.info.triples
         )
+    finally:
+        pool.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="reading another process's descriptors as a check needs root")
+def test_a_worker_can_neither_write_a_sibling_s_memory_nor_reach_what_the_loader_holds(
+    built: BuildResult, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression (an outside check): a worker a query had taken over (the server's user, no capabilities) opened
+    its siblings' /proc/PID/mem read-write, and forged the answers they gave every client; and it held the
+    loader's descriptors, among them the write end of multiprocessing's resource tracker's pipe, which it filled.
+    A worker is now untraceable, and holds its pipe, the build's directory and the standard three alone."""
+    caplog.set_level(logging.INFO, logger="makerkg.store.pool")
+    settings = Settings(out=built.build.path.parent.parent)
+    pool = QueryPool(spec_for(built.build, settings), 2, settings.query_timeout).ready()
+    try:
+        deadline = time.monotonic() + 30
+        while len(pool.pids()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first, second = pool.pids()
+        attack = (
+            "import sys\n"
+            "from makerkg.store import sandbox\n"
+            "assert sandbox.drop_capabilities()\n"
+            "try:\n    open(f'/proc/{sys.argv[1]}/mem', 'r+b')\nexcept PermissionError:\n    print('refused')\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", attack, str(second)], capture_output=True, text=True, timeout=30, check=True
+        )
+        assert done.stdout.strip() == "refused", done
+        assert "not traceable + no capabilities" in caplog.text
+        for worker in (first, second):
+            held = {fd: os.readlink(f"/proc/{worker}/fd/{fd}") for fd in os.listdir(f"/proc/{worker}/fd")}
+            others = {fd: target for fd, target in held.items() if int(fd) > 2}
+            sockets = [t for t in others.values() if t.startswith("socket:")]
+            assert len(sockets) == 1 and set(others.values()) - set(sockets) <= {str(built.build.path.resolve())}, held
+        assert value(select(pool, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")[0], "n") == str(
+            built.build.info.triples
+        )
+    finally:
+        pool.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="lowering another process's descriptor limit needs root here")
+def test_a_loader_out_of_descriptors_fails_the_start_of_a_worker_and_goes_on(built: BuildResult) -> None:
+    """Regression (an outside check): a loader out of descriptors (a peer holding thousands of connections) ended
+    at the next request for a worker, its socket pair failing. The request now fails, and the loader goes on."""
+    settings = Settings(out=built.build.path.parent.parent)
+    pool = QueryPool(spec_for(built.build, settings), 1, settings.query_timeout).ready(background=False)
+    try:
+        loader = pool.loader_pid
+        assert loader is not None
+        limits = resource.prlimit(loader, resource.RLIMIT_NOFILE)
+        held = {int(fd) for fd in os.listdir(f"/proc/{loader}/fd")}
+        lowest_free = min(set(range(len(held) + 1)) - held)
+        resource.prlimit(loader, resource.RLIMIT_NOFILE, (lowest_free, limits[1]))  # no descriptor left to it
+        try:
+            with pytest.raises(StoreMissing, match="cannot"):
+                pool._loader.fork()
+        finally:
+            resource.prlimit(loader, resource.RLIMIT_NOFILE, limits)
+        conn, pid = pool._loader.fork()  # the same loader, which goes on forking
+        assert _parent(pid) == loader
+        conn.close()
+        os.kill(pid, signal.SIGKILL)
     finally:
         pool.close()
 

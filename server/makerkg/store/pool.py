@@ -178,6 +178,8 @@ class _Loader:
                     kind, payload = self._read(deadline)
                     if kind == "forked":
                         break
+                    if kind == "unable":  # out of descriptors or processes: this start fails, the loader goes on
+                        raise StoreMissing(self.spec.build, f"the process that starts query workers cannot ({payload})")
                 # then the pool's end of the worker's pipe, which the loader made in the workers' network namespace
                 if not self.conn.poll(max(0.0, deadline - time.monotonic())):
                     raise TimeoutError
@@ -562,7 +564,18 @@ class QueryPool:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._join = join
-        self._loader = _Loader(spec, join, alone)
+        # held open while the pool is: the workers hold the build too, but they are not traceable, so a `makerkg
+        # build` run by the server's user (not root) cannot see them in /proc when it prunes old builds
+        try:
+            self._lease = os.open(spec.build, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:  # no such build: the loader says so
+            self._lease = -1
+        try:
+            self._loader = _Loader(spec, join, alone)
+        except BaseException:  # NotListening, say: no pool, and no lease
+            if self._lease >= 0:
+                os.close(self._lease)
+            raise
         self._loader_lock = threading.Lock()  # held while a loader that has ended is replaced
         self._reviving = threading.Event()  # set while the watcher has a loader started again
         self._started = False
@@ -833,6 +846,10 @@ class QueryPool:
             self._waiting.clear()  # stopped on purpose: the watcher has nothing to replace
         for worker in workers:
             worker.stop()
+        with self._lock:
+            lease, self._lease = self._lease, -1
+        if lease >= 0:
+            os.close(lease)
         if keep_loader:
             return
         with self._loader_lock:

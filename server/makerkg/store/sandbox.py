@@ -17,6 +17,7 @@ kernel's OOM killer choosing a victim on the whole machine.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import logging
@@ -44,6 +45,7 @@ class Confinement:
     seccomp: bool
     memory_limit: int | None  # bytes of address space, or None
     capabilities: bool = True  # capabilities still held (a query worker gives them up)
+    traceable: bool = True  # other processes of its user may trace it (a query worker is made untraceable)
 
     def describe(self) -> str:
         parts = []
@@ -51,6 +53,8 @@ class Confinement:
             parts.append(f"{self.namespace} namespace")
         if self.seccomp:
             parts.append("seccomp socket filter")
+        if not self.traceable:
+            parts.append("not traceable")
         if not self.capabilities:
             parts.append("no capabilities")
         return " + ".join(parts) or "none"
@@ -71,6 +75,9 @@ def _new_network_namespace() -> str:
     return ""
 
 
+_OTHERS_MEMORY = ("ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp")
+
+
 def _seccomp_socket_filter() -> bool:
     """Refuse socket() for every address family above AF_UNIX (all that reach a network), and io_uring, which can
     make sockets without that call, for this thread and every thread it starts."""
@@ -83,6 +90,11 @@ def _seccomp_socket_filter() -> bool:
         rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
         rules.add_rule(seccomp.ERRNO(errno.EACCES), "socket", seccomp.Arg(0, seccomp.GT, socket.AF_UNIX))
         rules.add_rule(seccomp.ERRNO(errno.EPERM), "io_uring_setup")
+        # what reads or writes another process's memory or descriptors: a worker a query had taken over could
+        # otherwise forge its siblings' answers (each is also made untraceable: ``untraceable``)
+        for call in _OTHERS_MEMORY:
+            with contextlib.suppress(ValueError, RuntimeError, OSError):  # a call this libseccomp does not know
+                rules.add_rule(seccomp.ERRNO(errno.EPERM), call)
         rules.load()
     except (OSError, RuntimeError, ValueError) as err:
         log.warning("no seccomp filter: %s", err)
@@ -143,6 +155,19 @@ def drop_capabilities() -> bool:
     empty = (_CapData * 2)()  # effective, permitted and inheritable, all zero
     libc.capset(ctypes.byref(header), empty)
     return held_capabilities() == 0
+
+
+_PR_GET_DUMPABLE, _PR_SET_DUMPABLE = 3, 4
+
+
+def untraceable() -> bool:
+    """Make the calling process non-dumpable: a process of its user that holds no capability (a sibling query worker
+    a query had taken over, say) can then neither trace it nor read or write its memory (``/proc/PID/mem``), which
+    it could to forge its answers. Call it before giving up capabilities, which it survives: a sibling could attach
+    between the two otherwise. True when the process is non-dumpable afterwards."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    return int(libc.prctl(_PR_GET_DUMPABLE, 0, 0, 0, 0)) == 0
 
 
 def held_capabilities() -> int:

@@ -49,6 +49,7 @@ import signal
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing import reduction
 from multiprocessing.connection import Connection, wait
@@ -63,6 +64,7 @@ if TYPE_CHECKING:  # the loader imports this module, and starts sooner without t
 log = logging.getLogger(__name__)
 
 FORK = b"\x01"  # a pool's request for a worker
+ACCEPT_PAUSE = 0.1  # seconds the loader waits after a connection it could not accept
 QUERY_STACK = 64 << 20  # the stack of the thread that runs queries: deep expressions recurse in the engine
 RETIRE_IDLE = 2.0  # seconds without a job after which a worker holding more than kept_memory of its own retires
 
@@ -182,8 +184,18 @@ def serve(spec: StoreSpec, control: Connection) -> None:
                 continue
             # made here, after the confinement: a socket belongs to the network namespace it was made in, and the
             # worker's end must not be one of the server's (bound to the shared loader's name, it would hold it)
-            ours, theirs = socket.socketpair()
-            pid = os.fork()
+            try:
+                ours, theirs = socket.socketpair()
+            except OSError as err:  # out of descriptors (a peer holding thousands of connections, say)
+                _unable(pool, err)
+                continue
+            try:
+                pid = os.fork()
+            except OSError as err:  # out of processes or memory: this request fails, the loader goes on
+                ours.close()
+                theirs.close()
+                _unable(pool, err)
+                continue
             if pid == 0:  # the worker
                 code = 1
                 try:
@@ -196,6 +208,7 @@ def serve(spec: StoreSpec, control: Connection) -> None:
                     os.close(wake_read)
                     os.close(wake_write)
                     ours.close()
+                    _close_all_but([theirs.fileno(), lease])
                     _name(f"query {pools[pool]}")
                     _work(store, Connection(theirs.detach()), spec, namespace, filtered)
                     code = 0
@@ -219,6 +232,23 @@ def serve(spec: StoreSpec, control: Connection) -> None:
     os.close(lease)
 
 
+def _unable(pool: Connection, err: OSError) -> None:
+    """Tell a pool its worker could not be made (its socket may be full: then it is told nothing, and waits)."""
+    with contextlib.suppress(OSError):
+        pool.send(("unable", f"{err.strerror or err}"))
+
+
+def _close_all_but(keep: list[int]) -> None:
+    """Close every descriptor above the standard three but those in ``keep``: what the loader holds besides
+    (multiprocessing's, among them the write end of its resource tracker's pipe, which leads to a process outside
+    the sandbox) has no place in a worker."""
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+
+
 def _listen(path: str) -> socket.socket:
     """A Unix socket at ``path`` (an abstract one: ``pool.shared_socket``) where other pools connect."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -232,6 +262,10 @@ def _accept(listener: socket.socket, description: dict[str, object]) -> tuple[Co
     already)."""
     try:
         sock, _ = listener.accept()
+    except OSError:  # out of descriptors, say: the listener stays readable, and the loop would spin on it
+        time.sleep(ACCEPT_PAUSE)
+        return None
+    try:
         pid, uid, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
         if uid != os.getuid():  # the directory lets no other user in; checked again here all the same
             sock.close()
@@ -289,13 +323,15 @@ def _work(store: object | None, conn: Connection, spec: StoreSpec, namespace: st
             return
     # a worker that runs as root keeps its user but none of its powers: were a query to take over the process
     # (an engine bug), it could not trace or read the web process, nor read files its user may not
+    hidden = sandbox.untraceable()  # before the capabilities go, which keep other workers off until then
     powerless = sandbox.drop_capabilities()  # first: capabilities are per thread, and the runner inherits them
+    hidden = hidden and sandbox.untraceable()  # still: giving up capabilities does not make it dumpable again
     # queries run in a thread of their own, with a stack deep enough for what the pre-check lets through
     threading.stack_size(QUERY_STACK)
     runner = threading.Thread(target=_loop, args=(store, conn, spec.kept_memory), name="makerkg-query", daemon=True)
     runner.start()
     limit = sandbox.limit_memory(spec.memory_limit) if spec.memory_limit else None
-    described = sandbox.Confinement(namespace, filtered, limit, not powerless).describe()
+    described = sandbox.Confinement(namespace, filtered, limit, not powerless, not hidden).describe()
     conn.send(("ready", {"pid": os.getpid(), "sandbox": described, "memory_limit": limit}))
     runner.join()
 
