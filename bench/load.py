@@ -238,8 +238,18 @@ def query_workers_rss(server: int) -> int:
 
 def server_pss(server: int) -> int:
     """The proportional set size (bytes) of every process of the server (makerkg serve, nginx, granian, the query
-    workers): memory shared between processes counted once, in shares."""
-    return sum(_memory(pid, "Pss:", "smaps_rollup") for pid in [server, *descendants(server)])
+    workers): memory shared between processes counted once, in shares. The query workers are untraceable, so that
+    only root reads theirs: run as another user, the bench stops rather than print a sum without them."""
+    processes = [server, *descendants(server)]
+    for pid in processes:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb"):
+                pass
+        except PermissionError:
+            raise SystemExit(f"cannot read the memory of process {pid} (a query worker?): run as root") from None
+        except OSError:  # ended meanwhile
+            continue
+    return sum(_memory(pid, "Pss:", "smaps_rollup") for pid in processes)
 
 
 def descendants(pid: int) -> list[int]:
