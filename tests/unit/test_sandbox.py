@@ -7,8 +7,12 @@ connection that reaches it.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 CONFINED = """
 import json, socket, sys
@@ -36,6 +40,32 @@ except OSError:
 a, b = socket.socketpair()
 a.send(b"pipe")
 outcomes["unix"] = b.recv(4).decode()
+print(json.dumps(outcomes))
+"""
+
+SEALED = """
+import json, os, socket, sys
+from makerkg.store import sandbox
+folder, name = sys.argv[1], sys.argv[2]
+held = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)  # held before: what it opens from then on is sealed
+sealed = sandbox.sealed()
+outcomes = {"sealed": sealed}
+for what, attempt in {
+    "write": lambda: open(os.path.join(folder, "kept.txt"), "a").write("forged"),
+    "write through a held directory": lambda: os.open("kept.txt", os.O_WRONLY, dir_fd=held),
+    "create": lambda: open(os.path.join(folder, "new.txt"), "w"),
+    "rename": lambda: os.rename(os.path.join(folder, "kept.txt"), os.path.join(folder, "moved.txt")),
+    "remove": lambda: os.unlink(os.path.join(folder, "kept.txt")),
+    "signal the parent": lambda: os.kill(os.getppid(), 0),
+    "abstract socket": lambda: socket.socket(socket.AF_UNIX).connect(chr(0) + name),
+}.items():
+    try:
+        attempt()
+        outcomes[what] = "done"
+    except OSError:
+        outcomes[what] = "refused"
+outcomes["read"] = open(os.path.join(folder, "kept.txt")).read()
+os.kill(os.getpid(), 0)  # itself, still
 print(json.dumps(outcomes))
 """
 
@@ -75,3 +105,29 @@ def test_memory_beyond_the_limit_is_refused() -> None:
     outcome = json.loads(run.stdout)
     assert outcome["outcome"] == "refused"
     assert outcome["core"] == 0
+
+
+def test_a_sealed_process_changes_no_file_and_signals_no_process_outside(tmp_path: Path) -> None:
+    """Regression (an outside check): a query worker a query had taken over runs as the server's user, and rewrote
+    the build's files (a forgery that outlived a restart), the code the server runs, and the run's socket (every
+    client's answers), and stopped the server with SIGSTOP. Sealed (Landlock), it reads what it read, and changes
+    nothing."""
+    folder = tmp_path / "build"
+    folder.mkdir()
+    (folder / "kept.txt").write_text("as built", encoding="utf-8")
+    name = f"makerkg-test/{tmp_path.name}"
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind("\0" + name)
+        listening.listen(1)
+        run = subprocess.run(
+            [sys.executable, "-c", SEALED, str(folder), name], capture_output=True, text=True, timeout=60, check=True
+        )
+    outcomes = json.loads(run.stdout)
+    if not outcomes["sealed"]:
+        pytest.skip("no Landlock in this kernel")
+    refused = {k: v for k, v in outcomes.items() if k not in ("sealed", "read")}
+    if outcomes["sealed"] == "read-only files":  # a kernel before Landlock's scopes (6.12)
+        refused = {k: v for k, v in refused.items() if k not in ("signal the parent", "abstract socket")}
+    assert set(refused.values()) == {"refused"}, outcomes
+    assert outcomes["read"] == "as built"
+    assert sorted(p.name for p in folder.iterdir()) == ["kept.txt"]

@@ -874,6 +874,7 @@ class _Parts:
     def __init__(self, pool: QueryPool, worker: _Worker, deadline: float, job: Job, demoted: bool) -> None:
         self._pool, self._worker, self._deadline, self._job, self._demoted = pool, worker, deadline, job, demoted
         self._done = False
+        self._sent = 0  # bytes of parts read: a worker writes no more than the byte cap (a taken-over one could)
         self._lock = threading.Lock()
 
     def __iter__(self) -> _Parts:
@@ -888,7 +889,10 @@ class _Parts:
             self._done = True  # _receive replaced the worker
             raise
         if kind == "part":
-            return cast(bytes, payload)  # _receive read a well-formed message
+            self._sent += len(payload)
+            if self._sent <= self._job.max_bytes + MESSAGE_MARGIN:
+                return cast(bytes, payload)  # _receive read a well-formed message
+            log.warning("query worker %s streamed past the byte cap; stopped", self._worker.pid)
         if kind == "end":
             with self._lock:
                 self._done = True

@@ -46,6 +46,7 @@ class Confinement:
     memory_limit: int | None  # bytes of address space, or None
     capabilities: bool = True  # capabilities still held (a query worker gives them up)
     traceable: bool = True  # other processes of its user may trace it (a query worker is made untraceable)
+    sealed: str = ""  # what Landlock forbids it (``sealed()``), "" when nothing
 
     def describe(self) -> str:
         parts = []
@@ -55,6 +56,8 @@ class Confinement:
             parts.append("seccomp socket filter")
         if not self.traceable:
             parts.append("not traceable")
+        if self.sealed:
+            parts.append(self.sealed)
         if not self.capabilities:
             parts.append("no capabilities")
         return " + ".join(parts) or "none"
@@ -76,6 +79,17 @@ def _new_network_namespace() -> str:
 
 
 _OTHERS_MEMORY = ("ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp")
+# each call, which of its arguments names the process, and, for those that may name a group of processes too, the
+# argument that says what is named and its value for one process
+_OTHERS_SETTINGS: tuple[tuple[str, int, tuple[int, int] | None], ...] = (
+    ("setpriority", 1, (0, os.PRIO_PROCESS)),
+    ("prlimit64", 0, None),
+    ("sched_setaffinity", 0, None),
+    ("sched_setscheduler", 0, None),
+    ("sched_setparam", 0, None),
+    ("sched_setattr", 0, None),
+    ("ioprio_set", 1, (0, 1)),  # IOPRIO_WHO_PROCESS
+)
 
 
 def _seccomp_socket_filter() -> bool:
@@ -95,6 +109,13 @@ def _seccomp_socket_filter() -> bool:
         for call in _OTHERS_MEMORY:
             with contextlib.suppress(ValueError, RuntimeError, OSError):  # a call this libseccomp does not know
                 rules.add_rule(seccomp.ERRNO(errno.EPERM), call)
+        # and what changes another process of the same user (0: the caller itself, which is allowed): its priority,
+        # its limits (the loader's descriptors, say), its scheduling
+        for call, who, which in _OTHERS_SETTINGS:
+            with contextlib.suppress(ValueError, RuntimeError, OSError):
+                rules.add_rule(seccomp.ERRNO(errno.EPERM), call, seccomp.Arg(who, seccomp.NE, 0))
+                if which is not None:  # a group of processes, or all of the user's
+                    rules.add_rule(seccomp.ERRNO(errno.EPERM), call, seccomp.Arg(which[0], seccomp.NE, which[1]))
         rules.load()
     except (OSError, RuntimeError, ValueError) as err:
         log.warning("no seccomp filter: %s", err)
@@ -158,6 +179,54 @@ def drop_capabilities() -> bool:
 
 
 _PR_GET_DUMPABLE, _PR_SET_DUMPABLE = 3, 4
+_PR_SET_NO_NEW_PRIVS = 38
+
+# Landlock (Linux 5.13 on; its scopes from 6.12): its three system calls, written with ctypes, since neither the os
+# module nor a well-kept library offers them with the scopes (the one package on the registry is a pre-release
+# without them). The numbers are the same on every architecture (the generic system call table).
+_LANDLOCK_CREATE_RULESET, _LANDLOCK_RESTRICT_SELF = 444, 446
+_LANDLOCK_CREATE_RULESET_VERSION = 1
+# every right that changes the file system: write, truncate, remove, make, rename across directories (by ABI)
+_LANDLOCK_WRITES = {
+    1: sum(1 << bit for bit in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12)),
+    2: 1 << 13,  # REFER
+    3: 1 << 14,  # TRUNCATE
+}
+_LANDLOCK_SCOPES = 0b11  # ABI 6: no abstract Unix socket, and no signal, outside the process's own domain
+
+
+class _LandlockRuleset(ctypes.Structure):
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
+
+
+def sealed() -> str:
+    """Forbid the calling process (and what it starts) every change to the file system, through any descriptor it
+    opens from now on, and, where the kernel has Landlock's scopes, every signal and abstract Unix socket outside
+    itself: a worker a query had taken over runs as the server's user, which owns the build's files, the run's
+    socket directory and perhaps the code, and may signal the server's processes. Descriptors open already (the
+    pipe, the standard three) stay as they are. Returns what was applied ("" where Landlock is missing)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    abi = int(libc.syscall(_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), _LANDLOCK_CREATE_RULESET_VERSION))
+    if abi < 1:
+        return ""
+    writes = sum(rights for since, rights in _LANDLOCK_WRITES.items() if abi >= since)
+    scoped = _LANDLOCK_SCOPES if abi >= 6 else 0
+    size = ctypes.sizeof(_LandlockRuleset) if scoped else _LandlockRuleset.scoped.offset
+    ruleset = _LandlockRuleset(writes, 0, scoped)
+    fd = int(libc.syscall(_LANDLOCK_CREATE_RULESET, ctypes.byref(ruleset), ctypes.c_size_t(size), 0))
+    if fd < 0:
+        return ""
+    try:
+        libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # what Landlock asks of a process without CAP_SYS_ADMIN
+        if int(libc.syscall(_LANDLOCK_RESTRICT_SELF, fd, 0)) != 0:
+            return ""
+    finally:
+        os.close(fd)
+    return "read-only files, no signal out" if scoped else "read-only files"
 
 
 def untraceable() -> bool:

@@ -315,6 +315,8 @@ def _work(store: object | None, conn: Connection, spec: StoreSpec, namespace: st
     with a deep stack until the pipe closes."""
     from makerkg.store import sandbox
 
+    # before the store opens: RocksDB starts threads, and a thread started before this would not be sealed
+    sealed = sandbox.sealed()
     if store is None:
         try:
             store = open_store(spec)
@@ -331,7 +333,7 @@ def _work(store: object | None, conn: Connection, spec: StoreSpec, namespace: st
     runner = threading.Thread(target=_loop, args=(store, conn, spec.kept_memory), name="makerkg-query", daemon=True)
     runner.start()
     limit = sandbox.limit_memory(spec.memory_limit) if spec.memory_limit else None
-    described = sandbox.Confinement(namespace, filtered, limit, not powerless, not hidden).describe()
+    described = sandbox.Confinement(namespace, filtered, limit, not powerless, not hidden, sealed).describe()
     conn.send(("ready", {"pid": os.getpid(), "sandbox": described, "memory_limit": limit}))
     runner.join()
 
