@@ -69,6 +69,40 @@ os.kill(os.getpid(), 0)  # itself, still
 print(json.dumps(outcomes))
 """
 
+FILTERED = """
+import ctypes, json, os, sys, threading
+from makerkg.store import sandbox
+folder = sys.argv[1]
+held = open(os.path.join(folder, "log.txt"), "a")  # as a worker holds the server's log, its standard error
+held.write("kept line\\n")
+held.flush()
+sandbox.confine_network(required=True)
+alone = sandbox.no_new_processes()
+libc = ctypes.CDLL(None, use_errno=True)
+outcomes = {"alone": alone}
+for what, attempt in {
+    "chmod": lambda: os.chmod(os.path.join(folder, "log.txt"), 0o777),
+    "utime": lambda: os.utime(os.path.join(folder, "log.txt"), (0, 0)),
+    "truncate a held file": lambda: os.ftruncate(held.fileno(), 0),
+    "shared memory": lambda: libc.shmget(0, 1 << 20, 0o1600) >= 0 or (_ for _ in ()).throw(OSError()),
+    "fork": os.fork,
+    "session": os.setsid,
+}.items():
+    try:
+        result = attempt()
+        if what == "fork" and result == 0:
+            os._exit(0)
+        outcomes[what] = "done"
+    except OSError:
+        outcomes[what] = "refused"
+ran = []
+thread = threading.Thread(target=lambda: ran.append(True))
+thread.start()
+thread.join()
+outcomes["thread"] = "ran" if ran else "not run"
+print(json.dumps(outcomes))
+"""
+
 MEMORY = """
 import json, resource
 from makerkg.store import sandbox
@@ -131,3 +165,28 @@ def test_a_sealed_process_changes_no_file_and_signals_no_process_outside(tmp_pat
     assert set(refused.values()) == {"refused"}, outcomes
     assert outcomes["read"] == "as built"
     assert sorted(p.name for p in folder.iterdir()) == ["kept.txt"]
+
+
+def test_a_worker_changes_no_file_s_mode_holds_no_shared_memory_and_starts_no_process(tmp_path: Path) -> None:
+    """Regression (an outside check): a sealed worker still changed files' modes (its run directory 0777: any local
+    user could then replace the app server's socket), truncated the server's log through its standard error, held
+    System V shared memory that outlived the server, and left a process of its own behind. Threads it still
+    starts."""
+    (tmp_path / "log.txt").write_text("", encoding="utf-8")
+    mode = (tmp_path / "log.txt").stat().st_mode
+    run = subprocess.run(
+        [sys.executable, "-c", FILTERED, str(tmp_path)], capture_output=True, text=True, timeout=60, check=True
+    )
+    outcomes = json.loads(run.stdout)
+    assert outcomes == {
+        "alone": True,
+        "chmod": "refused",
+        "utime": "refused",
+        "truncate a held file": "refused",
+        "shared memory": "refused",
+        "fork": "refused",
+        "session": "refused",
+        "thread": "ran",
+    }, outcomes
+    assert (tmp_path / "log.txt").read_text(encoding="utf-8") == "kept line\n"
+    assert (tmp_path / "log.txt").stat().st_mode == mode

@@ -47,6 +47,7 @@ class Confinement:
     capabilities: bool = True  # capabilities still held (a query worker gives them up)
     traceable: bool = True  # other processes of its user may trace it (a query worker is made untraceable)
     sealed: str = ""  # what Landlock forbids it (``sealed()``), "" when nothing
+    alone: bool = False  # it may start no process (``no_new_processes()``)
 
     def describe(self) -> str:
         parts = []
@@ -58,6 +59,8 @@ class Confinement:
             parts.append("not traceable")
         if self.sealed:
             parts.append(self.sealed)
+        if self.alone:
+            parts.append("no new process")
         if not self.capabilities:
             parts.append("no capabilities")
         return " + ".join(parts) or "none"
@@ -79,6 +82,17 @@ def _new_network_namespace() -> str:
 
 
 _OTHERS_MEMORY = ("ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp")
+# what neither a loader nor a worker calls, and what a taken-over worker could do with it though sealed
+# (``sealed``): change a file's mode, owner, times or attributes (Landlock's rights do not cover them), truncate
+# or fill a file it holds open (the server's log, its standard error), hold memory outside its limit that outlives
+# the server (System V's shared memory, queues and semaphores; the kernel's keys)
+_NEVER_NEEDED = (
+    *("chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat"),
+    *("utime", "utimes", "utimensat", "futimesat"),
+    *("setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr"),
+    *("truncate", "ftruncate", "fallocate"),
+    *("shmget", "msgget", "semget", "add_key", "request_key", "keyctl"),
+)
 # each call, which of its arguments names the process, and, for those that may name a group of processes too, the
 # argument that says what is named and its value for one process
 _OTHERS_SETTINGS: tuple[tuple[str, int, tuple[int, int] | None], ...] = (
@@ -116,6 +130,9 @@ def _seccomp_socket_filter() -> bool:
                 rules.add_rule(seccomp.ERRNO(errno.EPERM), call, seccomp.Arg(who, seccomp.NE, 0))
                 if which is not None:  # a group of processes, or all of the user's
                     rules.add_rule(seccomp.ERRNO(errno.EPERM), call, seccomp.Arg(which[0], seccomp.NE, which[1]))
+        for call in _NEVER_NEEDED:
+            with contextlib.suppress(ValueError, RuntimeError, OSError):
+                rules.add_rule(seccomp.ERRNO(errno.EPERM), call)
         rules.load()
     except (OSError, RuntimeError, ValueError) as err:
         log.warning("no seccomp filter: %s", err)
@@ -237,6 +254,34 @@ def untraceable() -> bool:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
     return int(libc.prctl(_PR_GET_DUMPABLE, 0, 0, 0, 0)) == 0
+
+
+_CLONE_THREAD = 0x00010000
+
+
+def no_new_processes() -> bool:
+    """Refuse the calling process (and its threads to come) every new process, and a session or process group of
+    its own; threads it may still start. A worker a query had taken over could otherwise leave a process behind
+    that outlives the server (a fork in a session of its own), holding the build open. The loader forks workers,
+    so each worker loads this filter itself, on top of the loader's. True when it is in force."""
+    try:
+        import pyseccomp as seccomp
+    except (ImportError, OSError):
+        return False
+    try:
+        rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+        for call in ("fork", "vfork", "setsid", "setpgid"):
+            rules.add_rule(seccomp.ERRNO(errno.EPERM), call)
+        rules.add_rule(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, _CLONE_THREAD, 0))
+        # clone3's flags are in memory, out of the filter's reach: refused as unknown, so that the C library makes
+        # its threads with clone, as it does on kernels without clone3
+        with contextlib.suppress(ValueError, RuntimeError, OSError):
+            rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+        rules.load()
+    except (OSError, RuntimeError, ValueError) as err:
+        log.warning("no filter of new processes: %s", err)
+        return False
+    return True
 
 
 def held_capabilities() -> int:

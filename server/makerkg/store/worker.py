@@ -317,6 +317,7 @@ def _work(store: object | None, conn: Connection, spec: StoreSpec, namespace: st
 
     # before the store opens: RocksDB starts threads, and a thread started before this would not be sealed
     sealed = sandbox.sealed()
+    alone = sandbox.no_new_processes()  # threads it starts still (the runner, and RocksDB's)
     if store is None:
         try:
             store = open_store(spec)
@@ -333,7 +334,7 @@ def _work(store: object | None, conn: Connection, spec: StoreSpec, namespace: st
     runner = threading.Thread(target=_loop, args=(store, conn, spec.kept_memory), name="makerkg-query", daemon=True)
     runner.start()
     limit = sandbox.limit_memory(spec.memory_limit) if spec.memory_limit else None
-    described = sandbox.Confinement(namespace, filtered, limit, not powerless, not hidden, sealed).describe()
+    described = sandbox.Confinement(namespace, filtered, limit, not powerless, not hidden, sealed, alone).describe()
     conn.send(("ready", {"pid": os.getpid(), "sandbox": described, "memory_limit": limit}))
     runner.join()
 
