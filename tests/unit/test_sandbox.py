@@ -70,7 +70,7 @@ print(json.dumps(outcomes))
 """
 
 FILTERED = """
-import ctypes, json, os, sys, threading
+import ctypes, fcntl, json, os, struct, sys, threading
 from makerkg.store import sandbox
 folder = sys.argv[1]
 held = open(os.path.join(folder, "log.txt"), "a")  # as a worker holds the server's log, its standard error
@@ -87,6 +87,12 @@ for what, attempt in {
     "shared memory": lambda: libc.shmget(0, 1 << 20, 0o1600) >= 0 or (_ for _ in ()).throw(OSError()),
     "fork": os.fork,
     "session": os.setsid,
+    "lock": lambda: fcntl.flock(held.fileno(), fcntl.LOCK_EX),
+    "record lock": lambda: fcntl.fcntl(held.fileno(), fcntl.F_SETLK, struct.pack("hhqqi", fcntl.F_RDLCK, 0, 0, 0, 0)),
+    "file flags": lambda: fcntl.fcntl(held.fileno(), fcntl.F_SETFL, 0),
+    "anonymous file": lambda: os.memfd_create("hoard"),
+    "attribute by a newer call": lambda: libc.syscall(463, -100, b"x", 0, b"user.x", None, 0) == 0
+    or (_ for _ in ()).throw(OSError(ctypes.get_errno(), "setxattrat")),
 }.items():
     try:
         result = attempt()
@@ -170,8 +176,9 @@ def test_a_sealed_process_changes_no_file_and_signals_no_process_outside(tmp_pat
 def test_a_worker_changes_no_file_s_mode_holds_no_shared_memory_and_starts_no_process(tmp_path: Path) -> None:
     """Regression (an outside check): a sealed worker still changed files' modes (its run directory 0777: any local
     user could then replace the app server's socket), truncated the server's log through its standard error, held
-    System V shared memory that outlived the server, and left a process of its own behind. Threads it still
-    starts."""
+    System V shared memory that outlived the server, and left a process of its own behind; an eighth locked the
+    lock `makerkg build` waits for, set attributes through calls newer than the filter's names, and held memory in
+    an anonymous file beyond its limit. Threads it still starts."""
     (tmp_path / "log.txt").write_text("", encoding="utf-8")
     mode = (tmp_path / "log.txt").stat().st_mode
     run = subprocess.run(
@@ -186,6 +193,11 @@ def test_a_worker_changes_no_file_s_mode_holds_no_shared_memory_and_starts_no_pr
         "shared memory": "refused",
         "fork": "refused",
         "session": "refused",
+        "lock": "refused",
+        "record lock": "refused",
+        "file flags": "refused",
+        "anonymous file": "refused",
+        "attribute by a newer call": "refused",
         "thread": "ran",
     }, outcomes
     assert (tmp_path / "log.txt").read_text(encoding="utf-8") == "kept line\n"

@@ -60,7 +60,7 @@ class Confinement:
         if self.sealed:
             parts.append(self.sealed)
         if self.alone:
-            parts.append("no new process")
+            parts.append("no new process, no lock")
         if not self.capabilities:
             parts.append("no capabilities")
         return " + ".join(parts) or "none"
@@ -92,6 +92,8 @@ _NEVER_NEEDED = (
     *("setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr"),
     *("truncate", "ftruncate", "fallocate"),
     *("shmget", "msgget", "semget", "add_key", "request_key", "keyctl"),
+    *(463, 466, 469),  # setxattrat, removexattrat (Linux 6.13), file_setattr (6.17), by number: younger than
+    # some libseccomp's table of names (the same numbers on every architecture: the generic table)
 )
 # each call, which of its arguments names the process, and, for those that may name a group of processes too, the
 # argument that says what is named and its value for one process
@@ -130,9 +132,9 @@ def _seccomp_socket_filter() -> bool:
                 rules.add_rule(seccomp.ERRNO(errno.EPERM), call, seccomp.Arg(who, seccomp.NE, 0))
                 if which is not None:  # a group of processes, or all of the user's
                     rules.add_rule(seccomp.ERRNO(errno.EPERM), call, seccomp.Arg(which[0], seccomp.NE, which[1]))
-        for call in _NEVER_NEEDED:
+        for never in _NEVER_NEEDED:
             with contextlib.suppress(ValueError, RuntimeError, OSError):
-                rules.add_rule(seccomp.ERRNO(errno.EPERM), call)
+                rules.add_rule(seccomp.ERRNO(errno.EPERM), never)
         rules.load()
     except (OSError, RuntimeError, ValueError) as err:
         log.warning("no seccomp filter: %s", err)
@@ -257,22 +259,32 @@ def untraceable() -> bool:
 
 
 _CLONE_THREAD = 0x00010000
+# fcntl's commands that lock a file or take a lease on it (F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW,
+# F_SETLEASE), or change an open file's flags (F_SETFL: O_APPEND off, to write over the server's log)
+_FCNTL_REFUSED = (6, 7, 37, 38, 1024, 4)
+_IOCTL_REFUSED = (0x40086602, 0x401C5820)  # FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR: a file's flags
 
 
 def no_new_processes() -> bool:
-    """Refuse the calling process (and its threads to come) every new process, and a session or process group of
-    its own; threads it may still start. A worker a query had taken over could otherwise leave a process behind
-    that outlives the server (a fork in a session of its own), holding the build open. The loader forks workers,
-    so each worker loads this filter itself, on top of the loader's. True when it is in force."""
+    """The filter each worker loads on top of the loader's (the loader forks workers, locks nothing it could be
+    refused): no new process, session or process group (threads it still starts), no lock or lease on a file, no
+    change of an open file's flags or attributes, no anonymous file (``memfd_create``: memory outside the limit). A
+    worker a query had taken over could otherwise leave a process behind that outlives the server, hold the lock
+    the next `makerkg build` waits for, write over the server's log, or hold memory beyond its limit. True when it
+    is in force."""
     try:
         import pyseccomp as seccomp
     except (ImportError, OSError):
         return False
     try:
         rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
-        for call in ("fork", "vfork", "setsid", "setpgid"):
+        for call in ("fork", "vfork", "setsid", "setpgid", "flock", "memfd_create"):
             rules.add_rule(seccomp.ERRNO(errno.EPERM), call)
         rules.add_rule(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, _CLONE_THREAD, 0))
+        for command in _FCNTL_REFUSED:
+            rules.add_rule(seccomp.ERRNO(errno.EPERM), "fcntl", seccomp.Arg(1, seccomp.EQ, command))
+        for request in _IOCTL_REFUSED:
+            rules.add_rule(seccomp.ERRNO(errno.EPERM), "ioctl", seccomp.Arg(1, seccomp.EQ, request))
         # clone3's flags are in memory, out of the filter's reach: refused as unknown, so that the C library makes
         # its threads with clone, as it does on kernels without clone3
         with contextlib.suppress(ValueError, RuntimeError, OSError):

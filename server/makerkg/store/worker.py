@@ -315,6 +315,13 @@ def _work(store: object | None, conn: Connection, spec: StoreSpec, namespace: st
     with a deep stack until the pipe closes."""
     from makerkg.store import sandbox
 
+    # its output and errors (the server's log) appended to, never written over: F_SETFL, which could turn that off,
+    # is refused (``no_new_processes``); a pipe or a socket there cannot be written over in the first place
+    for fd in (1, 2):
+        with contextlib.suppress(OSError):
+            again = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_APPEND)
+            os.dup2(again, fd)
+            os.close(again)
     # before the store opens: RocksDB starts threads, and a thread started before this would not be sealed
     sealed = sandbox.sealed()
     alone = sandbox.no_new_processes()  # threads it starts still (the runner, and RocksDB's)
