@@ -77,9 +77,9 @@ held = open(os.path.join(folder, "log.txt"), "a")  # as a worker holds the serve
 held.write("kept line\\n")
 held.flush()
 sandbox.confine_network(required=True)
-alone = sandbox.no_new_processes()
+own = sandbox.worker_filter()
 libc = ctypes.CDLL(None, use_errno=True)
-outcomes = {"alone": alone}
+outcomes = {"own filter": own}
 for what, attempt in {
     "chmod": lambda: os.chmod(os.path.join(folder, "log.txt"), 0o777),
     "utime": lambda: os.utime(os.path.join(folder, "log.txt"), (0, 0)),
@@ -186,7 +186,7 @@ def test_a_worker_changes_no_file_s_mode_holds_no_shared_memory_and_starts_no_pr
     )
     outcomes = json.loads(run.stdout)
     assert outcomes == {
-        "alone": True,
+        "own filter": True,
         "chmod": "refused",
         "utime": "refused",
         "truncate a held file": "refused",

@@ -32,7 +32,7 @@ from multiprocessing import reduction
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from makerkg import metrics
 from makerkg.errors import (
@@ -772,9 +772,7 @@ class QueryPool:
                     metrics.query_timed_out()
                     raise QueryTimeout(self.timeout) from None
                 if not _well_formed(said):  # not ours either: a query has taken the worker over (an engine bug)
-                    log.warning("query worker %s sent what its protocol has no place for; stopped", worker.pid)
-                    self._replace(worker)
-                    raise WorkerLost()
+                    self._out_of_protocol(worker)
         except (EOFError, OSError) as err:
             code = worker.loader.exit_code(worker.pid, 2.0)
             self._replace(worker)
@@ -787,6 +785,12 @@ class QueryPool:
             self._replace(worker)
             raise QueryTooLarge(self.memory_mib)
         return said
+
+    def _out_of_protocol(self, worker: _Worker) -> NoReturn:
+        """Stop a worker that sent what its protocol has no place for; the request has lost its worker."""
+        log.warning("query worker %s sent what its protocol has no place for; stopped", worker.pid)
+        self._replace(worker)
+        raise WorkerLost()
 
     def execute(self, job: Job) -> Reply:
         """Run ``job`` in a worker; raises QueryTimeout, QueryTooLarge, Busy, WorkerLost, QuerySyntaxError,
@@ -805,9 +809,7 @@ class QueryPool:
         kind, payload = self._receive(worker, deadline, job, slow)
         metrics.query_finished(time.monotonic() - deadline + self.timeout)
         if kind in ("part", "end"):  # no answer has begun
-            log.warning("query worker %s sent what its protocol has no place for; stopped", worker.pid)
-            self._replace(worker)
-            raise WorkerLost()
+            self._out_of_protocol(worker)
         if kind == "answer" and payload.streamed:
             return Reply(payload, _Parts(self, worker, deadline, job, slow.demoted))
         self._release(worker, slow.demoted)

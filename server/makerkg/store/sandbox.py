@@ -47,7 +47,7 @@ class Confinement:
     capabilities: bool = True  # capabilities still held (a query worker gives them up)
     traceable: bool = True  # other processes of its user may trace it (a query worker is made untraceable)
     sealed: str = ""  # what Landlock forbids it (``sealed()``), "" when nothing
-    alone: bool = False  # it may start no process (``no_new_processes()``)
+    own_filter: bool = False  # a worker's own filter is in force (``worker_filter()``)
 
     def describe(self) -> str:
         parts = []
@@ -59,7 +59,7 @@ class Confinement:
             parts.append("not traceable")
         if self.sealed:
             parts.append(self.sealed)
-        if self.alone:
+        if self.own_filter:
             parts.append("no new process, no lock")
         if not self.capabilities:
             parts.append("no capabilities")
@@ -265,7 +265,7 @@ _FCNTL_REFUSED = (6, 7, 37, 38, 1024, 4)
 _IOCTL_REFUSED = (0x40086602, 0x401C5820)  # FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR: a file's flags
 
 
-def no_new_processes() -> bool:
+def worker_filter() -> bool:
     """The filter each worker loads on top of the loader's (the loader forks workers, locks nothing it could be
     refused): no new process, session or process group (threads it still starts), no lock or lease on a file, no
     change of an open file's flags or attributes, no anonymous file (``memfd_create``: memory outside the limit). A

@@ -316,7 +316,7 @@ def _work(store: object | None, conn: Connection, spec: StoreSpec, namespace: st
     from makerkg.store import sandbox
 
     # its output and errors (the server's log) appended to, never written over: F_SETFL, which could turn that off,
-    # is refused (``no_new_processes``); a pipe or a socket there cannot be written over in the first place
+    # is refused (``worker_filter``); a pipe or a socket there cannot be written over in the first place
     for fd in (1, 2):
         with contextlib.suppress(OSError):
             again = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_APPEND)
@@ -324,7 +324,7 @@ def _work(store: object | None, conn: Connection, spec: StoreSpec, namespace: st
             os.close(again)
     # before the store opens: RocksDB starts threads, and a thread started before this would not be sealed
     sealed = sandbox.sealed()
-    alone = sandbox.no_new_processes()  # threads it starts still (the runner, and RocksDB's)
+    own_filter = sandbox.worker_filter()  # threads it starts still (the runner, and RocksDB's)
     if store is None:
         try:
             store = open_store(spec)
@@ -341,7 +341,8 @@ def _work(store: object | None, conn: Connection, spec: StoreSpec, namespace: st
     runner = threading.Thread(target=_loop, args=(store, conn, spec.kept_memory), name="makerkg-query", daemon=True)
     runner.start()
     limit = sandbox.limit_memory(spec.memory_limit) if spec.memory_limit else None
-    described = sandbox.Confinement(namespace, filtered, limit, not powerless, not hidden, sealed, alone).describe()
+    confinement = sandbox.Confinement(namespace, filtered, limit, not powerless, not hidden, sealed, own_filter)
+    described = confinement.describe()
     conn.send(("ready", {"pid": os.getpid(), "sandbox": described, "memory_limit": limit}))
     runner.join()
 
