@@ -13,7 +13,7 @@ from typing import cast
 
 import pytest
 
-from makerkg.config import load
+from makerkg.config import grace, load
 from makerkg.pipeline import BuildResult, build
 from makerkg.store import current
 from makerkg.store.pool import LOADER_ENV, QueryPool, SharedLoaders, loader_environment
@@ -125,3 +125,21 @@ def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def test_an_idle_web_process_lets_the_build_before_go(built: BuildResult, tmp_path: Path) -> None:
+    """Regression: a web process looked for a new build only when a request came. One that had none after a build
+    was published kept the build before, its query workers and the server's loader of it (at a million
+    statements in memory, a copy of the store), for good. Its engine now follows OUT/current itself."""
+    out = tmp_path / "out"
+    shutil.copytree(built.build.path.parent.parent, out, symlinks=True)
+    settings = load(env={}, out=out, query_workers=1, query_timeout=1.0)
+    engine = create_app(settings).extensions["makerkg"]
+    try:
+        old = engine._snapshot  # read as it is: snapshot() would look at OUT/current, as a request does
+        assert isinstance(old.pool, QueryPool) and old.pool.pids() and old.pool.loader_alive()
+        second = _publish(out, "second")
+        assert wait_for(lambda: not old.pool.pids() and not old.pool.loader_alive(), grace(settings) + 10)
+        assert engine._snapshot.build.path == second
+    finally:
+        engine.close()

@@ -136,6 +136,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         fixed = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
         app.wsgi_app = _PeerOfOwnProxy(fixed, hops)  # type: ignore[method-assign]
     engine.ready()  # … while the app was set up
+    engine.follow()
     return app
 
 

@@ -1,7 +1,9 @@
 """The app's view of the published build: its description, its graphs and the query pool over its store.
 
-When ``OUT/current`` moves to a new build, the next request opens a pool on it and the old pool is closed after
-the longest query could have finished, so requests see the old graph or the new one, never a mixture.
+When ``OUT/current`` moves to a new build, a pool is opened on it (by the engine's follower, a thread that looks
+each second, or by a request that looks first) and the old pool is closed after the longest query could have
+finished, so requests see the old graph or the new one, never a mixture. The follower makes an idle web process
+let the build before go too: its query workers, and the server's loader of it, which holds the store.
 """
 
 from __future__ import annotations
@@ -64,11 +66,27 @@ class Engine:
         self._seen = ("", 0.0)  # a build not served yet, and when it was first seen
         self._snapshot = self._open(current(settings.out))  # its first query worker starts meanwhile …
         self.queries: dict[str, NamedQuery] = load_queries()
+        self._closed = threading.Event()
+        self._follower: threading.Thread | None = None
 
     def ready(self) -> Engine:
         """Wait until the snapshot answers (raises StoreMissing when its store cannot be opened)."""
         self._snapshot.pool.ready()
         return self
+
+    def follow(self) -> None:
+        """Look at ``OUT/current`` each second in a thread of its own, as a request does, so that a new build is
+        served (and the build before let go after the grace period) in a web process that has no request."""
+        if self._follower is None:
+            self._follower = threading.Thread(target=self._follow, name="makerkg-follow", daemon=True)
+            self._follower.start()
+
+    def _follow(self) -> None:
+        while not self._closed.wait(max(CHECK_EVERY, 0.1)):  # read at each turn: tests shorten it
+            try:
+                self._latest()
+            except Exception:  # noqa: BLE001 - a follower that ended would leave the process on the build before
+                log.exception("looking for a new build failed; looking again in a second")
 
     def _target(self) -> str:
         try:
@@ -147,6 +165,7 @@ class Engine:
             self._lock.release()
 
     def close(self) -> None:
+        self._closed.set()
         self._snapshot.pool.close()
 
 
