@@ -405,8 +405,6 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import shutil
-
     from makerkg.store import current
     from makerkg.store.pool import SharedLoaders, verify
     from makerkg.web.rundir import Layout
@@ -434,7 +432,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         serve(settings, started, check=check, layout=run)
     finally:
         loaders.close()
-        shutil.rmtree(run.root, ignore_errors=True)
+        run.remove()
     return EXIT_OK
 
 

@@ -290,7 +290,7 @@ def serve(
     build's store, say) runs before anything listens where clients reach it (with nginx in front, while granian
     starts on this run's own socket, its output held back until the check has passed): what it raises stops
     everything, and nothing has printed or listened. ``layout``: the run's directory, when the caller made it
-    already (a new one otherwise); it is removed at the end. Raises UsageError when nginx is needed and missing,
+    already (a new one otherwise, removed at the end). Raises UsageError when nginx is needed and missing,
     ServerFailed when a part does not start or ends on its own."""
     nginx = find_nginx() if settings.proxy in ("nginx", "auto") else None
     if settings.proxy == "nginx" and nginx is None:
@@ -317,6 +317,7 @@ def serve(
     refuse_taken_port(settings.host, settings.port)
     if nginx is None:
         check()  # before granian, which listens where clients reach it
+    own = layout is None  # made here, so removed here; the caller's layout is the caller's to remove
     layout = layout or Layout.create()
     children: list[_Child] = []  # in the order they are stopped: the front first
     host = settings.host.strip("[]")
@@ -373,4 +374,5 @@ def serve(
     finally:
         for child in children:
             _stop(child.process, child.stop_signal, grace(settings))
-        shutil.rmtree(layout.root, ignore_errors=True)
+        if own:
+            layout.remove()
