@@ -16,7 +16,8 @@ import pytest
 from makerkg.config import grace, load
 from makerkg.pipeline import BuildResult, build
 from makerkg.store import current
-from makerkg.store.pool import LOADER_ENV, QueryPool, SharedLoaders, loader_environment
+from makerkg.store.pool import LOADER_ENV, QueryPool, SharedLoaders, loader_environment, shared_loader
+from makerkg.store.worker import spec_for
 from makerkg.web import create_app
 from makerkg.web import engine as engine_module
 from makerkg.web.engine import CHECK_EVERY
@@ -36,8 +37,12 @@ def test_one_request_sees_one_build(built: BuildResult, tmp_path: Path, copy_sou
             fresh = build(load(env={}, out=out, sources=sources)).build
             time.sleep(CHECK_EVERY + 0.2)  # past the engine's next look at OUT/current
             assert engine.snapshot() is first  # the footer and the ETag are computed from it too
-        with application.test_request_context("/org/miit-nisc"):
-            assert engine.snapshot().build.info.id == fresh.info.id
+
+        def served() -> str:  # the build a request is answered from: the one the engine's follower opened last
+            with application.test_request_context("/org/miit-nisc"):
+                return str(engine.snapshot().build.info.id)
+
+        assert wait_for(lambda: served() == fresh.info.id, 10)
         response = application.test_client().get("/edition/11/regional/110000", headers={"Accept": "text/html"})
         html = response.get_data(as_text=True)
         assert "https://b.cn/" in html and f"build {fresh.info.id}" in html
@@ -143,3 +148,63 @@ def test_an_idle_web_process_lets_the_build_before_go(built: BuildResult, tmp_pa
         assert engine._snapshot.build.path == second
     finally:
         engine.close()
+
+
+def test_a_build_that_cannot_be_opened_is_tried_less_and_less_often_and_never_by_a_request(
+    built: BuildResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (an outside check): a published build whose store could not be loaded was tried again at every
+    look, each second in each web process, by whichever request looked first, which waited for the attempt (a
+    second or more each). Attempts now pause as the server's loaders' do, and only the follower makes them."""
+    out = tmp_path / "out"
+    shutil.copytree(built.build.path.parent.parent, out, symlinks=True)
+    monkeypatch.setattr(engine_module, "CHECK_EVERY", 0.1)
+    monkeypatch.setattr(engine_module, "RETRY_FIRST", 1.5)
+    application = create_app(load(env={}, out=out, query_workers=1))
+    engine = application.extensions["makerkg"]
+    opened: list[str] = []
+    tried = engine._open
+
+    def counted(build: object, alone: bool = True) -> object:
+        opened.append(engine_module.threading.current_thread().name)
+        return tried(build, alone)
+
+    monkeypatch.setattr(engine, "_open", counted)
+    try:
+        broken = _publish(out, "broken")
+        (broken / "graph.nq").write_text("not N-Quads\n", encoding="utf-8")
+        client = application.test_client()
+        deadline = time.monotonic() + 4.0
+        while time.monotonic() < deadline:
+            assert client.get("/sparql", query_string={"query": "ASK { ?s ?p ?o }"}).status_code == 200
+            time.sleep(0.05)
+        # at 0.1 s, then after pauses of 1.5 and 3 s: two or three attempts in 4 s (some forty at each look)
+        assert 1 <= len(opened) <= 3 and set(opened) == {"makerkg-follow"}
+    finally:
+        engine.close()
+
+
+def test_a_build_put_back_within_the_grace_period_keeps_its_loader(
+    built: BuildResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (an outside check): a build made current again while its loader was still kept for the grace
+    period (a rollback) got a new loader, which could not listen under the name the old one held; the web processes
+    joined the old one until it was stopped, then each loaded a copy of the store of its own."""
+    out = tmp_path / "out"
+    shutil.copytree(built.build.path.parent.parent, out, symlinks=True)
+    settings = load(env={}, out=out, query_workers=1)
+    loaders = SharedLoaders(f"makerkg-test/{tmp_path.name}", settings, grace=60.0)
+    monkeypatch.setenv(LOADER_ENV, loader_environment(loaders.name))
+    try:
+        first = current(out)
+        kept = loaders.start(first).ready(background=False)
+        _publish(out, "second")
+        assert loaders.start(current(out)).ready(background=False).loader_pid != kept.loader_pid
+        assert loaders.start(first) is kept and kept.loader_alive()
+        joined = QueryPool(spec_for(first, settings), 1, settings.query_timeout, join=shared_loader(first))
+        try:
+            assert joined.ready(background=False).loader_pid == kept.loader_pid
+        finally:
+            joined.close(keep_loader=True)
+    finally:
+        loaders.close()

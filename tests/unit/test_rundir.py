@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from makerkg.errors import UsageError
 from makerkg.web import rundir
-from makerkg.web.rundir import LOCK, PREFIX, Layout
+from makerkg.web.rundir import MARK, PREFIX, Layout
 
 # a run that makes its directory, says where, and waits to be killed
 RUN = "import sys, tempfile, time; tempfile.tempdir = sys.argv[1]; from makerkg.web.rundir import Layout; " \
@@ -29,8 +30,8 @@ def test_a_killed_run_s_directory_is_removed_by_the_next_start_and_a_live_one_s_
         assert run.stdout is not None
         try:
             other = Path(run.stdout.readline().strip())
-            assert other.parent == tmp_path and (other / LOCK).is_file()
-            earlier = tmp_path / f"{PREFIX}earlier"  # an earlier version's run: no lock, so it may still run
+            assert other.parent == tmp_path and (other / MARK).is_file()
+            earlier = tmp_path / f"{PREFIX}earlier"  # an earlier version's run: no mark, so it may still run
             earlier.mkdir()
             mine = Layout.create()
             assert other.is_dir() and earlier.is_dir()  # that run lives
@@ -47,14 +48,28 @@ def test_a_killed_run_s_directory_is_removed_by_the_next_start_and_a_live_one_s_
 
 
 def test_the_sweep_leaves_what_is_no_run_s_directory(tmp_path: Path) -> None:
-    """A link or a file under a run's name, and a directory whose lock is a link, are left as they are."""
+    """A link or a file under a run's name, and a directory whose mark is a link or a FIFO (its opening would block),
+    are left as they are, at once."""
     target = tmp_path / "target"
     target.mkdir()
-    (target / LOCK).touch()  # unlocked: were the link followed, the target would be removed
+    (target / MARK).touch()  # unlocked: were the link followed, the target would be removed
     (tmp_path / f"{PREFIX}link").symlink_to(target)
     (tmp_path / f"{PREFIX}file").touch()
-    linked = tmp_path / f"{PREFIX}linked-lock"
+    linked = tmp_path / f"{PREFIX}linked-mark"
     linked.mkdir()
-    (linked / LOCK).symlink_to(target / LOCK)
+    (linked / MARK).symlink_to(target / MARK)
+    fifo = tmp_path / f"{PREFIX}fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / MARK)
     assert rundir.sweep(tmp_path) == []
-    assert (target / LOCK).is_file() and (tmp_path / f"{PREFIX}file").is_file() and linked.is_dir()
+    assert (target / MARK).is_file() and (tmp_path / f"{PREFIX}file").is_file() and linked.is_dir() and fifo.is_dir()
+
+
+def test_a_temporary_directory_too_long_for_a_socket_is_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: granian failed with a traceback ("path must be shorter than SUN_LEN")."""
+    deep = tmp_path / ("d" * 100)
+    deep.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    with pytest.raises(UsageError, match=r"^TMPDIR: .* too long a path .* set TMPDIR to a shorter one$"):
+        Layout.create()
+    assert list(deep.iterdir()) == []

@@ -251,7 +251,7 @@ def _connect(path: str, server: int, patience: float) -> tuple[Connection, int] 
             continue
         pid, uid, _ = struct.unpack("3i", credentials)
         if uid != os.getuid() or _parent(pid) != server:
-            log.warning("what listens at %s is not the server's loader (%s): this pool starts its own", path, pid)
+            log.warning("what listens at %s is not the server's loader (process %s): not joined", path, pid)
             sock.close()
             return None
         sock.settimeout(None)
@@ -304,8 +304,9 @@ class SharedLoaders:
     """The loaders `makerkg serve` shares with its web processes (one copy of a store, one start): one for the build
     it starts with, whose pool checks the store, and one for each build published while it serves, started as soon
     as it is seen; a build's loader is stopped ``grace`` seconds after another became current, once the web
-    processes have closed their pools on it, and started again should it end before (the web processes' pools join
-    the new one when they next need a worker, or start loaders of their own)."""
+    processes have closed their pools on it (a build made current again before then keeps it), and started again
+    should it end before (the web processes' pools join the new one when they next need a worker, or start loaders
+    of their own)."""
 
     def __init__(self, name: str, settings: Settings, grace: float) -> None:
         self.name, self.settings, self.grace = name, settings, grace
@@ -320,11 +321,18 @@ class SharedLoaders:
     def start(self, build: Build) -> QueryPool:
         """A pool (of one worker, started by ``ready()``) on a loader for ``build`` that others may join; the loaders
         of any other build are stopped after the grace period. Call ``follow()`` then to follow new builds."""
-        spec = replace(spec_for(build, self.settings), listen=shared_socket(self.name, build))
-        pool = QueryPool(spec, 1, self.settings.query_timeout)
+        with self._lock:  # a build put back within the grace period (a rollback) keeps the loader it had: a new one
+            # could not listen under the name the old one holds
+            kept = next((p for _, p in self._leaving if p.spec.build == build.path and p.loader_alive()), None)
+            self._leaving = [(when, p) for when, p in self._leaving if p is not kept]
+        if kept is not None:
+            pool = kept
+        else:
+            spec = replace(spec_for(build, self.settings), listen=shared_socket(self.name, build))
+            pool = QueryPool(spec, 1, self.settings.query_timeout)
         with self._lock:
             leaving = time.monotonic() + self.grace
-            self._leaving.extend((leaving, old) for _, old in self._pools.values())
+            self._leaving.extend((leaving, old) for _, old in self._pools.values() if old is not pool)
             self._pools = {build.path: (build, pool)}
         return pool
 

@@ -1,7 +1,7 @@
 """The app's view of the published build: its description, its graphs and the query pool over its store.
 
 When ``OUT/current`` moves to a new build, a pool is opened on it (by the engine's follower, a thread that looks
-each second, or by a request that looks first) and the old pool is closed after the longest query could have
+each second; requests take the snapshot it last opened) and the old pool is closed after the longest query could have
 finished, so requests see the old graph or the new one, never a mixture. The follower makes an idle web process
 let the build before go too: its query workers, and the server's loader of it, which holds the store.
 """
@@ -22,7 +22,7 @@ from makerkg.config import Settings, grace
 from makerkg.iris import Layout
 from makerkg.queries import NamedQuery, load_queries
 from makerkg.store import Build, current
-from makerkg.store.pool import SERVER_PATIENCE, NotListening, QueryPool, shared_loader
+from makerkg.store.pool import RETRY_FIRST, RETRY_MAX, SERVER_PATIENCE, NotListening, QueryPool, shared_loader
 from makerkg.store.worker import spec_for
 
 if TYPE_CHECKING:
@@ -62,7 +62,8 @@ class Engine:
         self._lock = threading.Lock()
         self._checked = time.monotonic()
         self._link = self._target()
-        self._unopened = ""  # the last build that could not be opened: told once, tried again each second
+        # the last build that could not be opened (told once), when it is tried again, and the pause after that
+        self._unopened = ("", 0.0, RETRY_FIRST)
         self._seen = ("", 0.0)  # a build not served yet, and when it was first seen
         self._snapshot = self._open(current(settings.out))  # its first query worker starts meanwhile …
         self.queries: dict[str, NamedQuery] = load_queries()
@@ -84,7 +85,7 @@ class Engine:
     def _follow(self) -> None:
         while not self._closed.wait(max(CHECK_EVERY, 0.1)):  # read at each turn: tests shorten it
             try:
-                self._latest()
+                self._look()
             except Exception:  # noqa: BLE001 - a follower that ended would leave the process on the build before
                 log.exception("looking for a new build failed; looking again in a second")
 
@@ -122,25 +123,33 @@ class Engine:
 
     def snapshot(self) -> Snapshot:
         """The build to answer this request from (a newly published build once it is complete), the same for the
-        whole request: its body, the build named in its footer and its ETag never come from two builds."""
+        whole request: its body, the build named in its footer and its ETag never come from two builds. Once the
+        follower runs, a request never opens a build itself: it takes the one the follower last opened."""
         if not has_request_context():
             return self._latest()
         pinned: Snapshot | None = g.get("makerkg_snapshot")
         if pinned is None:
-            pinned = g.makerkg_snapshot = self._latest()
+            pinned = g.makerkg_snapshot = self._snapshot if self._follower is not None else self._latest()
         return pinned
 
     def _latest(self) -> Snapshot:
-        now = time.monotonic()
-        if now - self._checked < CHECK_EVERY:
+        """The current snapshot, after a look at OUT/current when the last one is more than CHECK_EVERY old."""
+        if time.monotonic() - self._checked < CHECK_EVERY:
             return self._snapshot
+        return self._look()
+
+    def _look(self) -> Snapshot:
+        """The current snapshot, after a look at OUT/current: a new build there is opened, unless it failed to open
+        before and its pause has not passed (the pauses grow, as the server's loaders' do)."""
+        now = time.monotonic()
         # one request opens a new build, however long that takes; the others go on with the build served meanwhile
         if not self._lock.acquire(blocking=False):
             return self._snapshot
         try:
             self._checked = now
             target = self._target()
-            if target and target != self._link:
+            failed, retry, pause = self._unopened
+            if target and target != self._link and not (target == failed and now < retry):
                 if target != self._seen[0]:
                     self._seen = (target, now)
                 try:
@@ -151,9 +160,10 @@ class Engine:
                 except NotListening:
                     return self._snapshot  # the next look tries again
                 except Exception:  # noqa: BLE001 - keep serving the old build; the next look tries again
-                    if target != self._unopened:  # once, not at every look (each second, in each web process)
+                    if target != failed:  # once, not at every attempt (in each web process)
                         log.exception("the new build %s cannot be opened; still serving %s", target, self._link)
-                    self._unopened = target
+                        pause = RETRY_FIRST
+                    self._unopened = (target, time.monotonic() + pause, min(RETRY_MAX, pause * 2))
                     return self._snapshot
                 old, self._snapshot, self._link = self._snapshot, fresh, target
                 log.info("now serving build %s", fresh.build.info.id)

@@ -11,8 +11,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from makerkg.errors import UsageError
+
 PREFIX = "makerkg-serve-"
-LOCK = "serving"  # a file each run holds locked while it lives: the kernel lets go of it however the run ends
+# a file each run makes in its directory once it holds the directory locked (flock, which the kernel lets go however
+# the run ends; systemd-tmpfiles leaves a locked directory alone too): a directory holding it and not locked is a
+# killed run's
+MARK = "serving"
+SOCKET_PATH_MAX = 107  # bytes of a Unix socket's path (sun_path, less its closing NUL)
 
 
 @dataclass(frozen=True)
@@ -21,19 +27,25 @@ class Layout:
     name of the query workers' shared loaders, after it."""
 
     root: Path
-    lock: int = field(default=-1, compare=False)  # the descriptor holding LOCK, while the run lives
+    lock: int = field(default=-1, compare=False)  # the descriptor holding the directory locked, while the run lives
 
     @classmethod
     def create(cls) -> Layout:
         """A new directory, locked as this run's; what runs that ended without removing theirs left is removed
-        first (``sweep``)."""
+        first (``sweep``). Raises UsageError when the temporary directory's path is too long for a socket in it."""
         sweep()
         root = Path(tempfile.mkdtemp(prefix=PREFIX))
-        # locked before it has its name, so that a sweep never finds it unlocked
-        fd = os.open(root / f".{LOCK}", os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.rename(root / f".{LOCK}", root / LOCK)
-        return cls(root, fd)
+        layout = cls(root, os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+        fcntl.flock(layout.lock, fcntl.LOCK_EX)  # before the mark: a sweep never finds a marked directory unlocked
+        (root / MARK).touch(exist_ok=False)
+        if len(os.fsencode(layout.socket)) > SOCKET_PATH_MAX:
+            layout.remove()
+            raise UsageError(
+                "TMPDIR",
+                f"{root.parent} is too long a path for the app server's socket in it ({layout.socket.name}: at most "
+                f"{SOCKET_PATH_MAX} bytes in all); set TMPDIR to a shorter one",
+            )
+        return layout
 
     def remove(self) -> None:
         """Remove the directory, then let its lock go."""
@@ -65,15 +77,17 @@ class Layout:
 
 def sweep(tmp: Path | None = None) -> list[Path]:
     """Remove the directories of this user's runs that ended without removing them (killed by SIGKILL, say): those
-    whose LOCK no process holds. A directory without one (still being made, or of an earlier version) is left.
-    Returns what was removed."""
+    marked as a run's that no process holds locked. One without the mark (still being made, or of an earlier
+    version) is left, as is a link, or what another user owns. Returns what was removed."""
     removed = []
     for path in (tmp or Path(tempfile.gettempdir())).glob(f"{PREFIX}*"):
         try:
             found = path.lstat()
             if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
                 continue  # another user's, or not a directory made by a run
-            fd = os.open(path / LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            if not stat.S_ISREG((path / MARK).lstat().st_mode):
+                continue
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             continue
         try:
@@ -81,8 +95,9 @@ def sweep(tmp: Path | None = None) -> list[Path]:
         except OSError:
             continue  # held: that run lives
         else:
-            shutil.rmtree(path, ignore_errors=True)  # on Linux, without following a link put inside
-            removed.append(path)
+            if path.is_dir():  # not removed meanwhile by another run's sweep
+                shutil.rmtree(path, ignore_errors=True)  # on Linux, without following a link put inside
+                removed.append(path)
         finally:
             os.close(fd)
     return removed
