@@ -76,8 +76,9 @@ class Engine:
         return self
 
     def follow(self) -> None:
-        """Look at ``OUT/current`` each second in a thread of its own, as a request does, so that a new build is
-        served (and the build before let go after the grace period) in a web process that has no request."""
+        """Look at ``OUT/current`` each second in a thread of its own and open a new build found there: requests take
+        the snapshot it opened last, never waiting for an opening, and a web process that has no request serves the
+        new build too (and lets the build before go after the grace period)."""
         if self._follower is None:
             self._follower = threading.Thread(target=self._follow, name="makerkg-follow", daemon=True)
             self._follower.start()
@@ -142,7 +143,7 @@ class Engine:
         """The current snapshot, after a look at OUT/current: a new build there is opened, unless it failed to open
         before and its pause has not passed (the pauses grow, as the server's loaders' do)."""
         now = time.monotonic()
-        # one request opens a new build, however long that takes; the others go on with the build served meanwhile
+        # one thread opens a new build, however long that takes; requests go on with the build served meanwhile
         if not self._lock.acquire(blocking=False):
             return self._snapshot
         try:
