@@ -55,7 +55,7 @@ def test_a_new_build_that_cannot_be_opened_is_told_once(
     built: BuildResult, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The old build goes on being served and the new one is tried again at each look (each second, in each web
-    process): its failure is logged once, with its traceback, not at every look."""
+    process): its failure is logged once, in one line naming the file and what is wrong with it, not at every look."""
     out = tmp_path / "out"
     shutil.copytree(built.build.path.parent.parent, out, symlinks=True)
     application = create_app(load(env={}, out=out, query_workers=1))
@@ -73,6 +73,7 @@ def test_a_new_build_that_cannot_be_opened_is_told_once(
                 assert client.get("/org/miit-nisc").status_code == 200  # the old build
         told = [r for r in caplog.records if "cannot be opened" in r.getMessage()]
         assert len(told) == 1 and "broken" in told[0].getMessage()
+        assert "build.json: unreadable build description" in told[0].getMessage() and told[0].exc_info is None
     finally:
         engine.close()
 

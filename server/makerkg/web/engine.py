@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from flask import current_app, g, has_request_context, request
 
 from makerkg.config import Settings, grace
+from makerkg.errors import MakerkgError
 from makerkg.iris import Layout
 from makerkg.queries import NamedQuery, load_queries
 from makerkg.store import Build, current
@@ -160,9 +161,14 @@ class Engine:
                     fresh.pool.ready()
                 except NotListening:
                     return self._snapshot  # the next look tries again
-                except Exception:  # noqa: BLE001 - keep serving the old build; the next look tries again
+                except Exception as err:  # noqa: BLE001 - keep serving the old build; the next look tries again
                     if target != failed:  # once, not at every attempt (in each web process)
-                        log.exception("the new build %s cannot be opened; still serving %s", target, self._link)
+                        if isinstance(err, MakerkgError):  # it names what failed and where: no traceback needed
+                            log.error(
+                                "the new build %s cannot be opened (%s); still serving %s", target, err, self._link
+                            )
+                        else:
+                            log.exception("the new build %s cannot be opened; still serving %s", target, self._link)
                         pause = RETRY_FIRST
                     self._unopened = (target, time.monotonic() + pause, min(RETRY_MAX, pause * 2))
                     return self._snapshot
