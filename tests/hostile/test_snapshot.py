@@ -54,8 +54,8 @@ def test_one_request_sees_one_build(built: BuildResult, tmp_path: Path, copy_sou
 def test_a_new_build_that_cannot_be_opened_is_told_once(
     built: BuildResult, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The old build goes on being served and the new one is tried again at each look (each second, in each web
-    process): its failure is logged once, in one line naming the file and what is wrong with it, not at every look."""
+    """The old build goes on being served and the new one is tried again, after growing pauses, in each web process:
+    its failure is logged once, in one line naming the file and what is wrong with it, not at every attempt."""
     out = tmp_path / "out"
     shutil.copytree(built.build.path.parent.parent, out, symlinks=True)
     application = create_app(load(env={}, out=out, query_workers=1))
