@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -209,3 +210,38 @@ def test_a_build_put_back_within_the_grace_period_keeps_its_loader(
             joined.close(keep_loader=True)
     finally:
         loaders.close()
+
+
+def test_closing_the_engine_while_it_opens_a_build_closes_every_pool(
+    built: BuildResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A web process stopping while its follower opened a new build closed the pool served before, and the one
+    being opened was put in its place afterwards, never closed (its workers outlived the engine)."""
+    out = tmp_path / "out"
+    shutil.copytree(built.build.path.parent.parent, out, symlinks=True)
+    monkeypatch.setattr(engine_module, "CHECK_EVERY", 0.1)
+    engine = create_app(load(env={}, out=out, query_workers=1)).extensions["makerkg"]
+    first = engine._snapshot
+    opening, go = threading.Event(), threading.Event()
+    opened = []
+    tried = engine._open
+
+    def held(build: object, alone: bool = True) -> object:
+        opening.set()
+        go.wait(10)
+        opened.append(tried(build, alone))
+        return opened[-1]
+
+    monkeypatch.setattr(engine, "_open", held)
+    _publish(out, "second")
+    try:
+        assert opening.wait(10)
+        closer = threading.Thread(target=engine.close)
+        closer.start()
+        time.sleep(0.3)
+        assert closer.is_alive()  # it waits for the opening under way
+    finally:
+        go.set()
+    closer.join(20)
+    assert not closer.is_alive()
+    assert len(opened) == 1 and not opened[0].pool.pids() and not first.pool.pids()

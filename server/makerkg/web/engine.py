@@ -70,6 +70,7 @@ class Engine:
         self.queries: dict[str, NamedQuery] = load_queries()
         self._closed = threading.Event()
         self._follower: threading.Thread | None = None
+        self._leaving: list[tuple[threading.Timer, QueryPool | RemotePool]] = []  # pools closed after the grace
 
     def ready(self) -> Engine:
         """Wait until the snapshot answers (raises StoreMissing when its store cannot be opened)."""
@@ -148,6 +149,8 @@ class Engine:
         if not self._lock.acquire(blocking=False):
             return self._snapshot
         try:
+            if self._closed.is_set():  # a pool opened now would outlive the engine
+                return self._snapshot
             self._checked = now
             target = self._target()
             failed, retry, pause = self._unopened
@@ -177,13 +180,21 @@ class Engine:
                 closer = threading.Timer(grace(self.settings), old.pool.close)
                 closer.daemon = True  # a stopping server waits for no grace period (the pool's workers die with it)
                 closer.start()
+                self._leaving = [(c, pool) for c, pool in self._leaving if c.is_alive()] + [(closer, old.pool)]
             return self._snapshot
         finally:
             self._lock.release()
 
     def close(self) -> None:
+        """Stop following, then close the pool served (once an opening under way has ended: its pool is the one) and
+        those of the builds before, still in their grace period."""
         self._closed.set()
-        self._snapshot.pool.close()
+        with self._lock:
+            for closer, pool in self._leaving:
+                closer.cancel()
+                pool.close()
+            self._leaving = []
+            self._snapshot.pool.close()
 
 
 def representation_etag(snapshot: Snapshot, content_type: str) -> str:
